@@ -1,0 +1,49 @@
+# qap-companion: `make book` builds the rendered book, `make test` runs the tests.
+# Both create the virtual environment .venv on first use (Python 3.11, pinned by requirements.lock).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RERUN  ?= 0
+PROFILE ?= default
+
+.PHONY: book test data data-full figures lint clean-book
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (qap)" > /dev/null
+	touch $(STAMP)
+
+## Build the book from the committed, executed notebooks (RERUN=1 re-executes them first).
+book: $(STAMP)
+ifeq ($(RERUN),1)
+	$(BIN)/qap figures --profile $(PROFILE)
+endif
+	$(BIN)/jupyter-book build book --warningiserror --keep-going
+	@echo "open book/_build/html/index.html"
+
+## Run the test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Regenerate the committed default dataset from scratch; it must come out byte-identical.
+data: $(STAMP)
+	$(BIN)/qap data generate --tier default --fresh
+	$(BIN)/qap data verify data/jets-default
+
+## Generate the 830k-jet tier once (about 35 min on 2 cores); later calls reuse it.
+data-full: $(STAMP)
+	$(BIN)/qap data generate --tier full
+	$(BIN)/qap data verify data/jets-full
+
+figures: $(STAMP)
+	$(BIN)/qap figures --profile $(PROFILE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check qaplib tests benchmarks
+
+clean-book:
+	rm -rf book/_build

@@ -1,0 +1,90 @@
+"""The ``qap`` command line. Bad input exits with status 2 and a one-line message, before any work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from qaplib.errors import QapError
+
+
+def _cmd_data_generate(args: argparse.Namespace) -> int:
+    from qaplib.data import NAMED_SOURCES, data_dir
+    from qaplib.generator.settings import tier_settings
+    from qaplib.generator.shards import MANIFEST, generate_dataset
+
+    settings = tier_settings(args.tier)
+    out = Path(args.out) if args.out else data_dir() / NAMED_SOURCES.get(args.tier, f"jets-{args.tier}")
+    previous = {}
+    if (out / MANIFEST).exists():
+        previous = {s["file"]: s["sha256"] for s in json.loads((out / MANIFEST).read_text())["shards"]}
+    start = time.perf_counter()
+    manifest = generate_dataset(out, settings, args.tier, jobs=args.jobs, fresh=args.fresh)
+    seconds = time.perf_counter() - start
+    n_jets = sum(s["n_jets"] for s in manifest["shards"])
+    print(f"{out}: {n_jets} jets in {len(manifest['shards'])} shards ({seconds:.0f} s)")
+    if previous:
+        same = sum(previous.get(s["file"]) == s["sha256"] for s in manifest["shards"])
+        print(f"{same}/{len(manifest['shards'])} shards byte-identical to the previous manifest")
+        if same != len(manifest["shards"]):
+            return 1
+    return 0
+
+
+def _cmd_data_verify(args: argparse.Namespace) -> int:
+    from qaplib.data import data_dir
+    from qaplib.generator.shards import verify_dataset
+
+    directory = Path(args.directory) if args.directory else data_dir() / "jets-default"
+    problems = verify_dataset(directory)
+    for problem in problems:
+        print(problem)
+    print(f"{directory}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 0 if not problems else 1
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from qaplib.book import execute_all
+
+    for path in execute_all(args.profile, args.params, args.only):
+        print(f"executed {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qap", description="Quantization-aware pruning companion tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="generate or check the jet dataset").add_subparsers(dest="action", required=True)
+    generate = data.add_parser("generate", help="generate a dataset tier (resumes an interrupted run)")
+    generate.add_argument("--tier", default="default", help="smoke, default or full (default: default)")
+    generate.add_argument("--out", help="output directory (default: data/jets-<tier>)")
+    generate.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    generate.add_argument("--fresh", action="store_true", help="regenerate every shard, even finished ones")
+    generate.set_defaults(handler=_cmd_data_generate)
+    verify = data.add_parser("verify", help="check shard hashes against the manifest")
+    verify.add_argument("directory", nargs="?", help="dataset directory (default: data/jets-default)")
+    verify.set_defaults(handler=_cmd_data_verify)
+
+    figures = commands.add_parser("figures", help="execute the book's notebooks with papermill")
+    figures.add_argument("--profile", default="default", help="smoke, default or paper (default: default)")
+    figures.add_argument("--params", help="YAML file of extra notebook parameters")
+    figures.add_argument("--only", nargs="+", help="notebook names to run (default: all)")
+    figures.set_defaults(handler=_cmd_figures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except QapError as exc:
+        print(f"qap: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Load the jet dataset (generated or real) and split and standardise it for training.
+
+Sources, chosen by :attr:`DataSpec.source`:
+
+* ``"default"``: the generated dataset committed under ``data/jets-default`` (``make data``);
+* ``"full"``: the 830k-jet generated tier under ``data/jets-full`` (``make data-full``);
+* a path to the real hls4ml LHC jet data in a format users hold: the OpenML
+  ``hls4ml_lhc_jets_hlf`` export (``.arff`` or ``.csv``), or the Zenodo ``jetImage_*.h5`` files
+  (one file or a directory of them), or a generated dataset directory (with ``manifest.json``).
+
+Splits: a separate test set (``DataSpec.test_source`` if given, otherwise a ``test_fraction`` of the
+pool), and ``n_folds`` folds of the rest, fold ``fold`` being validation (4 folds = the paper's
+75/25 train/validation). The StandardScaler is fitted on the training split only and applied to
+all splits; the paper's code fits one per data set, a leak we do not copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qaplib.errors import DatasetError, InvalidSpecError
+from qaplib.generator.features import FEATURE_NAMES
+from qaplib.generator.settings import CLASS_NAMES
+from qaplib.generator.shards import MANIFEST, verify_dataset
+
+#: Named generated datasets, relative to the data directory.
+NAMED_SOURCES = {"default": "jets-default", "full": "jets-full"}
+
+
+def data_dir() -> Path:
+    """The repository's ``data/`` folder, or ``$QAP_DATA_DIR`` when set."""
+    return Path(os.environ.get("QAP_DATA_DIR") or Path(__file__).resolve().parents[1] / "data")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which jets to load and how to split them (all splits deterministic in ``split_seed``)."""
+
+    source: str = "default"
+    test_source: str | None = None
+    test_fraction: float = 0.2
+    n_folds: int = 4
+    fold: int = 0
+    split_seed: int = 42
+    max_train_jets: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source:
+            raise InvalidSpecError(f"source must be 'default', 'full' or a path, got {self.source!r}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise InvalidSpecError(f"test_fraction must lie in (0, 1), got {self.test_fraction!r}")
+        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+            raise InvalidSpecError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
+        if not isinstance(self.fold, int) or not 0 <= self.fold < self.n_folds:
+            raise InvalidSpecError(f"fold must be an integer in [0, {self.n_folds}), got {self.fold!r}")
+        if not isinstance(self.split_seed, int) or self.split_seed < 0:
+            raise InvalidSpecError(f"split_seed must be a non-negative integer, got {self.split_seed!r}")
+        if self.max_train_jets is not None and (not isinstance(self.max_train_jets, int) or self.max_train_jets < 1):
+            raise InvalidSpecError(f"max_train_jets must be a positive integer or None, got {self.max_train_jets!r}")
+
+
+@dataclass(frozen=True)
+class JetTable:
+    """Unsplit jets: ``features`` (n, 16) float32 in FEATURE_NAMES order, ``labels`` (n,) int64."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    origin: str
+
+
+@dataclass(frozen=True)
+class JetData:
+    """Standardised splits. ``x_*`` are (n, 16) float32, ``y_*`` (n,) int64 class indices."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    fingerprint: str
+    origin: str
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _frame_to_table(frame: pd.DataFrame, path: Path, label_column: str | None) -> JetTable:
+    """Pick the 16 features (with or without the ``j_`` prefix) and the labels from a frame."""
+    columns = {str(c).removeprefix("j_"): c for c in frame.columns}
+    missing = [name for name in FEATURE_NAMES if name not in columns]
+    if missing:
+        raise DatasetError(f"{path}: missing feature columns {missing}; expected the 16 hls4ml names {list(FEATURE_NAMES)}")
+    try:
+        features = frame[[columns[name] for name in FEATURE_NAMES]].to_numpy(dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: feature columns are not numeric ({exc})") from None
+    if label_column is not None:
+        raw = frame[label_column].astype(str).str.strip().str.lower()
+        unknown = sorted(set(raw) - set(CLASS_NAMES))
+        if unknown:
+            raise DatasetError(f"{path}: unknown class labels {unknown[:5]}; expected {list(CLASS_NAMES)}")
+        labels = raw.map({name: i for i, name in enumerate(CLASS_NAMES)}).to_numpy(dtype=np.int64)
+    else:
+        one_hot_names = [f"j_{name}" for name in CLASS_NAMES]
+        absent = [name for name in one_hot_names if name not in frame.columns]
+        if absent:
+            raise DatasetError(f"{path}: missing one-hot label columns {absent}")
+        one_hot = frame[one_hot_names].to_numpy(dtype=np.float64)
+        if not np.all(one_hot.sum(axis=1) == 1):
+            raise DatasetError(f"{path}: label columns {one_hot_names} are not one-hot in every row")
+        labels = one_hot.argmax(axis=1).astype(np.int64)
+    if not np.all(np.isfinite(features)):
+        raise DatasetError(f"{path}: features contain NaN or infinite values")
+    return JetTable(features, labels, str(path))
+
+
+def read_openml_csv(path: Path) -> JetTable:
+    """The OpenML ``hls4ml_lhc_jets_hlf`` CSV export: 16 feature columns and a ``class`` column."""
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable CSV file ({exc})") from None
+    if "class" not in frame.columns:
+        raise DatasetError(f"{path}: no 'class' column; expected the OpenML hls4ml_lhc_jets_hlf export")
+    return _frame_to_table(frame, path, "class")
+
+
+def read_openml_arff(path: Path) -> JetTable:
+    """The OpenML ``hls4ml_lhc_jets_hlf`` ARFF file: numeric features and a nominal ``class``."""
+    from scipy.io import arff
+
+    try:
+        records, meta = arff.loadarff(path)
+    except (arff.ArffError, ValueError, UnicodeDecodeError, NotImplementedError) as exc:
+        raise DatasetError(f"{path}: not a readable ARFF file ({exc})") from None
+    frame = pd.DataFrame(records)
+    if "class" not in frame.columns:
+        raise DatasetError(f"{path}: no 'class' attribute; expected the OpenML hls4ml_lhc_jets_hlf export")
+    frame["class"] = frame["class"].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+    return _frame_to_table(frame, path, "class")
+
+
+def _read_one_h5(path: Path) -> pd.DataFrame:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            if "jets" not in handle or "jetFeatureNames" not in handle:
+                raise DatasetError(f"{path}: expected datasets 'jets' and 'jetFeatureNames' (Zenodo hls4ml format)")
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in handle["jetFeatureNames"][()]]
+            jets = handle["jets"][()]
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from None
+    if jets.ndim != 2 or jets.shape[1] != len(names):
+        raise DatasetError(f"{path}: 'jets' has shape {jets.shape} but there are {len(names)} feature names")
+    return pd.DataFrame(jets, columns=names)
+
+
+def read_zenodo_h5(path: Path) -> JetTable:
+    """Zenodo ``jetImage_*.h5`` files (one file or a directory of them), features and one-hot labels."""
+    files = sorted(path.glob("*.h5")) if path.is_dir() else [path]
+    if not files:
+        raise DatasetError(f"{path}: directory holds no .h5 files")
+    frame = pd.concat([_read_one_h5(f) for f in files], ignore_index=True)
+    return _frame_to_table(frame, path, None)
+
+
+def read_generated(path: Path) -> JetTable:
+    """A generated dataset directory: Parquet shards checked against ``manifest.json``."""
+    problems = verify_dataset(path)
+    if problems:
+        raise DatasetError(f"{path}: dataset is incomplete or modified: {problems[0]}; regenerate it with `make data`")
+    manifest = json.loads((path / MANIFEST).read_text())
+    frame = pd.concat([pd.read_parquet(path / s["file"]) for s in manifest["shards"]], ignore_index=True)
+    features = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
+    return JetTable(features, frame["label"].to_numpy(dtype=np.int64), str(path))
+
+
+def read_jets(source: str) -> JetTable:
+    """Read a named generated dataset or a file/directory in any supported format."""
+    if source in NAMED_SOURCES:
+        path = data_dir() / NAMED_SOURCES[source]
+        if not (path / MANIFEST).exists():
+            target = "make data" if source == "default" else "make data-full"
+            raise DatasetError(f"the {source!r} dataset is not at {path}; create it with `{target}`")
+        return read_generated(path)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DatasetError(f"{path} does not exist; pass 'default', 'full' or the path of a real-data file")
+    if path.is_dir():
+        return read_generated(path) if (path / MANIFEST).exists() else read_zenodo_h5(path)
+    readers = {".csv": read_openml_csv, ".arff": read_openml_arff, ".h5": read_zenodo_h5, ".hdf5": read_zenodo_h5}
+    if path.suffix.lower() not in readers:
+        raise DatasetError(f"{path}: unknown format {path.suffix!r}; supported: {sorted(readers)} or a dataset directory")
+    return readers[path.suffix.lower()](path)
+
+
+# ---------------------------------------------------------------- splitting
+
+
+def _deduplicate(table: JetTable) -> JetTable:
+    """Drop repeated (features, label) rows, keeping the first, as the paper's loader does."""
+    rows = np.concatenate([table.features.view(np.uint32), table.labels[:, None].astype(np.uint32)], axis=1)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    keep = np.sort(first)
+    return JetTable(table.features[keep], table.labels[keep], table.origin)
+
+
+def fingerprint(*tables: JetTable) -> str:
+    """SHA-256 (hex, 16 chars) of the jets' bytes: identifies the data a result was trained on."""
+    digest = hashlib.sha256()
+    for table in tables:
+        digest.update(np.ascontiguousarray(table.features).tobytes())
+        digest.update(np.ascontiguousarray(table.labels).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def split_jets(pool: JetTable, test: JetTable | None, spec: DataSpec) -> JetData:
+    """Split and standardise (see the module docstring). Deterministic in ``spec``."""
+    pool = _deduplicate(pool)
+    order = np.random.default_rng(spec.split_seed).permutation(len(pool.labels))
+    if test is None:
+        n_test = int(round(spec.test_fraction * len(order)))
+        test = JetTable(pool.features[order[:n_test]], pool.labels[order[:n_test]], pool.origin)
+        order = order[n_test:]
+    folds = np.array_split(order, spec.n_folds)
+    val_index = folds[spec.fold]
+    train_index = np.concatenate([f for k, f in enumerate(folds) if k != spec.fold])
+    if spec.max_train_jets is not None:
+        train_index = train_index[: spec.max_train_jets]
+    x_train = pool.features[train_index]
+    mean = x_train.mean(axis=0, dtype=np.float64)
+    scale = x_train.std(axis=0, dtype=np.float64)
+    scale[scale == 0] = 1.0
+
+    def standardise(x: np.ndarray) -> np.ndarray:
+        return ((x - mean) / scale).astype(np.float32)
+
+    return JetData(
+        x_train=standardise(x_train),
+        y_train=pool.labels[train_index],
+        x_val=standardise(pool.features[val_index]),
+        y_val=pool.labels[val_index],
+        x_test=standardise(test.features),
+        y_test=test.labels,
+        scaler_mean=mean,
+        scaler_scale=scale,
+        fingerprint=fingerprint(pool, test),
+        origin=pool.origin,
+    )
+
+
+def load_jets(spec: DataSpec | str = "default", **overrides) -> JetData:
+    """Load, split and standardise jets.
+
+    ``load_jets()`` gives the committed default dataset; ``load_jets("path/to/hls4ml.arff")`` the
+    real one; keyword arguments set other :class:`DataSpec` fields.
+
+    Example:
+        >>> data = load_jets("default", fold=1)          # doctest: +SKIP
+        >>> data.x_train.shape[1], data.class_names       # doctest: +SKIP
+        (16, ('g', 'q', 'w', 'z', 't'))
+    """
+    if isinstance(spec, str):
+        spec = DataSpec(source=spec, **overrides)
+    elif overrides:
+        raise InvalidSpecError("pass either a DataSpec or keyword overrides, not both")
+    pool = read_jets(spec.source)
+    test = read_jets(spec.test_source) if spec.test_source else None
+    return split_jets(pool, test, spec)

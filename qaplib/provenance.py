@@ -1,0 +1,46 @@
+"""Provenance of a result or figure: parameters, package versions, git commit and data hash."""
+
+from __future__ import annotations
+
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+TRACKED_PACKAGES = ("qaplib", "tensorflow", "qkeras", "hls4ml", "numpy", "scikit-learn", "pythia8mc", "fastjet")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` ('absent' for a package that is not installed)."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
+def git_commit() -> str:
+    """Short hash of HEAD, suffixed ``+dirty`` when tracked files changed; 'unknown' outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def provenance(notebook: str, parameters: dict, data_fingerprint: str | None = None,
+               result_keys: list[str] | None = None) -> dict:
+    """Everything needed to say where a figure came from (JSON-serialisable)."""
+    return {
+        "notebook": notebook,
+        "parameters": parameters,
+        "data_fingerprint": data_fingerprint,
+        "result_keys": list(result_keys or []),
+        "commit": git_commit(),
+        "packages": package_versions(),
+    }

@@ -1,0 +1,205 @@
+"""The jet generator: feature kernel against numpy, detector emulation, determinism, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from qaplib.errors import InvalidSpecError
+from qaplib.generator import detector
+from qaplib.generator.events import TruthObject, delta_r, generate_jets, is_matched
+from qaplib.generator.features import FEATURE_NAMES, cluster_and_compute
+from qaplib.generator.settings import TIERS, GeneratorSettings, tier_settings
+from qaplib.generator.shards import generate_dataset, plan, run_shard, sha256_of, shard_is_done, verify_dataset
+
+
+def massless(pt, eta, phi):
+    """(n, 4) massless four-momenta from pt [GeV], eta, phi."""
+    pt, eta, phi = map(np.asarray, (pt, eta, phi))
+    return np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)], axis=1)
+
+
+def reference_features(pt, eta, phi):
+    """Independent numpy computation of a few features for a jet that mMDT leaves untouched."""
+    p4 = massless(pt, eta, phi)
+    total = p4.sum(axis=0)
+    mass = np.sqrt(total[3] ** 2 - np.sum(total[:3] ** 2))
+    z = p4[:, 3] / total[3]
+    pairs = {(i, j): np.hypot(eta[i] - eta[j], phi[i] - phi[j]) for i, j in itertools.combinations(range(len(pt)), 2)}
+
+    def ecf(n, beta):
+        total_value = 0.0
+        for combo in itertools.combinations(range(len(pt)), n):
+            angle = np.prod([pairs[p] for p in itertools.combinations(combo, 2)]) if n > 1 else 1.0
+            total_value += np.prod([pt[i] for i in combo]) * angle**beta
+        return total_value
+
+    e1, e2b1, e3b1, e2b2, e3b2 = ecf(1, 1), ecf(2, 1), ecf(3, 1), ecf(2, 2), ecf(3, 2)
+    return {
+        "mass_mmdt": mass,
+        "multiplicity": len(pt),
+        "zlogz": float(np.sum(z * np.log(z))),
+        "c1_b1_mmdt": e2b1 / e1**2,
+        "c2_b1_mmdt": e3b1 * e1 / e2b1**2,
+        "d2_b2_mmdt": e3b2 * e1**3 / e2b2**3,
+    }
+
+
+@pytest.mark.parametrize(
+    "pt, eta, phi",
+    [
+        ([400.0, 350.0, 250.0], [0.0, 0.2, -0.1], [0.0, 0.1, 0.25]),
+        ([500.0, 300.0, 200.0, 150.0], [0.1, -0.15, 0.2, 0.05], [0.0, 0.12, -0.2, 0.3]),
+    ],
+)
+def test_features_match_independent_numpy_computation(pt, eta, phi):
+    pt, eta, phi = map(np.array, (pt, eta, phi))
+    jets = cluster_and_compute(massless(pt, eta, phi), radius=0.8, pt_min_gev=1.0, max_jets=1)
+    assert jets.shape == (1, 20)
+    computed = dict(zip(FEATURE_NAMES, jets[0][:16], strict=True))
+    for name, expected in reference_features(pt, eta, phi).items():
+        assert computed[name] == pytest.approx(expected, rel=1e-9), name
+
+
+def test_d2_generalised_alpha1_equals_d2_in_float32():
+    pt, eta, phi = np.array([400.0, 350.0, 250.0]), np.array([0.0, 0.2, -0.1]), np.array([0.0, 0.1, 0.25])
+    features = dict(zip(FEATURE_NAMES, cluster_and_compute(massless(pt, eta, phi), 0.8, 1.0, 1)[0], strict=False))
+    assert np.float32(features["d2_a1_b1_mmdt"]) == np.float32(features["d2_b1_mmdt"])
+
+
+def test_two_separated_jets_are_found_hardest_first():
+    p4 = massless([300.0, 600.0], [0.0, 0.0], [0.0, np.pi])
+    jets = cluster_and_compute(p4, 0.8, 100.0, 2)
+    assert jets[:, 16].tolist() == pytest.approx([600.0, 300.0])
+    assert jets[:, 15].tolist() == [1.0, 1.0]
+
+
+def test_detector_drops_neutrinos_and_merges_neutral_cells():
+    rng = np.random.default_rng(0)
+    p4 = massless([50.0, 50.0, 40.0, 30.0, 300.0], [0.0, 0.0, 0.001, 0.5, -0.5], [0.0, 0.0, 0.001, 0.5, 1.0])
+    pdg = np.array([22, 22, 130, 12, 211])
+    charged = np.array([False, False, False, False, True])
+    out = detector.emulate_detector(p4, pdg, charged, rng)
+    # the two photons share an ECAL cell -> 1 particle; K_L -> 1 HCAL cell; neutrino gone;
+    # the 300 GeV pion exceeds the 220 GeV tracking limit -> 1 HCAL cell.
+    assert len(out) == 3
+    masses_squared = out[:, 3] ** 2 - np.sum(out[:, :3] ** 2, axis=1)
+    assert np.allclose(masses_squared, 0, atol=1e-6 * out[:, 3] ** 2)
+
+
+def test_detector_cells_conserve_energy_before_smearing():
+    p4 = massless([10.0, 20.0, 5.0], [0.001, 0.002, 0.003], [0.001, 0.002, 0.004])
+    merged = detector._merge_into_cells(p4, detector.ECAL_CELL)
+    assert len(merged) == 1
+    assert merged[0, 3] == pytest.approx(p4[:, 3].sum())
+
+
+def test_detector_is_deterministic_in_its_random_stream():
+    p4 = massless([50.0, 80.0, 10.0], [0.0, 0.3, -0.2], [0.0, 0.1, 0.2])
+    pdg, charged = np.array([211, 22, 2112]), np.array([True, False, False])
+    first = detector.emulate_detector(p4, pdg, charged, np.random.default_rng(5))
+    again = detector.emulate_detector(p4, pdg, charged, np.random.default_rng(5))
+    other = detector.emulate_detector(p4, pdg, charged, np.random.default_rng(6))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_containment_requires_every_decay_quark_inside_the_jet():
+    inside = TruthObject(0.0, 0.0, ((0.1, 0.1), (-0.2, 0.0)))
+    outside = TruthObject(0.0, 0.0, ((0.1, 0.1), (0.9, 0.0)))
+    assert is_matched(0.0, 0.0, [inside], 0.8)
+    assert not is_matched(0.0, 0.0, [outside], 0.8)
+    assert float(delta_r(0.0, np.pi - 0.1, 0.0, -np.pi + 0.1)) == pytest.approx(0.2)
+
+
+def test_same_seed_gives_identical_jets_and_other_seed_differs():
+    settings = TIERS["smoke"]
+    first = generate_jets(settings, "w", seed=11, n_jets=15)
+    again = generate_jets(settings, "w", seed=11, n_jets=15)
+    other = generate_jets(settings, "w", seed=12, n_jets=15)
+    assert np.array_equal(first.values, again.values)
+    assert first.values.shape == (15, 20)
+    assert not np.array_equal(first.values, other.values)
+
+
+def test_jets_pass_the_selection(smoke_dataset):
+    import pandas as pd
+
+    frame = pd.concat(pd.read_parquet(p) for p in sorted(smoke_dataset.glob("*.parquet")))
+    settings = TIERS["smoke"]
+    assert frame["jet_pt"].between(settings.jet_pt_min_gev, settings.jet_pt_max_gev).all()
+    assert np.isfinite(frame[list(FEATURE_NAMES)].to_numpy()).all()
+    assert (frame.groupby("label").size() == settings.jets_per_shard).all()
+
+
+def test_manifest_records_hashes_settings_and_versions(smoke_dataset):
+    manifest = json.loads((smoke_dataset / "manifest.json").read_text())
+    assert manifest["settings"] == TIERS["smoke"].to_dict()
+    assert set(manifest["packages"]) == {"pythia8mc", "fastjet", "numpy", "pyarrow"}
+    assert len(manifest["shards"]) == 5
+    for shard in manifest["shards"]:
+        assert sha256_of(smoke_dataset / shard["file"]) == shard["sha256"]
+        assert shard["n_jets"] == 40 and shard["pythia_seed"] > 0
+    assert verify_dataset(smoke_dataset) == []
+
+
+def test_regeneration_is_byte_identical(smoke_dataset, tmp_path):
+    settings = TIERS["smoke"]
+    task = plan(settings)[2]
+    run_shard(tmp_path, task, settings)
+    assert sha256_of(tmp_path / task.file_name) == sha256_of(smoke_dataset / task.file_name)
+
+
+def test_resume_redoes_only_missing_or_corrupt_shards(smoke_dataset, tmp_path):
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    settings = TIERS["smoke"]
+    tasks = plan(settings)
+    (directory / tasks[0].file_name).unlink()  # lost
+    (directory / tasks[1].file_name).write_bytes(b"truncated")  # corrupt
+    untouched = {t.file_name: (directory / t.file_name).stat().st_mtime_ns for t in tasks[2:]}
+    assert not shard_is_done(directory, tasks[0], settings)
+    assert not shard_is_done(directory, tasks[1], settings)
+    generate_dataset(directory, settings, "smoke", jobs=1)
+    assert verify_dataset(directory) == []
+    assert {t.file_name: (directory / t.file_name).stat().st_mtime_ns for t in tasks[2:]} == untouched
+    assert (directory / "manifest.json").read_bytes() == (smoke_dataset / "manifest.json").read_bytes()
+
+
+def test_verify_reports_a_modified_shard(smoke_dataset, tmp_path):
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    (directory / "t-000.parquet").write_bytes(b"tampered")
+    problems = verify_dataset(directory)
+    assert len(problems) == 1 and "t-000.parquet" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"detector": "cms"},
+        {"nan_policy": "zero"},
+        {"pthat_min_gev": 1200.0},
+        {"jet_pt_min_gev": -1.0},
+        {"jets_per_shard": 0},
+        {"shards_per_class": 1.5},
+        {"seed_base": -1},
+        {"jet_radius": 0.0},
+    ],
+)
+def test_invalid_generator_settings_are_rejected(change):
+    with pytest.raises(InvalidSpecError):
+        dataclasses.replace(GeneratorSettings(), **change)
+
+
+def test_unknown_tier_lists_the_known_ones():
+    with pytest.raises(InvalidSpecError, match="smoke"):
+        tier_settings("huge")
