@@ -143,7 +143,7 @@ def read_openml_arff(path: Path) -> JetTable:
 
     try:
         records, meta = arff.loadarff(path)
-    except (arff.ArffError, ValueError, UnicodeDecodeError, NotImplementedError) as exc:
+    except (arff.ArffError, ValueError, UnicodeDecodeError, NotImplementedError, StopIteration, IndexError) as exc:
         raise DatasetError(f"{path}: not a readable ARFF file ({exc})") from None
     frame = pd.DataFrame(records)
     if "class" not in frame.columns:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from qaplib.errors import InvalidSpecError
 
 ALLOWED_BITS = (4, 6, 8, 12, 16, 32)
+_ALLOWED_TEXT = "{" + ", ".join(map(str, ALLOWED_BITS)) + "}"
 N_INPUTS = 16
 N_CLASSES = 5
 
@@ -40,7 +41,7 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if isinstance(self.bits, bool) or self.bits not in ALLOWED_BITS:
-            raise InvalidSpecError(f"bits must be one of {set(ALLOWED_BITS)}, got {self.bits!r}")
+            raise InvalidSpecError(f"bits must be one of {_ALLOWED_TEXT}, got {self.bits!r}")
         if isinstance(self.widths, list):
             object.__setattr__(self, "widths", tuple(self.widths))
         if (

@@ -1,7 +1,8 @@
 """Named computation budgets, defined once and selected by the ``profile`` notebook parameter.
 
 * ``smoke``: seconds; used by the tests to run every notebook end to end.
-* ``default``: what the committed book shows.
+* ``default``: what the committed book shows. Deviation from the paper: learning rate 1e-3
+  instead of 1e-4 (at 1e-4 the float tagger is still improving after 250 epochs).
 * ``paper``: the paper's own settings (lr 1e-4, up to 250 epochs, patience 10, 4 folds).
 """
 
@@ -34,7 +35,7 @@ PROFILES: dict[str, Profile] = {
     "default": Profile(
         name="default",
         data=DataSpec(source="default"),
-        train=TrainSettings(learning_rate=1e-4, max_epochs=250, patience=10),
+        train=TrainSettings(learning_rate=1e-3, max_epochs=250, patience=10),
         folds=(0, 1),
     ),
     "paper": Profile(

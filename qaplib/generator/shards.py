@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from qaplib.generator.events import generate_jets
 from qaplib.generator.features import FEATURE_NAMES, KINEMATIC_NAMES
