@@ -7,7 +7,8 @@ Data flows one way: ``generator`` -> ``data`` -> ``models`` -> ``train`` -> ``me
 
 import os
 
-# TensorFlow's C++ start-up chatter (CUDA probing on CPU-only machines) drowns notebook output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter (CUDA plug-in registration on CPU-only machines, logged at
+# error level although harmless) drowns notebook output. Python exceptions are unaffected.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"

@@ -54,6 +54,55 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace):
+    from qaplib.store import DEFAULT_ROOT, ResultStore
+
+    return ResultStore(args.store or DEFAULT_ROOT)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from qaplib.errors import InvalidSpecError
+    from qaplib.runs import RunSpec, execute_run, run_key
+
+    path = Path(args.spec)
+    if not path.exists():
+        raise InvalidSpecError(f"spec file {path} does not exist")
+    spec = RunSpec.from_json(path.read_text())
+    key, store = run_key(spec), _store(args)
+    if store.is_complete(key):
+        print(f"{key}: already in {store.root}, nothing to train")
+    else:
+        store.save(execute_run(spec, key=key))
+        print(f"{key}: trained and stored in {store.root}")
+    for row in store.load(key).phases:
+        print(f"  phase {row['phase']:2d}  sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}  "
+              f"AUC {row['macro_auc']:.4f}  BOPs {row['bops']:>9d}  efficiency {row['neural_efficiency']:.3f}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from qaplib.sweep import SweepSpec, run_sweep
+
+    sweep = SweepSpec.from_yaml(args.grid)
+    report = run_sweep(sweep, _store(args), executor=args.executor, scheduler=args.scheduler, workers=args.workers)
+    print(f"{sweep.name}: {len(report.computed)} trained, {len(report.reused)} reused, {len(report.failed)} failed")
+    for key, error in report.failed.items():
+        print(f"failed {key}:\n{error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from qaplib.sweep import SweepSpec, sweep_status
+
+    sweep = SweepSpec.from_yaml(args.grid)
+    status = sweep_status(sweep, _store(args))
+    print(f"{sweep.name}: {len(status.done)} done, {len(status.missing)} missing, {len(status.failed)} failed "
+          f"(of {len(sweep.runs)})")
+    for key in status.failed:
+        print(f"  failed {key}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qap", description="Quantization-aware pruning companion tools.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     verify = data.add_parser("verify", help="check shard hashes against the manifest")
     verify.add_argument("directory", nargs="?", help="dataset directory (default: data/jets-default)")
     verify.set_defaults(handler=_cmd_data_verify)
+
+    run = commands.add_parser("run", help="train one run spec (JSON) unless it is already stored")
+    run.add_argument("spec", help="RunSpec JSON file")
+    run.add_argument("--store", help="result store directory (default: results/)")
+    run.set_defaults(handler=_cmd_run)
+    sweep = commands.add_parser("sweep", help="compute the missing runs of a grid (YAML)")
+    sweep.add_argument("grid", help="grid YAML file (name, base, grid)")
+    sweep.add_argument("--executor", default="local", help="local (process pool, default) or dask")
+    sweep.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: a LocalCluster)")
+    sweep.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    sweep.add_argument("--store", help="result store directory (default: results/)")
+    sweep.set_defaults(handler=_cmd_sweep)
+    status = commands.add_parser("status", help="done / missing / failed runs of a grid")
+    status.add_argument("grid", help="grid YAML file")
+    status.add_argument("--store", help="result store directory (default: results/)")
+    status.set_defaults(handler=_cmd_status)
 
     figures = commands.add_parser("figures", help="execute the book's notebooks with papermill")
     figures.add_argument("--profile", default="default", help="smoke, default or paper (default: default)")

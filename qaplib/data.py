@@ -8,6 +8,11 @@ Sources, chosen by :attr:`DataSpec.source`:
   ``hls4ml_lhc_jets_hlf`` export (``.arff`` or ``.csv``), or the Zenodo ``jetImage_*.h5`` files
   (one file or a directory of them), or a generated dataset directory (with ``manifest.json``).
 
+Label randomisation (``label_noise``, the paper's generalizability test after Zhang et al.):
+that fraction of the training *and* validation jets gets a label drawn uniformly from the five
+classes (so about 4/5 of them end up wrong), deterministically from ``split_seed``. The test
+set always keeps its true labels.
+
 Splits: a separate test set (``DataSpec.test_source`` if given, otherwise a ``test_fraction`` of the
 pool), and ``n_folds`` folds of the rest, fold ``fold`` being validation (4 folds = the paper's
 75/25 train/validation). The StandardScaler is fitted on the training split only and applied to
@@ -28,7 +33,7 @@ import pandas as pd
 from qaplib.errors import DatasetError, InvalidSpecError
 from qaplib.generator.features import FEATURE_NAMES
 from qaplib.generator.settings import CLASS_NAMES
-from qaplib.generator.shards import MANIFEST, verify_dataset
+from qaplib.generator.shards import MANIFEST, sha256_of, verify_dataset
 
 #: Named generated datasets, relative to the data directory.
 NAMED_SOURCES = {"default": "jets-default", "full": "jets-full"}
@@ -50,6 +55,7 @@ class DataSpec:
     fold: int = 0
     split_seed: int = 42
     max_train_jets: int | None = None
+    label_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not self.source:
@@ -64,6 +70,8 @@ class DataSpec:
             raise InvalidSpecError(f"split_seed must be a non-negative integer, got {self.split_seed!r}")
         if self.max_train_jets is not None and (not isinstance(self.max_train_jets, int) or self.max_train_jets < 1):
             raise InvalidSpecError(f"max_train_jets must be a positive integer or None, got {self.max_train_jets!r}")
+        if isinstance(self.label_noise, bool) or not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
+            raise InvalidSpecError(f"label_noise must be a fraction in [0, 1), got {self.label_noise!r}")
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,36 @@ def fingerprint(*tables: JetTable) -> str:
     return digest.hexdigest()[:16]
 
 
+def randomize_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Copy of ``labels`` where a random ``fraction`` of entries is redrawn uniformly from 5 classes."""
+    rng = np.random.default_rng([seed, 0x1abe1])
+    chosen = rng.permutation(len(labels))[: int(round(fraction * len(labels)))]
+    noisy = labels.copy()
+    noisy[chosen] = rng.integers(0, len(CLASS_NAMES), size=len(chosen))
+    return noisy
+
+
+def source_fingerprint(source: str) -> str:
+    """Cheap identity of a data source without loading it: SHA-256 of its manifest or files.
+
+    Raises :class:`DatasetError` (with the fix) when the source does not exist.
+    """
+    if source in NAMED_SOURCES:
+        path = data_dir() / NAMED_SOURCES[source]
+        if not (path / MANIFEST).exists():
+            target = "make data" if source == "default" else "make data-full"
+            raise DatasetError(f"the {source!r} dataset is not at {path}; create it with `{target}`")
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise DatasetError(f"{path} does not exist; pass 'default', 'full' or the path of a real-data file")
+    files = [path / MANIFEST] if (path / MANIFEST).exists() else sorted(path.glob("*.h5")) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(sha256_of(file).encode())
+    return digest.hexdigest()[:16]
+
+
 def split_jets(pool: JetTable, test: JetTable | None, spec: DataSpec) -> JetData:
     """Split and standardise (see the module docstring). Deterministic in ``spec``."""
     pool = _deduplicate(pool)
@@ -240,6 +278,7 @@ def split_jets(pool: JetTable, test: JetTable | None, spec: DataSpec) -> JetData
     train_index = np.concatenate([f for k, f in enumerate(folds) if k != spec.fold])
     if spec.max_train_jets is not None:
         train_index = train_index[: spec.max_train_jets]
+    pool_labels = randomize_labels(pool.labels, spec.label_noise, spec.split_seed) if spec.label_noise else pool.labels
     x_train = pool.features[train_index]
     mean = x_train.mean(axis=0, dtype=np.float64)
     scale = x_train.std(axis=0, dtype=np.float64)
@@ -250,9 +289,9 @@ def split_jets(pool: JetTable, test: JetTable | None, spec: DataSpec) -> JetData
 
     return JetData(
         x_train=standardise(x_train),
-        y_train=pool.labels[train_index],
+        y_train=pool_labels[train_index],
         x_val=standardise(pool.features[val_index]),
-        y_val=pool.labels[val_index],
+        y_val=pool_labels[val_index],
         x_test=standardise(test.features),
         y_test=test.labels,
         scaler_mean=mean,

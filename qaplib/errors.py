@@ -17,3 +17,7 @@ class DatasetError(QapError):
 
 class GeneratorError(QapError):
     """The jet generator could not be set up or run (Pythia, FastJet, the C++ feature kernel)."""
+
+
+class FirmwareError(QapError):
+    """A model cannot be turned into bit-exact firmware (unsupported layer, inexact precision, missing tool)."""

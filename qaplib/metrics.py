@@ -51,3 +51,103 @@ def normalised_confusion(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Row-normalised confusion matrix (5, 5): entry [i, j] = P(predicted j | true i)."""
     n_classes = scores.shape[1]
     return confusion_matrix(labels, np.argmax(scores, axis=1), labels=range(n_classes), normalize="true")
+
+
+# ---------------------------------------------------------------- cost: bit operations
+
+
+def layer_bops(n_inputs: int, n_outputs: int, weight_bits: int, activation_bits: int, unpruned_fraction: float) -> float:
+    """Bit operations of one fully connected layer (Baskin et al., as in the paper's code).
+
+    BOPs = m * n * (p * b_a * b_w + b_a + b_w + log2(n)) with n inputs, m outputs, weight bits b_w,
+    input-activation bits b_a and p the unpruned fraction of the layer's weights *and biases*.
+    Only the multiplications scale with p; the accumulations do not.
+    """
+    n, m = n_inputs, n_outputs
+    return m * n * (unpruned_fraction * activation_bits * weight_bits + activation_bits + weight_bits + np.log2(n))
+
+
+def _quantizer_bits(layer, attribute: str) -> int:
+    quantizer = getattr(layer, attribute, None)
+    return int(quantizer.bits) if quantizer is not None and hasattr(quantizer, "bits") else 32
+
+
+def bops(model) -> int:
+    """Total BOPs of a tagger built by :func:`qaplib.models.build_model` (pruned or not).
+
+    Sum of :func:`layer_bops` over the Dense layers fc1..fcN. b_w is the kernel quantizer's bit
+    width (32 for float layers). b_a is 32 for fc1 unless the model quantizes its inputs
+    (``input_quant`` layer), otherwise the bit width of the preceding activation quantizer.
+    p counts non-zero stored weights and biases of the layer (as the paper's code does; the
+    quantizer may round a few more small weights to zero, which BOPs ignores).
+    BN and softmax are not counted.
+
+    Example (unpruned, all biases non-zero): 4,652,832 for 32 bits, 412,960 for 6 bits.
+    """
+    names = sorted((layer.name for layer in model.layers if layer.name.startswith("fc")), key=lambda n: int(n[2:]))
+    layer_names = {layer.name for layer in model.layers}
+    total = 0.0
+    for index, name in enumerate(names):
+        layer = model.get_layer(name)
+        kernel, bias = layer.get_weights()[:2]
+        if index == 0:
+            activation_bits = _quantizer_bits(model.get_layer("input_quant"), "quantizer") if "input_quant" in layer_names else 32
+        else:
+            activation_bits = _quantizer_bits(model.get_layer(f"relu{index}"), "quantizer")
+        unpruned = (np.count_nonzero(kernel) + np.count_nonzero(bias)) / (kernel.size + bias.size)
+        weight_bits = _quantizer_bits(layer, "kernel_quantizer")
+        total += layer_bops(kernel.shape[0], kernel.shape[1], weight_bits, activation_bits, unpruned)
+    return int(round(total))
+
+
+# ---------------------------------------------------------------- information content
+
+
+def layer_entropy_bits(states: np.ndarray) -> float:
+    """Shannon entropy [bits] of the empirical distribution of binary microstates.
+
+    H = -sum_s p_s log2 p_s over the distinct rows s of ``states`` ((n_examples, n_neurons) bool).
+    """
+    packed = np.packbits(np.asarray(states, dtype=bool), axis=1)
+    _, counts = np.unique(packed, axis=0, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def neural_efficiency_from_states(states: list[np.ndarray]) -> float:
+    """Network efficiency: geometric mean over layers of H_l / N_l (Schaub & Hotaling 2020).
+
+    ``states``: one (n_examples, N_l) bool array per recorded layer (neuron fires: value > 0).
+    Each layer's efficiency H_l / N_l lies in [0, 1]; the network's is (prod_l eta_l)^(1/L).
+    A layer with zero entropy makes the network efficiency 0.
+    """
+    efficiencies = np.array([layer_entropy_bits(s) / s.shape[1] for s in states])
+    if np.any(efficiencies <= 0):
+        return 0.0
+    return float(np.exp(np.mean(np.log(efficiencies))))
+
+
+def recorded_layer_names(model) -> list[str]:
+    """Layers whose outputs are binarised: bn1.. (or fc1.. without BN) before each ReLU, and the logits."""
+    names = {layer.name for layer in model.layers}
+    dense = sorted((n for n in names if n.startswith("fc")), key=lambda n: int(n[2:]))
+    hidden = [f"bn{i}" if f"bn{i}" in names else f"fc{i}" for i in range(1, len(dense))]
+    return [*hidden, dense[-1]]
+
+
+def neural_efficiency(model, x: np.ndarray, batch_size: int = 8192) -> float:
+    """Neural efficiency of ``model`` on inputs ``x`` ((n, 16) float32), as in the paper's code.
+
+    States are the pre-activations of :func:`recorded_layer_names` binarised as value > 0.
+    """
+    import tensorflow as tf
+
+    names = recorded_layer_names(model)
+    probe = tf.keras.Model(model.input, [model.get_layer(n).output for n in names])
+    outputs = probe.predict(x, batch_size=batch_size, verbose=0)
+    return neural_efficiency_from_states([np.asarray(o) > 0 for o in outputs])
+
+
+def aiq(performance: float, efficiency: float, beta: float = 2.0) -> float:
+    """Artificial intelligence quotient: (a^beta * eta)^(1 / (beta + 1)); the paper uses a = macro AUC, beta = 2."""
+    return float((performance**beta * efficiency) ** (1.0 / (beta + 1.0)))

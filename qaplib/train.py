@@ -6,6 +6,7 @@ determinism is switched on, and every random draw is seeded).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,22 @@ class FitResult:
     epochs: int
 
 
+@functools.cache
+def _early_stopping_class():
+    import tensorflow as tf
+
+    class EarlyStoppingRestoringBest(tf.keras.callbacks.EarlyStopping):
+        """Keras' EarlyStopping restores the best weights only when it stops early; this one also
+        restores them when training runs to ``max_epochs``."""
+
+        def on_train_end(self, logs=None):
+            if self.stopped_epoch == 0 and self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+            super().on_train_end(logs)
+
+    return EarlyStoppingRestoringBest
+
+
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         settings: TrainSettings, seed: int, callbacks: list | None = None, verbose: int = 0) -> FitResult:
     """Train ``model`` in place with a fresh Adam optimiser; restores the best-validation weights.
@@ -64,7 +81,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         loss=tf.keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    stop = _early_stopping_class()(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     history = model.fit(
         x_train, y_train, validation_data=(x_val, y_val), epochs=settings.max_epochs,
         batch_size=settings.batch_size, shuffle=True, callbacks=[stop, *(callbacks or [])], verbose=verbose,

@@ -49,3 +49,102 @@ def test_confusion_rows_sum_to_one():
     matrix = metrics.normalised_confusion(labels, rng.random((200, 5)))
     assert matrix.shape == (5, 5)
     assert np.allclose(matrix.sum(axis=1), 1)
+
+
+# ---------------------------------------------------------------- BOPs
+
+GOLDEN_UNPRUNED_BOPS = {32: 4_652_832, 16: 1_526_560, 12: 1_003_552, 8: 583_968, 6: 412_960, 4: 267_808}
+
+
+def with_nonzero_biases(model):
+    for layer in model.layers:
+        if layer.name.startswith("fc"):
+            kernel, bias = layer.get_weights()[:2]
+            layer.set_weights([kernel, np.full_like(bias, 0.01)])
+    return model
+
+
+@pytest.mark.parametrize("bits", sorted(GOLDEN_UNPRUNED_BOPS))
+def test_bops_of_unpruned_models_match_hand_computed_values(bits):
+    from qaplib.models import ModelSpec, build_model
+
+    assert metrics.bops(with_nonzero_biases(build_model(ModelSpec(bits=bits)))) == GOLDEN_UNPRUNED_BOPS[bits]
+
+
+def test_bops_with_quantized_inputs_use_input_bits_in_the_first_layer():
+    from qaplib.models import ModelSpec, build_model
+
+    model = with_nonzero_biases(build_model(ModelSpec(bits=6, input_bits=8)))
+    # fc1: 64*16*(8*6 + 8 + 6 + 4) = 67,584 instead of 239,616 with 32-bit inputs
+    assert metrics.bops(model) == GOLDEN_UNPRUNED_BOPS[6] - 239_616 + 67_584
+
+
+def test_bops_of_a_pruned_model_match_a_hand_computation_from_its_masks():
+    from qaplib import pruning
+    from qaplib.models import ModelSpec, build_model
+
+    model = with_nonzero_biases(build_model(ModelSpec(bits=6)))
+    masks = pruning.kernel_masks_for_sparsity(pruning.dense_kernels(model), pruning.full_masks(model), 0.7)
+    pruning.apply_masks(model, masks)
+    expected = 0.0
+    for index, name in enumerate(["fc1", "fc2", "fc3", "fc4"]):
+        n, m = masks[name].shape
+        p = (masks[name].sum() + m) / (n * m + m)  # unpruned weights plus the m (non-zero) biases
+        b_a = 32 if index == 0 else 6
+        expected += m * n * (p * b_a * 6 + b_a + 6 + np.log2(n))
+    assert metrics.bops(model) == round(expected)
+    assert metrics.bops(model) < GOLDEN_UNPRUNED_BOPS[6]
+
+
+# ---------------------------------------------------------------- neural efficiency and aIQ
+
+
+def all_states(n_neurons):
+    """Every binary microstate of n neurons once: maximal entropy n bits."""
+    return ((np.arange(2**n_neurons)[:, None] >> np.arange(n_neurons)) & 1).astype(bool)
+
+
+def test_entropy_of_constructed_state_distributions():
+    assert metrics.layer_entropy_bits(all_states(3)) == pytest.approx(3.0)
+    assert metrics.layer_entropy_bits(np.zeros((50, 8), dtype=bool)) == 0.0
+    two_states = np.array([[1, 0, 0]] * 30 + [[0, 1, 1]] * 30, dtype=bool)
+    assert metrics.layer_entropy_bits(two_states) == pytest.approx(1.0)
+    skewed = np.array([[1]] * 3 + [[0]] * 1, dtype=bool)  # p = 3/4, 1/4
+    assert metrics.layer_entropy_bits(skewed) == pytest.approx(-(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25)))
+
+
+def test_network_efficiency_is_the_geometric_mean_of_layer_efficiencies():
+    full = all_states(2)  # eta = 2/2 = 1
+    quarter = np.concatenate([all_states(2), np.zeros((4, 6), dtype=bool)], axis=1)  # 2 bits over 8 neurons
+    assert metrics.neural_efficiency_from_states([full, quarter]) == pytest.approx(np.sqrt(1.0 * 0.25))
+    assert metrics.neural_efficiency_from_states([full, np.ones((4, 5), dtype=bool)]) == 0.0
+
+
+def test_neural_efficiency_of_a_model_uses_pre_activation_signs():
+    from qaplib.models import ModelSpec, build_model
+
+    model = build_model(ModelSpec(bits=32, batchnorm=False, widths=(2,)))
+    kernel = np.zeros((16, 2), dtype=np.float32)
+    kernel[0, 0] = kernel[1, 1] = 1.0  # fc1 pre-activations = (x0, x1)
+    model.get_layer("fc1").set_weights([kernel, np.zeros(2, np.float32)])
+    model.get_layer("fc2").set_weights([np.zeros((2, 5), np.float32), np.array([1, -1, 1, -1, 1], np.float32)])
+    x = np.zeros((400, 16), np.float32)
+    x[:, :2] = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]] * 100)
+    assert metrics.recorded_layer_names(model) == ["fc1", "fc2"]
+    # fc1: 4 equiprobable states over 2 neurons (eta 1); logits constant (eta 0) -> network 0
+    assert metrics.neural_efficiency(model, x) == 0.0
+    model.get_layer("fc2").set_weights([np.eye(2, 5, dtype=np.float32), np.full(5, -0.5, np.float32)])
+    # logits: relu(x0) - .5, relu(x1) - .5, -.5, -.5, -.5 -> 4 states over 5 neurons: eta 2/5
+    assert metrics.neural_efficiency(model, x) == pytest.approx(np.sqrt(1.0 * 2 / 5))
+
+
+def test_recorded_layers_are_batch_norm_outputs_when_present():
+    from qaplib.models import ModelSpec, build_model
+
+    assert metrics.recorded_layer_names(build_model(ModelSpec(bits=6))) == ["bn1", "bn2", "bn3", "fc4"]
+
+
+def test_aiq():
+    assert metrics.aiq(1.0, 1.0) == pytest.approx(1.0)
+    assert metrics.aiq(0.9, 0.3) == pytest.approx((0.9**2 * 0.3) ** (1 / 3))
+    assert metrics.aiq(0.9, 0.3, beta=1) == pytest.approx((0.9 * 0.3) ** 0.5)

@@ -1,0 +1,221 @@
+"""One quantization-aware pruning run: a model taken through its pruning phases.
+
+A :class:`RunSpec` fixes everything that changes the result (model, pruning scheme and schedule,
+training settings, data and label noise, seed). :func:`execute_run` trains it: phase k prunes the
+Dense kernels globally to ``sparsities[k]`` by magnitude, then trains with a fresh Adam and early
+stopping (best weights restored), then evaluates on the test set.
+
+* **FT** (fine-tuning): each phase continues from the previous phase's trained weights.
+* **LT** (lottery ticket): each phase rewinds every weight to its initial value, keeps the mask,
+  and retrains from there (rewinding to iteration 0, as in the paper).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qaplib import metrics
+from qaplib.data import DataSpec, JetData, load_jets, source_fingerprint
+from qaplib.errors import InvalidSpecError
+from qaplib.generator.settings import CLASS_NAMES
+from qaplib.models import ModelSpec, build_model
+from qaplib.provenance import provenance
+from qaplib.pruning import (
+    PAPER_SPARSITIES,
+    apply_masks,
+    dense_kernels,
+    full_masks,
+    kernel_masks_for_sparsity,
+    mask_callback,
+    measured_sparsity,
+)
+from qaplib.train import TrainSettings, fit, set_determinism
+
+#: Bump when the content or layout of a stored result changes; it is part of every result key.
+RESULT_FORMAT_VERSION = 1
+PRUNING_SCHEMES = ("ft", "lt")
+
+
+@dataclass(frozen=True)
+class PruningSpec:
+    """Pruning scheme ('ft' or 'lt') and the target sparsity of each phase (strictly increasing)."""
+
+    scheme: str = "ft"
+    sparsities: tuple[float, ...] = PAPER_SPARSITIES
+
+    def __post_init__(self) -> None:
+        if self.scheme not in PRUNING_SCHEMES:
+            raise InvalidSpecError(f"pruning scheme must be one of {PRUNING_SCHEMES}, got {self.scheme!r}")
+        if isinstance(self.sparsities, list):
+            object.__setattr__(self, "sparsities", tuple(self.sparsities))
+        values = self.sparsities
+        if (
+            not isinstance(values, tuple)
+            or not values
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in values)
+        ):
+            raise InvalidSpecError(f"sparsities must be a non-empty list of fractions in [0, 1), got {values!r}")
+        if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+            raise InvalidSpecError(f"sparsities must be strictly increasing, got {list(values)}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's result. JSON round-trips; :func:`run_key` is its cache key."""
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    pruning: PruningSpec = field(default_factory=PruningSpec)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    data: DataSpec = field(default_factory=DataSpec)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, kind in (("model", ModelSpec), ("pruning", PruningSpec), ("train", TrainSettings), ("data", DataSpec)):
+            if not isinstance(getattr(self, name), kind):
+                raise InvalidSpecError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InvalidSpecError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> RunSpec:
+        """Build and validate a spec from plain data (as read from JSON or YAML)."""
+        if not isinstance(raw, dict):
+            raise InvalidSpecError(f"a run spec must be a mapping, got {type(raw).__name__}")
+        parts = {"model": ModelSpec, "pruning": PruningSpec, "train": TrainSettings, "data": DataSpec}
+        unknown = sorted(set(raw) - {*parts, "seed"})
+        if unknown:
+            raise InvalidSpecError(f"unknown run spec fields {unknown}; allowed: {sorted({*parts, 'seed'})}")
+        built = {}
+        for name, kind in parts.items():
+            section = raw.get(name, {})
+            if not isinstance(section, dict):
+                raise InvalidSpecError(f"{name} must be a mapping, got {section!r}")
+            allowed = {f.name for f in dataclasses.fields(kind)}
+            extra = sorted(set(section) - allowed)
+            if extra:
+                raise InvalidSpecError(f"unknown {name} fields {extra}; allowed: {sorted(allowed)}")
+            values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+            try:
+                built[name] = kind(**values)
+            except TypeError as exc:
+                raise InvalidSpecError(f"{name}: {exc}") from None
+        return cls(**built, seed=raw.get("seed", 0))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise InvalidSpecError(f"run spec is not valid JSON: {exc}") from None
+
+
+def run_key(spec: RunSpec) -> str:
+    """Content hash of a run: the spec, the data's fingerprint and the result-format version.
+
+    Any change to any field, to the data files, or to the stored format gives a different key.
+    """
+    payload = {
+        "spec": spec.to_dict(),
+        "data": source_fingerprint(spec.data.source),
+        "test_data": source_fingerprint(spec.data.test_source) if spec.data.test_source else None,
+        "format": RESULT_FORMAT_VERSION,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced: one metrics row per phase, the weights after each phase, curves."""
+
+    spec: RunSpec
+    key: str
+    phases: list[dict]
+    weights: list[list[np.ndarray]]
+    curves: list[dict[str, list[float]]]
+    meta: dict
+
+
+@functools.lru_cache(maxsize=4)
+def cached_jets(spec: DataSpec) -> JetData:
+    """:func:`qaplib.data.load_jets`, memoised per process (a worker runs many specs on the same data)."""
+    return load_jets(spec)
+
+
+def configure_tensorflow(threads: int = 1) -> None:
+    """Fix TensorFlow's thread pools (once per process) so results do not depend on the machine."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # retracing notices: every phase compiles a fresh optimiser on purpose
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # already initialised in this process: keep what was set first
+        pass
+
+
+def evaluate(model, jets: JetData) -> dict:
+    """Test-set metrics of one phase (accuracy, AUCs, background efficiencies, BOPs, efficiency, aIQ)."""
+    scores = model.predict(jets.x_test, batch_size=8192, verbose=0)
+    aucs = metrics.auc_per_class(jets.y_test, scores)
+    background = metrics.background_efficiency_at(jets.y_test, scores, 0.5)
+    efficiency = metrics.neural_efficiency(model, jets.x_test)
+    row = {
+        "accuracy": metrics.accuracy(jets.y_test, scores),
+        "macro_auc": float(aucs.mean()),
+        "bops": metrics.bops(model),
+        "neural_efficiency": efficiency,
+        "aiq": metrics.aiq(float(aucs.mean()), efficiency),
+    }
+    row.update({f"auc_{c}": float(a) for c, a in zip(CLASS_NAMES, aucs, strict=True)})
+    row.update({f"bkg_eff_{c}": float(b) for c, b in zip(CLASS_NAMES, background, strict=True)})
+    return row
+
+
+def phase_start_weights(scheme: str, phase: int, initial: list[np.ndarray], current: list[np.ndarray]) -> list[np.ndarray]:
+    """Weights a phase starts from (before masking): FT continues, LT rewinds to the initial weights."""
+    return [w.copy() for w in (initial if scheme == "lt" and phase > 0 else current)]
+
+
+def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = None) -> RunResult:
+    """Train and evaluate every phase of ``spec`` (see the module docstring). Deterministic in ``spec``."""
+    import tensorflow as tf
+
+    configure_tensorflow()
+    key = key or run_key(spec)
+    jets = jets if jets is not None else cached_jets(spec.data)
+    tf.keras.backend.clear_session()  # a worker runs many specs: keep its graph from growing
+    set_determinism(spec.seed)
+    model = build_model(spec.model)
+    initial_weights = model.get_weights()
+    masks = full_masks(model)
+    phases, weights, curves = [], [], []
+    start_run = time.perf_counter()
+    for phase, sparsity in enumerate(spec.pruning.sparsities):
+        start = time.perf_counter()
+        masks = kernel_masks_for_sparsity(dense_kernels(model), masks, sparsity)
+        model.set_weights(phase_start_weights(spec.pruning.scheme, phase, initial_weights, model.get_weights()))
+        apply_masks(model, masks)
+        fitted = fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, spec.train,
+                     seed=spec.seed * 1000 + phase, callbacks=[mask_callback(masks)])  # fmt: skip
+        row = {"phase": phase, "target_sparsity": sparsity, "sparsity": measured_sparsity(model), **evaluate(model, jets)}
+        row.update({"epochs": fitted.epochs, "best_val_loss": min(fitted.history["val_loss"]),
+                    "seconds": time.perf_counter() - start})  # fmt: skip
+        phases.append(row)
+        weights.append(model.get_weights())
+        curves.append(fitted.history)
+    meta = provenance("qaplib.runs.execute_run", spec.to_dict(), jets.fingerprint, [key])
+    meta["seconds"] = time.perf_counter() - start_run
+    return RunResult(spec=spec, key=key, phases=phases, weights=weights, curves=curves, meta=meta)

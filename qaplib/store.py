@@ -1,0 +1,151 @@
+"""Content-addressed store of run results under ``results/`` (or any directory).
+
+A result lives in ``<root>/<key[:2]>/<key>/``: ``spec.json``, ``phases.json`` (one metrics row
+per phase), ``weights.npz`` (the weights after each phase), ``curves.json`` (training curves),
+``meta.json`` (provenance) and ``record.json``, which holds the SHA-256 of every other file.
+A result is written into a temporary directory and renamed into place, so it appears whole or not
+at all; a directory whose files do not match ``record.json`` is treated as missing and recomputed.
+Failed runs are noted in ``<root>/failed/<key>.json`` with their error.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+
+from qaplib.generator.shards import sha256_of
+from qaplib.provenance import REPO_ROOT
+from qaplib.runs import RunResult, RunSpec
+
+DEFAULT_ROOT = REPO_ROOT / "results"
+_FILES = ("spec.json", "phases.json", "weights.npz", "curves.json", "meta.json")
+
+
+def _json_bytes(value) -> bytes:
+    return (json.dumps(value, indent=1, sort_keys=True, default=float) + "\n").encode()
+
+
+def _weights_bytes(weights: list[list[np.ndarray]]) -> bytes:
+    arrays = {f"phase{p:02d}_{i:02d}": w for p, phase in enumerate(weights) for i, w in enumerate(phase)}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _weights_from(path: Path) -> list[list[np.ndarray]]:
+    with np.load(path) as archive:
+        names = sorted(archive.files)
+        phases: dict[int, list[np.ndarray]] = {}
+        for name in names:
+            phase = int(name[5:7])
+            phases.setdefault(phase, []).append(archive[name])
+    return [phases[p] for p in sorted(phases)]
+
+
+class ResultStore:
+    """A directory of run results addressed by :func:`qaplib.runs.run_key`."""
+
+    def __init__(self, root: str | Path = DEFAULT_ROOT):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def is_complete(self, key: str) -> bool:
+        """True if the result exists and every file matches the checksums in its record."""
+        directory = self.path(key)
+        try:
+            record = json.loads((directory / "record.json").read_text())
+            return all(sha256_of(directory / name) == record["sha256"][name] for name in _FILES)
+        except (OSError, KeyError, ValueError, TypeError):
+            return False
+
+    def save(self, result: RunResult) -> Path:
+        """Write ``result`` atomically; an existing complete result with the same key is kept."""
+        final = self.path(result.key)
+        if self.is_complete(result.key):
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".tmp-{result.key}-{socket.gethostname()}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        contents = {
+            "spec.json": _json_bytes(result.spec.to_dict()),
+            "phases.json": _json_bytes(result.phases),
+            "weights.npz": _weights_bytes(result.weights),
+            "curves.json": _json_bytes(result.curves),
+            "meta.json": _json_bytes(result.meta),
+        }
+        for name, data in contents.items():
+            with open(tmp / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        record = {"key": result.key, "sha256": {name: sha256_of(tmp / name) for name in _FILES}}
+        (tmp / "record.json").write_bytes(_json_bytes(record))
+        if final.exists():  # incomplete or corrupt leftover: replace it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        (self.root / "failed" / f"{result.key}.json").unlink(missing_ok=True)
+        return final
+
+    def load(self, key: str) -> RunResult:
+        """The stored result of ``key`` (raises KeyError if it is missing or corrupt)."""
+        if not self.is_complete(key):
+            raise KeyError(f"no complete result {key} in {self.root}")
+        directory = self.path(key)
+        return RunResult(
+            spec=RunSpec.from_dict(json.loads((directory / "spec.json").read_text())),
+            key=key,
+            phases=json.loads((directory / "phases.json").read_text()),
+            weights=_weights_from(directory / "weights.npz"),
+            curves=json.loads((directory / "curves.json").read_text()),
+            meta=json.loads((directory / "meta.json").read_text()),
+        )
+
+    def load_model(self, key: str, phase: int):
+        """The Keras model of ``key`` with the weights it had after ``phase``."""
+        from qaplib.models import build_model
+
+        result = self.load(key)
+        model = build_model(result.spec.model)
+        model.set_weights(result.weights[phase])
+        return model
+
+    def mark_failed(self, key: str, spec: RunSpec, error: str) -> None:
+        failed = self.root / "failed"
+        failed.mkdir(parents=True, exist_ok=True)
+        tmp = failed / f".{key}.{os.getpid()}.tmp"
+        tmp.write_bytes(_json_bytes({"key": key, "spec": spec.to_dict(), "error": error}))
+        os.replace(tmp, failed / f"{key}.json")
+
+    def failure(self, key: str) -> str | None:
+        path = self.root / "failed" / f"{key}.json"
+        return json.loads(path.read_text())["error"] if path.exists() else None
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporary directories left by killed writers on this host; returns how many."""
+        removed = 0
+        host = socket.gethostname()
+        for tmp in self.root.glob("*/.tmp-*"):
+            head, _, pid = tmp.name.rpartition("-")
+            if head.endswith(f"-{host}") and pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed += 1
+        return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,96 @@
+"""RunSpec: validation, JSON round trip, and a key that changes with everything that matters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from qaplib.data import DataSpec
+from qaplib.errors import InvalidSpecError
+from qaplib.models import ModelSpec
+from qaplib.runs import PruningSpec, RunSpec, execute_run, run_key
+from qaplib.train import TrainSettings
+
+TINY = RunSpec(
+    model=ModelSpec(bits=6, widths=(16, 8)),
+    pruning=PruningSpec(scheme="ft", sparsities=(0.0, 0.6)),
+    train=TrainSettings(learning_rate=3e-3, max_epochs=2, patience=2, batch_size=128),
+    data=DataSpec(max_train_jets=1500),
+    seed=3,
+)
+
+
+def test_json_round_trip():
+    assert RunSpec.from_json(TINY.to_json()) == TINY
+    assert RunSpec.from_dict(TINY.to_dict()) == TINY
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": ModelSpec(bits=4, widths=(16, 8))},
+        {"model": ModelSpec(bits=6, widths=(16, 9))},
+        {"model": ModelSpec(bits=6, widths=(16, 8), batchnorm=False)},
+        {"model": ModelSpec(bits=6, widths=(16, 8), l1=0.0)},
+        {"model": ModelSpec(bits=6, widths=(16, 8), input_bits=8)},
+        {"pruning": PruningSpec(scheme="lt", sparsities=(0.0, 0.6))},
+        {"pruning": PruningSpec(scheme="ft", sparsities=(0.0, 0.5))},
+        {"train": TrainSettings(learning_rate=1e-3, max_epochs=2, patience=2, batch_size=128)},
+        {"train": TrainSettings(learning_rate=3e-3, max_epochs=3, patience=2, batch_size=128)},
+        {"train": TrainSettings(learning_rate=3e-3, max_epochs=2, patience=1, batch_size=128)},
+        {"train": TrainSettings(learning_rate=3e-3, max_epochs=2, patience=2, batch_size=512)},
+        {"data": DataSpec(max_train_jets=1500, fold=1)},
+        {"data": DataSpec(max_train_jets=1500, label_noise=0.5)},
+        {"data": DataSpec(max_train_jets=1500, split_seed=1)},
+        {"data": DataSpec(max_train_jets=1600)},
+        {"seed": 4},
+    ],
+)
+def test_changing_any_field_changes_the_key(change):
+    assert run_key(dataclasses.replace(TINY, **change)) != run_key(TINY)
+
+
+def test_key_is_stable_and_follows_the_data_files(tmp_path):
+    assert run_key(TINY) == run_key(RunSpec.from_json(TINY.to_json()))
+    path = tmp_path / "jets.csv"
+    path.write_text("a\n1\n")
+    spec = dataclasses.replace(TINY, data=DataSpec(source=str(path)))
+    before = run_key(spec)
+    path.write_text("a\n2\n")
+    assert run_key(spec) != before
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"model": {"bits": 5}}, "bits must be one of"),
+        ({"pruning": {"sparsities": [0.0, 0.5, 0.3]}}, "strictly increasing"),
+        ({"pruning": {"sparsities": [0.0, 1.0]}}, "fractions in [0, 1)"),
+        ({"pruning": {"scheme": "random"}}, "pruning scheme must be one of"),
+        ({"model": {"l1": -1}}, "l1 must be a non-negative number"),
+        ({"model": {"depth": 3}}, "unknown model fields"),
+        ({"optimizer": "sgd"}, "unknown run spec fields"),
+        ({"seed": -2}, "seed must be a non-negative integer"),
+        ({"train": {"patience": 0}}, "patience must be a positive integer"),
+        ({"train": "fast"}, "train must be a mapping"),
+    ],
+)
+def test_invalid_specs_are_rejected_with_clear_messages(raw, message):
+    with pytest.raises(InvalidSpecError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        RunSpec.from_dict(raw)
+
+
+def test_execute_run_is_deterministic_and_keeps_masks():
+    first = execute_run(TINY)
+    again = execute_run(TINY)
+    assert [r["accuracy"] for r in first.phases] == [r["accuracy"] for r in again.phases]
+    assert all(np.array_equal(a, b) for a, b in zip(first.weights[-1], again.weights[-1], strict=True))
+    assert [r["phase"] for r in first.phases] == [0, 1]
+    assert first.phases[1]["sparsity"] == pytest.approx(0.6, abs=1e-3)
+    assert first.phases[1]["bops"] < first.phases[0]["bops"]
+    for row in first.phases:
+        assert 0 < row["neural_efficiency"] <= 1 and 0.5 <= row["macro_auc"] <= 1
+        assert {"auc_g", "bkg_eff_t", "aiq", "epochs", "seconds"} <= set(row)
+    assert len(first.curves) == 2 and len(first.curves[0]["loss"]) == first.phases[0]["epochs"]

@@ -1,0 +1,154 @@
+"""Sweeps: only missing runs are computed, locally or on Dask; kill -9 loses nothing finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from qaplib.store import ResultStore
+from qaplib.sweep import SweepSpec, run_sweep, sweep_status
+
+SMOKE_GRID = {
+    "name": "smoke",
+    "base": {
+        "model": {"widths": [16, 8]},
+        "pruning": {"sparsities": [0.0, 0.5, 0.8]},
+        "train": {"learning_rate": 0.003, "max_epochs": 2, "patience": 2, "batch_size": 256},
+        "data": {"max_train_jets": 1500},
+    },
+    "grid": {"model.bits": [32, 6], "pruning.scheme": ["ft", "lt"]},
+}
+
+
+def phases_by_key(store, keys):
+    return {key: store.load(key).phases for key in keys}
+
+
+def comparable(phases):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in phases]
+
+
+def test_grid_expands_to_validated_runs():
+    sweep = SweepSpec.from_grid(SMOKE_GRID)
+    assert len(sweep.runs) == 4
+    assert {(r.model.bits, r.pruning.scheme) for r in sweep.runs} == {(32, "ft"), (32, "lt"), (6, "ft"), (6, "lt")}
+    assert all(r.pruning.sparsities == (0.0, 0.5, 0.8) for r in sweep.runs)
+
+
+@pytest.mark.slow
+def test_local_and_dask_give_identical_metrics_and_reruns_train_nothing(tmp_path):
+    sweep = SweepSpec.from_grid(SMOKE_GRID)
+    local, dask = ResultStore(tmp_path / "local"), ResultStore(tmp_path / "dask")
+    first = run_sweep(sweep, local, executor="local", workers=2, progress=False)
+    assert len(first.computed) == 4 and not first.failed
+    on_dask = run_sweep(sweep, dask, executor="dask", workers=2, progress=False)
+    assert len(on_dask.computed) == 4 and not on_dask.failed
+    keys = list(first.computed)
+    local_phases, dask_phases = phases_by_key(local, keys), phases_by_key(dask, keys)
+    assert all(comparable(local_phases[k]) == comparable(dask_phases[k]) for k in keys)
+    stamps = {k: os.stat(local.path(k) / "record.json").st_mtime_ns for k in keys}
+    again = run_sweep(sweep, local, executor="local", workers=2, progress=False)
+    assert again.computed == () and set(again.reused) == set(keys)
+    assert stamps == {k: os.stat(local.path(k) / "record.json").st_mtime_ns for k in keys}
+    status = sweep_status(sweep, local)
+    assert len(status.done) == 4 and not status.missing and not status.failed
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_then_rerun_completes_without_retraining(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump(SMOKE_GRID))
+    store_dir = tmp_path / "store"
+    command = [sys.executable, "-m", "qaplib.cli", "sweep", str(grid), "--store", str(store_dir), "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    store = ResultStore(store_dir)
+    sweep = SweepSpec.from_grid(SMOKE_GRID)
+    deadline = time.time() + 300
+    while time.time() < deadline and not sweep_status(sweep, store).done:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = sweep_status(sweep, store).done
+    assert 1 <= len(finished) < 4, "the kill should land mid-sweep"
+    stamps = {k: os.stat(store.path(k) / "record.json").st_mtime_ns for k in finished}
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{4 - len(finished)} trained, {len(finished)} reused, 0 failed" in rerun.stdout
+    assert stamps == {k: os.stat(store.path(k) / "record.json").st_mtime_ns for k in finished}
+    status = sweep_status(sweep, store)
+    assert len(status.done) == 4 and all(store.is_complete(k) for k in status.done)
+    assert not list(store_dir.glob("*/.tmp-*"))
+
+
+def base_with(**sections):
+    grid = {"name": "bad", "base": {k: dict(v) for k, v in SMOKE_GRID["base"].items()}, "grid": {}}
+    for section, values in sections.items():
+        if section in ("grid", "extra"):
+            grid[section] = values
+        else:
+            grid["base"][section] = {**grid["base"].get(section, {}), **values}
+    return grid
+
+
+BAD_GRIDS = [
+    (base_with(model={"bits": 5}), "bits must be one of {4, 6, 8, 12, 16, 32}, got 5"),
+    (base_with(pruning={"sparsities": [0.0, 0.8, 0.5]}), "sparsities must be strictly increasing"),
+    (base_with(pruning={"sparsities": [0.0, 1.2]}), "fractions in [0, 1)"),
+    (base_with(model={"l1": -0.1}), "l1 must be a non-negative number"),
+    (base_with(pruning={"scheme": "magnitude"}), "pruning scheme must be one of"),
+    (base_with(data={"source": "/no/such/jets.arff"}), "does not exist"),
+    (base_with(train={"learning_rate": -1}), "learning_rate must be a positive number"),
+    (base_with(train={"patience": 0}), "patience must be a positive integer"),
+    (base_with(data={"fold": 9}), "fold must be an integer in"),
+    (base_with(data={"label_noise": 1.5}), "label_noise must be a fraction"),
+    (base_with(model={"widths": [64, 0]}), "widths must be a non-empty tuple of positive integers"),
+    (base_with(model={"activation": "tanh"}), "unknown model fields"),
+    (base_with(grid={"model.bits": 6}), "must be a non-empty list"),
+    (base_with(grid={"model.bits": [6, 5]}), "bits must be one of"),
+    (base_with(extra=1), "unknown grid keys"),
+]
+
+
+@pytest.mark.parametrize("grid, message", BAD_GRIDS, ids=[m[:30] for _, m in BAD_GRIDS])
+def test_bad_grid_exits_2_before_any_compute(grid, message, tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    store = tmp_path / "store"
+    result = subprocess.run([sys.executable, "-m", "qaplib.cli", "sweep", str(path), "--store", str(store)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sweep", "{grid}", "--executor", "spark"], "executor must be one of"),
+        (["sweep", "{grid}", "--scheduler", "tcp://localhost:8786"], "--scheduler needs --executor dask"),
+        (["sweep", "{grid}", "--workers", "0"], "workers must be a positive integer"),
+        (["sweep", "{missing}"], "does not exist"),
+        (["sweep", "{malformed}"], "is not valid YAML"),
+        (["status", "{malformed}"], "is not valid YAML"),
+        (["run", "{missing}"], "does not exist"),
+        (["run", "{badjson}"], "run spec is not valid JSON"),
+    ],
+)
+def test_bad_command_line_input_exits_2(args, message, tmp_path):
+    files = {"grid": tmp_path / "g.yaml", "missing": tmp_path / "nothing.yaml", "malformed": tmp_path / "m.yaml",
+             "badjson": tmp_path / "s.json"}  # fmt: skip
+    files["grid"].write_text(yaml.safe_dump(SMOKE_GRID))
+    files["malformed"].write_text("name: [unclosed\n")
+    files["badjson"].write_text("{not json")
+    store = tmp_path / "store"
+    argv = [a.format(**files) for a in args]
+    result = subprocess.run([sys.executable, "-m", "qaplib.cli", *argv, "--store", str(store)], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not store.exists()
