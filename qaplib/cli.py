@@ -80,10 +80,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    from qaplib.sweep import SweepSpec, run_sweep
+def _grid_or_profile(args: argparse.Namespace):
+    from qaplib.errors import InvalidSpecError
+    from qaplib.sweep import SweepSpec
 
-    sweep = SweepSpec.from_yaml(args.grid)
+    if (args.grid is None) == (args.profile is None):
+        raise InvalidSpecError("give either a grid YAML file or --profile NAME (every run of the book)")
+    if args.profile is not None:
+        from qaplib.experiments import book_sweep
+        from qaplib.profiles import get_profile
+
+        return book_sweep(get_profile(args.profile))
+    return SweepSpec.from_yaml(args.grid)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from qaplib.sweep import run_sweep
+
+    sweep = _grid_or_profile(args)
     report = run_sweep(sweep, _store(args), executor=args.executor, scheduler=args.scheduler, workers=args.workers)
     print(f"{sweep.name}: {len(report.computed)} trained, {len(report.reused)} reused, {len(report.failed)} failed")
     for key, error in report.failed.items():
@@ -92,9 +106,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from qaplib.sweep import SweepSpec, sweep_status
+    from qaplib.sweep import sweep_status
 
-    sweep = SweepSpec.from_yaml(args.grid)
+    sweep = _grid_or_profile(args)
     status = sweep_status(sweep, _store(args))
     print(f"{sweep.name}: {len(status.done)} done, {len(status.missing)} missing, {len(status.failed)} failed "
           f"(of {len(sweep.runs)})")
@@ -123,14 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", help="result store directory (default: results/)")
     run.set_defaults(handler=_cmd_run)
     sweep = commands.add_parser("sweep", help="compute the missing runs of a grid (YAML)")
-    sweep.add_argument("grid", help="grid YAML file (name, base, grid)")
+    sweep.add_argument("grid", nargs="?", help="grid YAML file (name, base, grid)")
+    sweep.add_argument("--profile", help="instead of a grid: every run the book needs under this profile")
     sweep.add_argument("--executor", default="local", help="local (process pool, default) or dask")
     sweep.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: a LocalCluster)")
     sweep.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     sweep.add_argument("--store", help="result store directory (default: results/)")
     sweep.set_defaults(handler=_cmd_sweep)
     status = commands.add_parser("status", help="done / missing / failed runs of a grid")
-    status.add_argument("grid", help="grid YAML file")
+    status.add_argument("grid", nargs="?", help="grid YAML file")
+    status.add_argument("--profile", help="instead of a grid: every run the book needs under this profile")
     status.add_argument("--store", help="result store directory (default: results/)")
     status.set_defaults(handler=_cmd_status)
 
