@@ -55,9 +55,9 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace):
-    from qaplib.store import DEFAULT_ROOT, ResultStore
+    from qaplib.store import ResultStore
 
-    return ResultStore(args.store or DEFAULT_ROOT)
+    return ResultStore(args.store)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

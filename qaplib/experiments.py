@@ -48,6 +48,22 @@ def run_spec(profile: Profile, bits: int, scheme: str = "ft", fold: int = 0, bat
     )
 
 
+def baseline_spec(profile: Profile, fold: int = 0, seed: int | None = None, source: str | None = None,
+                  test_source: str | None = None) -> RunSpec:
+    """The float tagger of the dataset chapter.
+
+    On the profile's own data it is the 32-bit FT run of chapter 2 (same spec, so stored once);
+    on another source only its unpruned phase is trained.
+    """
+    spec = run_spec(profile, 32, fold=fold)
+    if seed is not None:
+        spec = dataclasses.replace(spec, seed=seed)
+    if source is None and test_source is None:
+        return spec
+    data = dataclasses.replace(spec.data, source=source or spec.data.source, test_source=test_source)
+    return dataclasses.replace(spec, data=data, pruning=PruningSpec(sparsities=(0.0,)))
+
+
 def _sweep(name: str, profile: Profile, combinations) -> SweepSpec:
     runs = []
     for options in combinations:
@@ -82,9 +98,15 @@ def generalizability(profile: Profile, bits=ABLATION_BITS, label_noise=LABEL_NOI
     return _sweep("generalizability", profile, combos)
 
 
+def union(name: str, *sweeps: SweepSpec) -> SweepSpec:
+    """The distinct runs of several sweeps, in order of first appearance."""
+    runs = []
+    for sweep in sweeps:
+        runs.extend(spec for spec in sweep.runs if spec not in runs)
+    return SweepSpec(name=name, runs=tuple(runs))
+
+
 def book_sweep(profile: Profile) -> SweepSpec:
     """Every run the book's chapters need under ``profile`` (each distinct spec once)."""
-    runs = []
-    for sweep in (qap_sweep(profile), pruning_schemes(profile), batchnorm_l1(profile), generalizability(profile)):
-        runs.extend(spec for spec in sweep.runs if spec not in runs)
-    return SweepSpec(name=f"book ({profile.name})", runs=tuple(runs))
+    return union(f"book ({profile.name})", qap_sweep(profile), pruning_schemes(profile), batchnorm_l1(profile),
+                 generalizability(profile))  # fmt: skip

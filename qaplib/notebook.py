@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from qaplib import plots
 from qaplib.errors import InvalidSpecError
@@ -40,6 +41,28 @@ class NotebookRun:
     figure_dir: Path
     data_fingerprint: str | None = None
     result_keys: list[str] = field(default_factory=list)
+    executor: str = "local"
+    workers: int | None = None
+
+    def results(self, sweep) -> pd.DataFrame:
+        """Rows of every run in ``sweep`` (one per phase); runs not yet in the store are trained first.
+
+        The runs' keys and data fingerprint go into the provenance of every figure published after.
+        """
+        from qaplib.data import source_fingerprint
+        from qaplib.store import ResultStore
+        from qaplib.sweep import run_sweep
+        from qaplib.tables import results_frame
+
+        store = ResultStore()
+        report = run_sweep(sweep, store, executor=self.executor, workers=self.workers)
+        if report.failed:
+            raise RuntimeError(f"{len(report.failed)} runs failed; first error:\n{next(iter(report.failed.values()))}")
+        frame = results_frame(store, sweep)
+        self.result_keys = sorted(set(self.result_keys) | set(frame["key"]))
+        self.data_fingerprint = source_fingerprint(self.profile.data.source)
+        print(f"{sweep.name}: {len(report.computed)} runs trained now, {len(report.reused)} taken from the store")
+        return frame
 
     def publish(self, fig, label: str) -> dict[str, str]:
         """Save ``fig`` under ``label`` with provenance and glue it (and its provenance line) for the book."""
@@ -57,14 +80,20 @@ class NotebookRun:
         return paths
 
 
-def start(notebook: str, parameters: dict, figure_dir: str = "figures") -> NotebookRun:
-    """Validate the common parameters (``profile``, ``seed``) and set up figure output."""
+def start(notebook: str, parameters: dict, figure_dir: str = "figures", executor: str = "local",
+          workers: int | None = None) -> NotebookRun:
+    """Validate the common parameters (``profile``, ``seed``, executor) and set up figure output."""
     check_type("profile", parameters.get("profile"), str)
+    check_type("executor", executor, str)
+    check_type("workers", workers, (int, type(None)))
+    if executor not in ("local", "dask"):
+        raise InvalidSpecError(f"parameter 'executor' must be 'local' or 'dask', got {executor!r}")
     profile = get_profile(parameters["profile"])
-    if "seed" in parameters:
+    if parameters.get("seed") is not None:
         check_type("seed", parameters["seed"], int)
         if parameters["seed"] < 0:
             raise InvalidSpecError(f"parameter 'seed' must be >= 0, got {parameters['seed']}")
     check_type("figure_dir", figure_dir, str)
     plots.use_book_style()
-    return NotebookRun(notebook=notebook, parameters=dict(parameters), profile=profile, figure_dir=Path(figure_dir))
+    return NotebookRun(notebook=notebook, parameters=dict(parameters), profile=profile, figure_dir=Path(figure_dir),
+                       executor=executor, workers=workers)

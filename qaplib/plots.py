@@ -48,11 +48,13 @@ def provenance_markdown(label: str, provenance: dict, paths: dict[str, str]) -> 
     packages = ", ".join(f"{k} {v}" for k, v in provenance["packages"].items())
     links = " · ".join(f"{{download}}`{fmt.upper()} <{Path(paths[fmt]).as_posix()}>`" for fmt in FIGURE_FORMATS)
     keys = provenance.get("result_keys") or []
-    results = f" Results: {', '.join(keys)}." if keys else ""
+    shown = ", ".join(f"`{k}`" for k in keys) if len(keys) <= 3 else f"{len(keys)} stored runs (keys in the provenance file)"
+    results = f" Results: {shown}." if keys else ""
     return (
         f"**Figure `{label}`.** Made by `{provenance['notebook']}` with {params}. "
         f"Data {provenance.get('data_fingerprint')}.{results} Commit {provenance['commit']}; {packages}. "
-        f"Download: {links} · {{download}}`provenance <{Path(paths['provenance']).as_posix()}>`"
+        f"Download: {links} · {{download}}`provenance <{Path(paths['provenance']).as_posix()}>`. "
+        f"Cite as: qap-companion, figure `{label}`, commit {provenance['commit']} (see CITATION.cff)."
     )
 
 
@@ -131,5 +133,97 @@ def mass_peaks_figure(mass: np.ndarray, labels: np.ndarray, class_names, referen
     ax.set_xlabel("mMDT groomed mass [GeV]")
     ax.set_ylabel("normalised jets / 5 GeV")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "macro_auc": "AUC (macro, one-vs-rest)",
+    "neural_efficiency": "neural efficiency",
+    "aiq": "aIQ (AUC, $\\beta$ = 2)",
+    **{f"bkg_eff_{c}": f"{CLASS_LABELS[c]}: background eff. at 50 % signal eff." for c in CLASS_LABELS},
+}
+SPARSITY_MARKERS = ("o", "v", "^", "<", ">", "s", "p", "P", "*", "h", "X", "D")
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _series_label(column: str, value) -> str:
+    if column == "bits":
+        return "float (32-bit)" if value == 32 else f"{value}-bit"
+    if column == "label_noise":
+        return f"{value:.0%} random labels"
+    if column == "scheme":
+        return {"ft": "fine-tuning (FT)", "lt": "lottery ticket (LT)"}.get(value, value)
+    return f"{column}={value}"
+
+
+def curves_figure(summary, metrics: list[str], color_by: str = "bits", style_by: str | None = None,
+                  log_y: tuple[str, ...] = (), quantization_only: bool = False, columns: int | None = None):
+    """Metrics against BOPs (log x): one line per configuration through its pruning phases.
+
+    ``summary``: fold-averaged rows of :func:`qaplib.tables.summarise`; error bars are the
+    standard errors over folds. Colours follow ``color_by``, line styles ``style_by``, and the
+    marker shape the pruning phase (the same shape means the same sparsity in every panel).
+    ``quantization_only`` rings the unpruned reduced-precision points.
+    """
+    columns = columns or len(metrics)
+    rows = int(np.ceil(len(metrics) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
+    colors = dict(zip(sorted(summary[color_by].unique(), reverse=True), sns.color_palette("colorblind", 10), strict=False))
+    styles = dict(zip(sorted(summary[style_by].unique()), LINE_STYLES, strict=False)) if style_by else {None: "-"}
+    groups = [color_by, style_by] if style_by else [color_by]
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        for values, rows_ in summary.groupby(groups, sort=False):
+            values = values if isinstance(values, tuple) else (values,)
+            rows_ = rows_.sort_values("phase")
+            color, style = colors[values[0]], styles[values[1] if style_by else None]
+            label = ", ".join(_series_label(c, v) for c, v in zip(groups, values, strict=True))
+            se = rows_.get(f"{metric}_se")
+            ax.errorbar(rows_["bops"], rows_[metric], yerr=None if se is None or se.isna().all() else se,
+                        color=color, ls=style, lw=1.4, capsize=2, label=label)  # fmt: skip
+            for _, row in rows_.iterrows():
+                ax.plot(row["bops"], row[metric], marker=SPARSITY_MARKERS[int(row["phase"]) % 12], color=color, ms=5, ls="")
+            if quantization_only and values[0] != 32:
+                first = rows_.iloc[0]
+                ax.plot(first["bops"], first[metric], marker="o", ms=13, mfc="none", mec="black", mew=1.2, ls="")
+        ax.set_xscale("log")
+        if metric in log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("BOPs")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.grid(True, which="both", alpha=0.25)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    phases = sorted(summary["phase"].unique())
+    sparsity = summary.groupby("phase")["sparsity"].mean()
+    marker_handles = [plt.Line2D([], [], marker=SPARSITY_MARKERS[int(p) % 12], color="gray", ls="", label=f"{sparsity[p]:.1%}")
+                      for p in phases]  # fmt: skip
+    if quantization_only:
+        label = "quantization only (unpruned)"
+        handles.append(plt.Line2D([], [], marker="o", ms=11, mfc="none", mec="black", ls="", label=label))
+        labels.append(label)
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.98), title="model", fontsize=8)
+    fig.legend(handles=marker_handles, loc="lower left", bbox_to_anchor=(1.0, 0.02), title="weights pruned", fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def efficiency_scatter_figure(summary, x: str = "accuracy", y: str = "neural_efficiency", color_by: str = "bits",
+                              size_by: str = "bops", log_x: bool = False):
+    """Every fold-averaged model as a point: e.g. accuracy against neural efficiency, coloured by bits."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    scale = np.log10(summary[size_by])
+    sizes = 20 + 80 * (scale - scale.min()) / max(np.ptp(scale), 1e-9)
+    for (value, rows), color in zip(summary.groupby(color_by), sns.color_palette("colorblind", 10), strict=False):
+        ax.scatter(rows[x], rows[y], s=sizes[rows.index], color=color, alpha=0.75, label=_series_label(color_by, value),
+                   edgecolor="white", lw=0.4)  # fmt: skip
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(METRIC_LABELS.get(x, x) if x != "bops" else "BOPs")
+    ax.set_ylabel(METRIC_LABELS.get(y, y))
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, title=f"point size: {size_by}")
     fig.tight_layout()
     return fig

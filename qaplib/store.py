@@ -23,7 +23,11 @@ from qaplib.generator.shards import sha256_of
 from qaplib.provenance import REPO_ROOT
 from qaplib.runs import RunResult, RunSpec
 
-DEFAULT_ROOT = REPO_ROOT / "results"
+
+def default_root() -> Path:
+    """``results/`` in the repository, or ``$QAP_RESULTS_DIR`` when set (the tests use a temporary one)."""
+    return Path(os.environ.get("QAP_RESULTS_DIR") or REPO_ROOT / "results")
+
 _FILES = ("spec.json", "phases.json", "weights.npz", "curves.json", "meta.json")
 
 
@@ -51,8 +55,8 @@ def _weights_from(path: Path) -> list[list[np.ndarray]]:
 class ResultStore:
     """A directory of run results addressed by :func:`qaplib.runs.run_key`."""
 
-    def __init__(self, root: str | Path = DEFAULT_ROOT):
-        self.root = Path(root)
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / key

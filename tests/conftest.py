@@ -6,7 +6,14 @@ import os
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_result_store(tmp_path_factory):
+    """Runs made by the tests (and by notebooks they execute) go to a temporary store, never results/."""
+    os.environ["QAP_RESULTS_DIR"] = str(tmp_path_factory.mktemp("results"))
+    yield
 
 
 @pytest.fixture(scope="session")
