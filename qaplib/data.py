@@ -245,7 +245,7 @@ def randomize_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
 
 
 def source_fingerprint(source: str) -> str:
-    """Cheap identity of a data source without loading it: SHA-256 of its manifest or files.
+    """Cheap identity of a data source without loading it: SHA-256 of its shard hashes or files.
 
     Raises :class:`DatasetError` (with the fix) when the source does not exist.
     """
@@ -258,10 +258,13 @@ def source_fingerprint(source: str) -> str:
         path = Path(source).expanduser()
         if not path.exists():
             raise DatasetError(f"{path} does not exist; pass 'default', 'full' or the path of a real-data file")
-    files = [path / MANIFEST] if (path / MANIFEST).exists() else sorted(path.glob("*.h5")) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    for file in files:
-        digest.update(sha256_of(file).encode())
+    if (path / MANIFEST).exists():  # the shards' recorded hashes: the data, not the generator's code version
+        shards = json.loads((path / MANIFEST).read_text())["shards"]
+        digest.update(json.dumps(sorted((s["file"], s["sha256"]) for s in shards)).encode())
+    else:
+        for file in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
+            digest.update(sha256_of(file).encode())
     return digest.hexdigest()[:16]
 
 
