@@ -250,3 +250,33 @@ def test_smoke_dataset_loads(smoke_dataset):
     jets = data.load_jets(str(smoke_dataset))
     manifest = json.loads((smoke_dataset / "manifest.json").read_text())
     assert len(jets.y_train) + len(jets.y_val) + len(jets.y_test) == sum(s["n_jets"] for s in manifest["shards"])
+
+
+def test_source_fingerprint_follows_the_shards_not_the_manifest_metadata(tmp_path, smoke_dataset):
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    before = data.source_fingerprint(str(directory))
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["generator_code_sha256"] = "0" * 64
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert data.source_fingerprint(str(directory)) == before
+    manifest["shards"][0]["sha256"] = "f" * 64
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert data.source_fingerprint(str(directory)) != before
+
+
+def test_missing_source_fingerprint_says_how_to_fix(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        data.source_fingerprint(str(tmp_path / "nothing.csv"))
+
+
+def test_label_noise_redraws_the_requested_fraction_of_training_labels_only():
+    clean = data.load_jets("default", max_train_jets=5000)
+    noisy = data.load_jets("default", max_train_jets=5000, label_noise=0.5)
+    changed = np.mean(clean.y_train != noisy.y_train)
+    assert 0.35 < changed < 0.45  # half redrawn, 4/5 of those to another class
+    assert np.array_equal(clean.y_test, noisy.y_test) and np.array_equal(clean.x_train, noisy.x_train)
+    again = data.load_jets("default", max_train_jets=5000, label_noise=0.5)
+    assert np.array_equal(noisy.y_train, again.y_train)
