@@ -100,3 +100,18 @@ def describe_model(row: dict) -> str:
     return (f"{row['bits']}-bit {str(row['scheme']).upper()}, BN {'on' if row['batchnorm'] else 'off'}, L1 {row['l1']:g}, "
             f"{row['sparsity']:.1%} pruned: accuracy {row['accuracy']:.4f}, efficiency {row['neural_efficiency']:.3f}, "
             f"BOPs {row['bops']:,.0f}")
+
+
+def claim_sentence(claims: pd.DataFrame, tolerance: float) -> str:
+    """The claim table of :func:`claim_table` in one sentence, or why it cannot be made."""
+    qap = claims.loc["QAP (any bit width)"]
+    if np.isnan(qap["BOPs"]):
+        return f"No reduced-precision model stays within {tolerance:.1%} of the float baseline's accuracy: no claim can be made."
+    parts = []
+    for column, name in (("reduction vs pruning only", "pruning only"), ("reduction vs quantization only", "quantization only")):
+        value, error = qap[column], qap[f"{column}_se"]
+        if np.isnan(value):
+            parts.append(f"{name} never gets within {tolerance:.1%}")
+        else:
+            parts.append(f"{value:.1f}x" + ("" if np.isnan(error) else f" ± {error:.1f}") + f" fewer BOPs than {name}")
+    return f"At equal accuracy (within {tolerance:.1%} of the float baseline), QAP needs " + " and ".join(parts) + "."
