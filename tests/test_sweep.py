@@ -47,7 +47,10 @@ def test_local_and_dask_give_identical_metrics_and_reruns_train_nothing(tmp_path
     local, dask = ResultStore(tmp_path / "local"), ResultStore(tmp_path / "dask")
     first = run_sweep(sweep, local, executor="local", workers=2, progress=False)
     assert len(first.computed) == 4 and not first.failed
-    on_dask = run_sweep(sweep, dask, executor="dask", workers=2, progress=False)
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = run_sweep(sweep, dask, executor="dask", scheduler=cluster.scheduler_address, progress=False)
     assert len(on_dask.computed) == 4 and not on_dask.failed
     keys = list(first.computed)
     local_phases, dask_phases = phases_by_key(local, keys), phases_by_key(dask, keys)
@@ -58,6 +61,14 @@ def test_local_and_dask_give_identical_metrics_and_reruns_train_nothing(tmp_path
     assert stamps == {k: os.stat(local.path(k) / "record.json").st_mtime_ns for k in keys}
     status = sweep_status(sweep, local)
     assert len(status.done) == 4 and not status.missing and not status.failed
+
+
+@pytest.mark.slow
+def test_dask_without_a_scheduler_starts_its_own_local_cluster(tmp_path):
+    grid = {**SMOKE_GRID, "grid": {"model.bits": [6]}, "base": {**SMOKE_GRID["base"], "pruning": {"sparsities": [0.0, 0.5]}}}
+    report = run_sweep(SweepSpec.from_grid(grid), ResultStore(tmp_path), executor="dask", workers=1, progress=False)
+    assert len(report.computed) == 1 and not report.failed
+    assert ResultStore(tmp_path).is_complete(report.computed[0])
 
 
 @pytest.mark.slow
