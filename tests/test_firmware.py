@@ -1,0 +1,279 @@
+"""Firmware export, hls4ml C-sim bit-exactness, error reporting, and (when the tools exist) da4ml RTL + Yosys."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from qaplib.errors import FirmwareError
+from qaplib.firmware import export, hls, rtl, synth
+from qaplib.firmware.fixed import FixedType
+from qaplib.firmware.labels import EMULATED, RTL_SIMULATED, SYNTHESISED
+from qaplib.firmware.spec import NetworkSpec
+from qaplib.models import ModelSpec, build_model, logits_model
+
+
+def random_tagger(spec: ModelSpec, sparsity: float = 0.0, seed: int = 0):
+    """``build_model(spec)`` with random batch-norm statistics and the smallest ``sparsity`` of each kernel zeroed."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build_model(spec)
+    for layer in model.layers:
+        if layer.name.startswith("bn"):
+            n = layer.weights[0].shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 0.3, n), rng.normal(0, 0.3, n), rng.uniform(0.2, 2, n)])
+        elif layer.name.startswith("fc") and sparsity:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([np.where(np.abs(kernel) < np.quantile(np.abs(kernel), sparsity), 0.0, kernel), bias])
+    return model
+
+
+def features(n: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, 16)).astype(np.float32)
+
+
+# --- fixed-point types ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("quantizer", "fixed_type"),
+    [
+        ("quantized_bits(6,0,alpha=1)", FixedType(6, 1)),
+        ("quantized_bits(16,5,alpha=1)", FixedType(16, 6)),
+        ("quantized_bits(8,3,alpha=1)", FixedType(8, 4)),
+        ("quantized_relu(6,3)", FixedType(6, 3, False)),
+        ("quantized_relu(4,2)", FixedType(4, 2, False)),
+    ],
+)
+def test_fixed_type_rounds_like_qkeras(quantizer, fixed_type):
+    from qkeras.quantizers import get_quantizer
+
+    rng = np.random.default_rng(0)
+    ties = (rng.integers(-300, 300, 2000) + 0.5) * fixed_type.lsb  # exactly halfway: half-to-even vs half-up
+    values = np.concatenate([ties, rng.normal(0, 3, 2000), [1e3, -1e3]]).astype(np.float32)
+    expected = get_quantizer(quantizer)(values).numpy().astype(np.float64)
+    assert np.array_equal(fixed_type.quantize(values), expected)
+    assert np.any(fixed_type.quantize(ties) != np.floor(ties / fixed_type.lsb + 0.5) * fixed_type.lsb)  # not half-up
+
+
+def test_fixed_type_hls_string_and_range():
+    assert FixedType(16, 6).hls() == "fixed<16,6,RND_CONV,SAT>"
+    assert FixedType(6, 3, False).hls() == "ufixed<6,3,RND_CONV,SAT>"
+    assert (FixedType(16, 6).min, FixedType(16, 6).max) == (-32.0, 32.0 - 2**-10)
+    assert FixedType.covering(np.array([-1.5, 3.25]), fraction=2, min_integer=1) == FixedType(5, 3)
+
+
+def test_spec_file_round_trip(tmp_path):
+    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(8,)), sparsity=0.5))
+    x = features(10)
+    spec.save(tmp_path / "spec.npz", x=x)
+    loaded, arrays = NetworkSpec.load(tmp_path / "spec.npz")
+    assert loaded.describe() == spec.describe()
+    assert all(
+        np.array_equal(a.kernel, b.kernel) and np.array_equal(a.bias, b.bias)
+        for a, b in zip(loaded.layers, spec.layers, strict=True)
+    )
+    assert np.array_equal(arrays["x"], x)
+
+
+# --- export: batch-norm folding -----------------------------------------------------------------------------------
+
+
+def test_folding_moves_each_pre_activation_by_at_most_the_rounding_bound():
+    """|exported fc1 - trained bn1| <= (sum_i |x_i| + 1) * 2**-bits: each folded weight and bias is rounded by <= 2**-bits."""
+    import tensorflow as tf
+
+    bits = 6
+    model = random_tagger(ModelSpec(bits=bits), sparsity=0.5)
+    spec = export.export_network(model)
+    exported = export.qkeras_model(spec)
+    x = spec.quantize_inputs(features(2000)).astype(np.float32)
+    trained_bn1 = tf.keras.Model(model.input, model.get_layer("bn1").output).predict(x, verbose=0)
+    exported_fc1 = tf.keras.Model(exported.input, exported.get_layer("fc1").output).predict(x, verbose=0)
+    bound = (np.abs(x).sum(axis=1, keepdims=True) + 1) * 2.0**-bits
+    difference = np.abs(trained_bn1.astype(np.float64) - exported_fc1)
+    assert np.all(difference <= bound + 1e-5)
+    assert difference.max() > 0  # the fold really re-quantized something
+    assert [layer.folded for layer in spec.layers] == ["bn1", "bn2", "bn3", None]
+    assert all(layer.kernel_type.fraction == bits - 1 for layer in spec.layers)  # the trained grid is kept
+    pruned = model.get_layer("fc2").kernel.numpy() == 0
+    assert np.all(spec.layers[1].kernel[pruned] == 0)  # pruned weights stay exactly zero
+
+
+def test_export_without_batchnorm_reproduces_the_trained_logits_exactly():
+    model = random_tagger(ModelSpec(bits=6, batchnorm=False, input_bits=8))
+    spec = export.export_network(model)
+    x = features(2000)
+    trained = logits_model(model).predict(x, verbose=0)
+    exported = export.qkeras_model(spec, softmax=False).predict(x, verbose=0)
+    assert np.array_equal(trained, exported)
+    assert spec.input_type == FixedType(8, 4)  # the model's quantized_bits(8, 3) input quantizer
+
+
+def test_export_report_gives_both_accuracies_of_a_trained_model():
+    from qaplib.train import TrainSettings, fit
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(5, 16)) * 0.8
+    labels = rng.integers(0, 5, 9000)
+    x = (centers[labels] + rng.normal(size=(9000, 16))).astype(np.float32)
+    model = build_model(ModelSpec(bits=6, widths=(16, 8)))
+    fit(
+        model,
+        x[:6000],
+        labels[:6000],
+        x[6000:7000],
+        labels[6000:7000],
+        TrainSettings(learning_rate=3e-3, max_epochs=5, patience=5, batch_size=256),
+        seed=0,
+    )
+    report = export.export_report(model, export.export_network(model), x[7000:], labels[7000:])
+    assert report.trained_accuracy > 0.6  # the blobs are learnable; a broken fold would show below
+    assert abs(report.trained_accuracy - report.exported_accuracy) < 0.02
+    assert report.argmax_agreement > 0.95
+    assert report.input_type_source.startswith("default fixed<16,6")
+
+
+# --- errors name the layer, before anything expensive ------------------------------------------------------------
+
+
+def _with_extra_layer(layer):
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    inputs = tf.keras.Input(shape=(16,), name="features")
+    x = QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1), name="fc1")(
+        inputs
+    )
+    x = layer(x)
+    x = QActivation(quantized_relu(6, 3), name="relu1")(x)
+    x = QDense(5, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1), name="fc2")(x)
+    return tf.keras.Model(inputs, tf.keras.layers.Activation("softmax", name="softmax")(x))
+
+
+def test_unsupported_layer_is_named_before_any_compile(tmp_path):
+    import tensorflow as tf
+
+    from qaplib.firmware.report import firmware_report
+
+    model = _with_extra_layer(tf.keras.layers.LayerNormalization(name="odd_layernorm"))
+    with pytest.raises(FirmwareError, match="odd_layernorm"):
+        firmware_report(model, features(10), tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing was converted or compiled
+
+
+def test_inexact_quantizer_is_named():
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    inputs = tf.keras.Input(shape=(16,), name="features")
+    x = QDense(
+        5, kernel_quantizer=quantized_bits(6, 0, alpha="auto_po2"), bias_quantizer=quantized_bits(6, 0, alpha=1), name="fc_po2"
+    )(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.Activation("softmax", name="softmax")(x))
+    with pytest.raises(FirmwareError, match="fc_po2.*alpha"):
+        export.export_network(model)
+
+
+def test_pruning_wrapper_is_named():
+    import tensorflow_model_optimization as tfmot
+
+    wrapped = tfmot.sparsity.keras.prune_low_magnitude(build_model(ModelSpec(bits=32)))
+    with pytest.raises(FirmwareError, match="prune_low_magnitude_fc1.*strip_pruning"):
+        export.check_supported(wrapped)
+
+
+# --- hls4ml C-simulation ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model_spec", "sparsity"),
+    [(ModelSpec(bits=6), 0.0), (ModelSpec(bits=6, input_bits=8), 0.8)],
+    ids=["dense", "pruned80-input8"],
+)
+def test_csim_logits_are_bit_exact_with_qkeras(tmp_path, model_spec, sparsity):
+    spec = export.export_network(random_tagger(model_spec, sparsity))
+    n_weights = spec.describe()["n_weights"]
+    if sparsity:
+        assert spec.describe()["n_nonzero"] <= (1 - sparsity) * n_weights + 1
+    x = features(2000)
+    report = hls.csim_report(spec, x, tmp_path / "hls")
+    assert report.provenance == EMULATED
+    assert report.n_samples == 2000
+    assert report.bit_exact and report.bit_exact_fraction == 1.0 and report.max_abs_diff == 0.0
+    assert report.reference_exact_fraction == 1.0 and report.spec_exact_fraction == 1.0
+    assert report.rounding_ties > 0  # half-up rounding anywhere would have broken exactness
+    accumulator = spec.accumulator_types()[0]
+    assert report.precisions["fc1"]["accum"].startswith(f"fixed<{accumulator.width},{accumulator.integer},")
+
+
+@pytest.mark.slow
+def test_csim_comparison_detects_too_narrow_accumulators(tmp_path, monkeypatch):
+    """Negative control: the hls4ml tutorials' ap_fixed<16,6> for every accumulator and result is caught."""
+    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(16, 8))))
+    original = hls.hls_config
+
+    def tutorial_precisions(spec, keras_model):
+        config = original(spec, keras_model)
+        for layer in spec.layers:
+            config["LayerName"][layer.name]["Precision"].update(accum="fixed<16,6>", result="fixed<16,6>")
+            config["LayerName"][f"{layer.name}_linear"]["Precision"]["result"] = "fixed<16,6>"
+        return config
+
+    monkeypatch.setattr(hls, "hls_config", tutorial_precisions)
+    report = hls.csim_report(spec, features(2000), tmp_path / "hls")
+    assert not report.bit_exact and report.bit_exact_fraction < 1.0 and report.max_abs_diff > 0
+    assert "NOT bit-exact" in report.note
+
+
+@pytest.mark.slow
+def test_float_model_csim_is_reported_as_approximate(tmp_path):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(ModelSpec(bits=32, widths=(16, 8)))
+    report = hls.float_csim_report(model, features(2000), tmp_path / "hls")
+    assert report.provenance == EMULATED and not report.bit_exact and "not bit-exact" in report.note
+    assert report.reference_exact_fraction is None
+    assert report.argmax_agreement > 0.95 and report.max_abs_diff < 0.05
+
+
+# --- da4ml RTL, Verilator, Yosys ----------------------------------------------------------------------------------
+
+needs_rtl_tools = pytest.mark.skipif(  # CI installs both (.ci/run), so there it fails instead of skipping
+    not (rtl.firmware_env_available() and synth.yosys_available()) and not os.environ.get("CI"),
+    reason="needs the da4ml environment (make firmware-env) and yosys (apt-get install yosys)",
+)
+
+
+@pytest.mark.slow
+@needs_rtl_tools
+def test_rtl_is_bit_exact_in_verilator_and_synthesises(tmp_path):
+    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(8,), input_bits=8), sparsity=0.5))
+    x = features(1500)
+    assert spec.rounding_ties(x) >= 10  # round-half-up ReLUs would fail on these samples
+    reference = export.reference_logits(spec, x)
+    perturbed = reference.copy()
+    perturbed[0, 0] += 2.0**-10  # one sample off by a small step: the comparison must see exactly that one
+    report = rtl.rtl_report(spec, x, perturbed, tmp_path, latency_cutoff=4)
+    assert report.provenance == RTL_SIMULATED and report.n_samples == 1500
+    assert report.verilator["bit_exact_fraction"] == 1499 / 1500 and report.verilator["max_abs_diff"] == 2.0**-10
+    assert report.interpreter["bit_exact_fraction"] == 1499 / 1500
+    assert report.pipeline_stages >= 2 and report.latency_cycles == report.pipeline_stages + 1
+    synthesis = report.synthesis
+    assert synthesis.provenance == SYNTHESISED and synthesis.tool.startswith("Yosys")
+    assert synthesis.lut > 0 and synthesis.ff > 0 and synthesis.dsp == 0
+
+
+def test_yosys_stat_parsing():
+    text = (
+        "   Number of cells:               1726\n     CARRY4    243\n     FDRE     284\n     FDSE    6\n     INV   164\n"
+        "     LUT2    656\n     LUT6   29\n     DSP48E2   3\n     MUXF7  17\n"
+    )
+    summary = synth.summarise(synth.parse_stat(text))
+    assert summary == {"lut": 685, "inverters": 164, "ff": 290, "carry": 243, "dsp": 3, "bram": 0, "muxf": 17}
