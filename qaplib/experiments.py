@@ -111,3 +111,27 @@ def book_sweep(profile: Profile) -> SweepSpec:
     # cheapest first: LT retrains every phase from scratch and is by far the most expensive
     return union(f"book ({profile.name})", qap_sweep(profile), batchnorm_l1(profile), generalizability(profile),
                  pruning_schemes(profile))  # fmt: skip
+
+
+#: The Pareto-front models of the firmware chapter: (bits, target fraction of weights pruned).
+FIRMWARE_MODELS = ((32, 0.0), (6, 0.0), (6, 0.5), (6, 0.8), (6, 0.9), (4, 0.8))
+
+
+def nearest_phase(profile: Profile, sparsity: float) -> int:
+    """Index of the profile's pruning phase whose target sparsity is closest to ``sparsity``."""
+    return int(min(range(len(profile.sparsities)), key=lambda k: abs(profile.sparsities[k] - sparsity)))
+
+
+def firmware_models(profile: Profile, models=FIRMWARE_MODELS, fold: int = 0) -> list[tuple[RunSpec, int]]:
+    """(FT run spec of chapter 2, phase) for each requested (bits, sparsity)."""
+    if not isinstance(models, (list, tuple)) or not models:
+        raise InvalidSpecError(f"parameter 'models' must be a non-empty list of [bits, sparsity] pairs, got {models!r}")
+    chosen = []
+    for entry in models:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise InvalidSpecError(f"parameter 'models': each entry must be [bits, sparsity], got {entry!r}")
+        bits, sparsity = check_bits(entry[0], "models")[0], entry[1]
+        if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
+            raise InvalidSpecError(f"parameter 'models': sparsity must be a fraction in [0, 1), got {sparsity!r}")
+        chosen.append((run_spec(profile, bits, fold=fold), nearest_phase(profile, sparsity)))
+    return chosen

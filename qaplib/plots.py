@@ -227,3 +227,24 @@ def efficiency_scatter_figure(summary, x: str = "accuracy", y: str = "neural_eff
     ax.legend(fontsize=8, title=f"point size: {size_by}")
     fig.tight_layout()
     return fig
+
+
+def lut_vs_bops_figure(table, x: str = "BOPs", y: str = "LUT"):
+    """Synthesised LUTs against BOPs, one labelled point per model, log-log with a power-law fit."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    rows = table.dropna(subset=[x, y])
+    for (bits, sparsity), row in rows.set_index(["bits", "weights pruned"]).iterrows():
+        ax.scatter(row[x], row[y], s=40, color=sns.color_palette("colorblind")[[32, 12, 8, 6, 4].index(bits) % 10])
+        ax.annotate(f"{bits}-bit, {sparsity:.0%}", (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if len(rows) >= 2:
+        slope, intercept = np.polyfit(np.log10(rows[x]), np.log10(rows[y]), 1)
+        grid = np.logspace(np.log10(rows[x].min()), np.log10(rows[x].max()), 50)
+        ax.plot(grid, 10**intercept * grid**slope, ls=":", color="gray", label=f"fit: LUT ∝ BOPs^{slope:.2f}")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("BOPs")
+    ax.set_ylabel("LUTs (Yosys synth_xilinx, pre-P&R)")
+    ax.grid(True, which="both", alpha=0.25)
+    fig.tight_layout()
+    return fig

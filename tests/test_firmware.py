@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qaplib.errors import FirmwareError
@@ -277,3 +278,28 @@ def test_yosys_stat_parsing():
     )
     summary = synth.summarise(synth.parse_stat(text))
     assert summary == {"lut": 685, "inverters": 164, "ff": 290, "carry": 243, "dsp": 3, "bram": 0, "muxf": 17}
+
+
+def test_firmware_table_labels_every_column_with_its_source():
+    from qaplib.firmware import labels, summary
+
+    report = {"csim": {"bit_exact_fraction": 1.0}, "export": {"exported_accuracy": 0.69},
+              "rtl": {"latency_cycles": 5, "verilator": {"bit_exact_fraction": 1.0},
+                      "synthesis": {"lut": 100, "ff": 10, "carry": 5, "dsp": 0}}}  # fmt: skip
+    row = summary.firmware_row(report, 6, 0.8, 160_000, 0.70)
+    assert row["LUT"] == 100 and row["latency [cycles]"] == 5 and row["identical logits (RTL)"] == 1.0
+    table = summary.labelled(pd.DataFrame([row]))
+    sources = dict((c, s) for s, c in table.columns)
+    assert sources["LUT"] == labels.SYNTHESISED and sources["identical logits"] == labels.EMULATED
+    assert sources["latency [cycles]"] == labels.RTL_SIMULATED
+    float_row = summary.firmware_row({"csim": {"bit_exact_fraction": 0.0}, "export": None, "rtl": None}, 32, 0.0, 4_652_832, 0.7)
+    assert np.isnan(float_row["LUT"]) and np.isnan(float_row["accuracy (exported)"])
+
+
+def test_firmware_cache_key_changes_with_every_setting():
+    from qaplib.firmware.cache import firmware_key
+
+    base = firmware_key("abc", 3, 10000, True, True, 8.0)
+    variants = [("abd", 3, 10000, True, True, 8.0), ("abc", 4, 10000, True, True, 8.0), ("abc", 3, 5000, True, True, 8.0),
+                ("abc", 3, 10000, False, True, 8.0), ("abc", 3, 10000, True, False, 8.0), ("abc", 3, 10000, True, True, 6.0)]
+    assert len({firmware_key(*v) for v in variants} | {base}) == len(variants) + 1

@@ -18,7 +18,10 @@ EXPECTED_FIGURES = {
     "04_batchnorm_l1": ["fig-bn-l1"],
     "05_information_content": ["fig-efficiency-bops", "fig-aiq-bops", "fig-efficiency-accuracy"],
     "06_generalizability": ["fig-generalizability"],
+    "08_firmware": ["fig-firmware-lut-bops"],
 }
+#: Extra smoke parameters: the firmware chapter checks the C-sim path only (the RTL path has its own test).
+SMOKE_EXTRA = {"08_firmware": {"models": [[6, 0.5], [4, 0.9]], "rtl": False, "n_samples": 2000}}
 
 
 def stream_text(nb) -> str:
@@ -40,9 +43,10 @@ def test_every_notebook_is_tested_and_has_a_parameters_cell_first():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
 def test_notebook_runs_with_smoke_profile(name, tmp_path):
-    executed = execute_notebook(name, {"profile": "smoke", "workers": 2}, output_dir=tmp_path)
+    parameters = {"profile": "smoke", "workers": 2, **SMOKE_EXTRA.get(name, {})}
+    executed = execute_notebook(name, parameters, output_dir=tmp_path)
     nb = nbformat.read(executed, as_version=4)
-    assert nb.metadata.papermill.parameters == {"profile": "smoke", "workers": 2}
+    assert nb.metadata.papermill.parameters == parameters
     for label in EXPECTED_FIGURES[name]:
         for suffix in ("pdf", "svg", "png", "provenance.json"):
             assert (tmp_path / "figures" / f"{label}.{suffix}").stat().st_size > 0, (label, suffix)
@@ -73,6 +77,8 @@ def test_changing_a_parameter_trains_only_the_runs_that_changed(tmp_path):
         ("02_qap_sweep", {"profile": "smoke", "tolerance": "1%"}, "parameter 'tolerance' must be float"),
         ("03_pruning_schemes", {"profile": "smoke", "executor": "spark"}, "parameter 'executor' must be 'local' or 'dask'"),
         ("06_generalizability", {"profile": "smoke", "label_noise": [0.5, 1.2]}, "label_noise must be a fraction"),
+        ("08_firmware", {"profile": "smoke", "models": [[5, 0.5]]}, "bits must be one of"),
+        ("08_firmware", {"profile": "smoke", "models": [[6, 1.5]]}, "sparsity must be a fraction in [0, 1)"),
     ],
 )
 def test_bad_parameter_stops_in_the_first_cell(name, parameters, message, tmp_path):
