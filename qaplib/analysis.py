@@ -115,3 +115,30 @@ def claim_sentence(claims: pd.DataFrame, tolerance: float) -> str:
         else:
             parts.append(f"{value:.1f}x" + ("" if np.isnan(error) else f" ± {error:.1f}") + f" fewer BOPs than {name}")
     return f"At equal accuracy (within {tolerance:.1%} of the float baseline), QAP needs " + " and ".join(parts) + "."
+
+
+def bo_comparison(summary: pd.DataFrame, retrained: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
+    """Best BO model against the QAP curve of the same bit width, at equal accuracy.
+
+    ``summary``: fold-averaged FT curves (:func:`qaplib.tables.summarise`); ``retrained``: rows of the
+    retrained BO trials with a ``best`` column. For each bit width, the QAP model is the cheapest
+    pruning phase whose accuracy is at least the best BO model's minus ``tolerance``.
+    Ratio = BOPs(best BO) / BOPs(QAP): above 1 means QAP is cheaper at equal accuracy.
+    """
+    rows = []
+    for bits, best in retrained[retrained["best"]].groupby("bits"):
+        best = best.iloc[0]
+        curve = summary[summary["bits"] == bits]
+        match = curve[curve["accuracy"] >= best["accuracy"] - tolerance]
+        qap = match.loc[match["bops"].idxmin()] if not match.empty else None
+        rows.append({
+            "bits": bits,
+            "best BO widths": best["widths"],
+            "best BO accuracy": best["accuracy"],
+            "best BO BOPs": best["bops"],
+            "QAP weights pruned": np.nan if qap is None else qap["sparsity"],
+            "QAP accuracy": np.nan if qap is None else qap["accuracy"],
+            "QAP BOPs": np.nan if qap is None else qap["bops"],
+            "BOPs ratio BO / QAP": np.nan if qap is None else best["bops"] / qap["bops"],
+        })  # fmt: skip
+    return pd.DataFrame(rows).set_index("bits")

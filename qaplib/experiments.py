@@ -135,3 +135,13 @@ def firmware_models(profile: Profile, models=FIRMWARE_MODELS, fold: int = 0) -> 
             raise InvalidSpecError(f"parameter 'models': sparsity must be a fraction in [0, 1), got {sparsity!r}")
         chosen.append((run_spec(profile, bits, fold=fold), nearest_phase(profile, sparsity)))
     return chosen
+
+
+BO_BITS = (32, 12, 6, 4)
+
+
+def bo_searches(profile: Profile, bits=BO_BITS, seed: int = 0):
+    """One :class:`qaplib.bayesopt.SearchSpec` per bit width with the profile's trial budget."""
+    from qaplib.bayesopt import SearchSpec
+
+    return [SearchSpec(bits=b, trials=profile.bo_trials, search_epochs=profile.bo_epochs, seed=seed) for b in check_bits(bits)]

@@ -248,3 +248,22 @@ def lut_vs_bops_figure(table, x: str = "BOPs", y: str = "LUT"):
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()
     return fig
+
+
+def bo_overlay_figure(summary, trials, metrics: list[str], log_y: tuple[str, ...] = (), columns: int | None = None):
+    """FT pruning curves per bit width with every retrained BO trial as a point and the best as a star.
+
+    ``trials``: rows of the retrained BO trials (columns bits, bops, the metrics, ``best``).
+    """
+    fig = curves_figure(summary, metrics, color_by="bits", log_y=log_y, columns=columns)
+    colors = dict(zip(sorted(summary["bits"].unique(), reverse=True), sns.color_palette("colorblind", 10), strict=False))
+    for ax, metric in zip(fig.axes, metrics, strict=False):
+        for bits, rows in trials.groupby("bits"):
+            color = colors.get(bits, "black")
+            others, best = rows[~rows["best"]], rows[rows["best"]]
+            ax.scatter(others["bops"], others[metric], marker="x", color=color, s=22, alpha=0.8, lw=1)
+            ax.scatter(best["bops"], best[metric], marker="*", color=color, s=180, edgecolor="black", lw=0.6, zorder=5)
+    fig.legend(handles=[plt.Line2D([], [], marker="x", color="gray", ls="", label="BO trial (retrained, unpruned)"),
+                        plt.Line2D([], [], marker="*", color="gray", mec="black", ms=12, ls="", label="best BO model")],
+               loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)  # fmt: skip
+    return fig

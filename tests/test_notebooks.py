@@ -18,10 +18,14 @@ EXPECTED_FIGURES = {
     "04_batchnorm_l1": ["fig-bn-l1"],
     "05_information_content": ["fig-efficiency-bops", "fig-aiq-bops", "fig-efficiency-accuracy"],
     "06_generalizability": ["fig-generalizability"],
+    "07_bayesian_optimization": ["fig-bo-accuracy", "fig-bo-background"],
     "08_firmware": ["fig-firmware-lut-bops"],
 }
 #: Extra smoke parameters: the firmware chapter checks the C-sim path only (the RTL path has its own test).
-SMOKE_EXTRA = {"08_firmware": {"models": [[6, 0.5], [4, 0.9]], "rtl": False, "n_samples": 2000}}
+SMOKE_EXTRA = {
+    "07_bayesian_optimization": {"bits": [32, 6]},
+    "08_firmware": {"models": [[6, 0.5], [4, 0.9]], "rtl": False, "n_samples": 2000},
+}
 
 
 def stream_text(nb) -> str:
@@ -77,6 +81,7 @@ def test_changing_a_parameter_trains_only_the_runs_that_changed(tmp_path):
         ("02_qap_sweep", {"profile": "smoke", "tolerance": "1%"}, "parameter 'tolerance' must be float"),
         ("03_pruning_schemes", {"profile": "smoke", "executor": "spark"}, "parameter 'executor' must be 'local' or 'dask'"),
         ("06_generalizability", {"profile": "smoke", "label_noise": [0.5, 1.2]}, "label_noise must be a fraction"),
+        ("07_bayesian_optimization", {"profile": "smoke", "bits": [7]}, "bits must be one of"),
         ("08_firmware", {"profile": "smoke", "models": [[5, 0.5]]}, "bits must be one of"),
         ("08_firmware", {"profile": "smoke", "models": [[6, 1.5]]}, "sparsity must be a fraction in [0, 1)"),
     ],

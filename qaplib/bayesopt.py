@@ -1,0 +1,151 @@
+"""Bayesian-optimisation baseline: a Gaussian-process search over the three hidden widths.
+
+As in the paper's code (Ax, 20 trials): for one bit width, the widths (fc1, fc2, fc3) are searched
+in [8, 128] x [4, 64] x [4, 64]; each trial trains the unpruned model for a fixed number of epochs
+(25 in the paper, no early stopping) and reports its validation loss. The search itself is
+keras-tuner's ``BayesianOptimizationOracle`` (a GP with an upper-confidence-bound acquisition);
+we do not write a GP by hand. Every trial is an ordinary :class:`qaplib.runs.RunSpec` in the result
+store, so an interrupted search replays the oracle from cached trials without retraining them,
+and trials run on the same executors as any sweep. Afterwards every trial architecture is retrained
+with the profile's normal settings (early stopping) and scored on the test set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import tempfile
+from dataclasses import dataclass
+
+from qaplib.errors import InvalidSpecError
+from qaplib.models import ALLOWED_BITS, ModelSpec
+from qaplib.profiles import Profile
+from qaplib.runs import PruningSpec, RunSpec
+from qaplib.store import ResultStore
+from qaplib.sweep import SweepSpec, run_sweep, sweep_keys
+
+PAPER_BOUNDS = ((8, 128), (4, 64), (4, 64))
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """One search: bit width, integer bounds per hidden layer, trial budget, epochs per trial, seed."""
+
+    bits: int
+    bounds: tuple[tuple[int, int], ...] = PAPER_BOUNDS
+    trials: int = 20
+    search_epochs: int = 25
+    initial_points: int = 3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bits, bool) or self.bits not in ALLOWED_BITS:
+            raise InvalidSpecError(f"bits must be one of {{4, 6, 8, 12, 16, 32}}, got {self.bits!r}")
+        bounds = tuple(tuple(b) for b in self.bounds) if isinstance(self.bounds, (list, tuple)) else self.bounds
+        object.__setattr__(self, "bounds", bounds)
+        if not isinstance(bounds, tuple) or not bounds:
+            raise InvalidSpecError(f"bounds must be a non-empty list of [low, high] pairs, got {self.bounds!r}")
+        for low_high in bounds:
+            if len(low_high) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in low_high):
+                raise InvalidSpecError(f"each bound must be a pair of integers [low, high], got {list(low_high)!r}")
+            low, high = low_high
+            if not 1 <= low < high:
+                raise InvalidSpecError(f"bound [{low}, {high}] is empty or inverted; need 1 <= low < high")
+        for name in ("trials", "search_epochs", "initial_points"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidSpecError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InvalidSpecError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluated architecture: its widths, the search objective and the stored search run."""
+
+    widths: tuple[int, ...]
+    val_loss: float
+    key: str
+
+
+def trial_spec(profile: Profile, search: SearchSpec, widths: tuple[int, ...]) -> RunSpec:
+    """The search run of one architecture: unpruned, ``search_epochs`` epochs, no early stopping."""
+    train = dataclasses.replace(profile.train, max_epochs=search.search_epochs, patience=search.search_epochs + 1)
+    return RunSpec(
+        model=ModelSpec(bits=search.bits, widths=tuple(widths)),
+        pruning=PruningSpec(sparsities=(0.0,)),
+        train=train,
+        data=profile.data,
+        seed=search.seed,
+    )
+
+
+def retrain_spec(profile: Profile, bits: int, widths: tuple[int, ...], fold: int = 0) -> RunSpec:
+    """The full-training run of a found architecture (the profile's settings, unpruned)."""
+    return RunSpec(
+        model=ModelSpec(bits=bits, widths=tuple(widths)),
+        pruning=PruningSpec(sparsities=(0.0,)),
+        train=profile.train,
+        data=dataclasses.replace(profile.data, fold=fold),
+        seed=fold,
+    )
+
+
+def _oracle(search: SearchSpec):
+    import keras_tuner as kt
+
+    space = kt.HyperParameters()
+    for index, (low, high) in enumerate(search.bounds, start=1):
+        space.Int(f"fc{index}", low, high)
+    oracle = kt.oracles.BayesianOptimizationOracle(
+        objective=kt.Objective("val_loss", "min"), max_trials=search.trials, hyperparameters=space,
+        num_initial_points=min(search.initial_points, search.trials), seed=search.seed,
+    )  # fmt: skip
+    oracle._set_project_dir(tempfile.mkdtemp(prefix="qap-bo-"), f"bo-{search.bits}b")  # oracle state is ours to discard
+    return oracle
+
+
+def run_search(profile: Profile, search: SearchSpec, store: ResultStore | None = None, executor: str = "local",
+               workers: int | None = None, progress: bool = False) -> list[Trial]:
+    """Run (or replay from the store) the search; returns the trials in the order they were proposed.
+
+    Deterministic in ``search.seed``: the oracle proposes the same architectures given the same
+    (cached) objective values, so a resumed search retrains nothing it already has.
+    """
+    store = store or ResultStore()
+    oracle = _oracle(search)
+    trials: list[Trial] = []
+    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints a table per trial
+        for _ in range(search.trials):
+            proposal = oracle.create_trial("qap")
+            if proposal.status != "RUNNING":
+                break
+            widths = tuple(int(proposal.hyperparameters.values[f"fc{i}"]) for i in range(1, len(search.bounds) + 1))
+            spec = trial_spec(profile, search, widths)
+            sweep = SweepSpec(name=f"BO {search.bits}-bit trial {len(trials) + 1}", runs=(spec,))
+            report = run_sweep(sweep, store, executor=executor, workers=workers or 1, progress=progress)
+            if report.failed:
+                raise RuntimeError(f"BO trial {widths} failed:\n{next(iter(report.failed.values()))}")
+            key = sweep_keys(sweep)[0]
+            val_loss = float(store.load(key).curves[0]["val_loss"][-1])
+            oracle.update_trial(proposal.trial_id, {"val_loss": val_loss})
+            proposal.status = "COMPLETED"
+            oracle.end_trial(proposal)
+            trials.append(Trial(widths=widths, val_loss=val_loss, key=key))
+    return trials
+
+
+def best_trial(trials: list[Trial]) -> Trial:
+    """The trial with the lowest validation loss (first one on ties)."""
+    if not trials:
+        raise InvalidSpecError("no trials to choose from")
+    return min(trials, key=lambda t: t.val_loss)
+
+
+def mark_best(frame, trials_by_bits: dict[int, list[Trial]]):
+    """Copy of a results frame of retrained trials with a ``best`` column (the search's best widths)."""
+    best = {bits: "-".join(map(str, best_trial(trials).widths)) for bits, trials in trials_by_bits.items()}
+    frame = frame.copy()
+    frame["best"] = [best.get(bits) == widths for bits, widths in zip(frame["bits"], frame["widths"], strict=True)]
+    return frame
