@@ -7,7 +7,7 @@
 
 Deviations of ``default`` from the paper, all listed in the book: the 100k-jet generated dataset
 with 30k training jets per run, learning rate 1e-3 instead of 1e-4, at most 60 epochs per phase
-with patience 3 instead of 250 and 10, 2 folds instead of 4, and 10 Bayesian-optimisation trials per
+with patience 3 instead of 250 and 10, 2 folds instead of 4, and 6 Bayesian-optimisation trials per
 bit width instead of 20.
 """
 
@@ -50,7 +50,7 @@ PROFILES: dict[str, Profile] = {
         train=TrainSettings(learning_rate=1e-3, max_epochs=60, patience=3),
         folds=(0, 1),
         sparsities=PAPER_SPARSITIES,
-        bo_trials=10,
+        bo_trials=6,
     ),
     "paper": Profile(
         name="paper",
