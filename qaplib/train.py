@@ -65,13 +65,15 @@ def _early_stopping_class():
 
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        settings: TrainSettings, seed: int, callbacks: list | None = None, verbose: int = 0) -> FitResult:
+        settings: TrainSettings, seed: int, callbacks: list | None = None, verbose: int = 0,
+        shuffle: bool = True) -> FitResult:
     """Train ``model`` in place with a fresh Adam optimiser; restores the best-validation weights.
 
     Args:
         x_train, x_val: (n, 16) float32 standardised features.
         y_train, y_val: (n,) int class indices.
         seed: seeds the shuffling of the training batches.
+        shuffle: False keeps the data order (batch j = rows [j*B, (j+1)*B)), to compare with other trainers.
     """
     import tensorflow as tf
 
@@ -84,7 +86,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     stop = _early_stopping_class()(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     history = model.fit(
         x_train, y_train, validation_data=(x_val, y_val), epochs=settings.max_epochs,
-        batch_size=settings.batch_size, shuffle=True, callbacks=[stop, *(callbacks or [])], verbose=verbose,
+        batch_size=settings.batch_size, shuffle=shuffle, callbacks=[stop, *(callbacks or [])], verbose=verbose,
     )  # fmt: skip
     curves = {key: [float(v) for v in values] for key, values in history.history.items()}
     return FitResult(history=curves, epochs=len(curves["loss"]))
