@@ -113,7 +113,7 @@ def claim_sentence(claims: pd.DataFrame, tolerance: float) -> str:
         if np.isnan(value):
             parts.append(f"{name} never gets within {tolerance:.1%}")
         else:
-            parts.append(f"{value:.1f}x" + ("" if np.isnan(error) else f" ± {error:.1f}") + f" fewer BOPs than {name}")
+            parts.append(f"{value:.1f}x" + ("" if np.isnan(error) else f" ± {error:.2f}") + f" fewer BOPs than {name}")
     return f"At equal accuracy (within {tolerance:.1%} of the float baseline), QAP needs " + " and ".join(parts) + "."
 
 

@@ -7,6 +7,8 @@ its provenance, and glues both under a stable label for the book's ``{glue:figur
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +96,8 @@ def start(notebook: str, parameters: dict, figure_dir: str = "figures", executor
         if parameters["seed"] < 0:
             raise InvalidSpecError(f"parameter 'seed' must be >= 0, got {parameters['seed']}")
     check_type("figure_dir", figure_dir, str)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices from per-model predict calls
+    warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")  # QKeras quantizers
     plots.use_book_style()
     return NotebookRun(notebook=notebook, parameters=dict(parameters), profile=profile, figure_dir=Path(figure_dir),
                        executor=executor, workers=workers)

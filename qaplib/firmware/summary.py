@@ -51,3 +51,13 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     table.columns = pd.MultiIndex.from_tuples([(COLUMN_SOURCES.get(c, ""), c) for c in table.columns])
     return table
+
+
+_INTEGER_COLUMNS = ("bits", "BOPs", "latency [cycles]", "LUT", "FF", "CARRY", "DSP")
+
+
+def styled(table: pd.DataFrame):
+    """The labelled table as a pandas Styler: counts as integers, fractions with four decimals."""
+    shown = labelled(table)
+    formats = {column: ("{:,.0f}" if column[1] in _INTEGER_COLUMNS else "{:.4f}") for column in shown.columns}
+    return shown.style.format(formats, na_rep="–")
