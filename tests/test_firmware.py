@@ -12,7 +12,7 @@ from qaplib.errors import FirmwareError
 from qaplib.firmware import export, hls, rtl, synth
 from qaplib.firmware.fixed import FixedType
 from qaplib.firmware.labels import EMULATED, RTL_SIMULATED, SYNTHESISED
-from qaplib.firmware.spec import NetworkSpec
+from qaplib.firmware.spec import DenseLayer, NetworkSpec
 from qaplib.models import ModelSpec, build_model, logits_model
 
 
@@ -303,3 +303,40 @@ def test_firmware_cache_key_changes_with_every_setting():
     variants = [("abd", 3, 10000, True, True, 8.0), ("abc", 4, 10000, True, True, 8.0), ("abc", 3, 5000, True, True, 8.0),
                 ("abc", 3, 10000, False, True, 8.0), ("abc", 3, 10000, True, False, 8.0), ("abc", 3, 10000, True, True, 6.0)]
     assert len({firmware_key(*v) for v in variants} | {base}) == len(variants) + 1
+
+
+def constant_neuron_spec() -> NetworkSpec:
+    """A hand-made pruned network: an unused input, hidden neurons with no non-zero weights (constant, their bias:
+    rounded down, ties to even both ways, negative, saturating), a hidden neuron fed only by constants, and a logit
+    that is a pure constant. 0.28125 = 0.01001b onto ufixed<6,3> is 0.25; da4ml 0.6 folded it to 0.375."""
+    kernel_type, bias_type, relu = FixedType(6, 2), FixedType(10, 5), FixedType(6, 3, False)
+    bias1 = np.array([0.0, 0.28125, 0.3125, 0.4375, -0.5, 0.15625, 9.03125])
+    rng = np.random.default_rng(3)
+    fc1 = np.zeros((4, 7))  # input 3 unused; neurons 1-4 and 6 constant
+    fc1[:3, [0, 5]] = kernel_type.quantize(rng.normal(0, 0.6, (3, 2)))
+    fc2 = np.zeros((7, 3))  # neuron 0: constants only, 0.25 * 0.25 + 0.5 * 0.5 - 0.03125 = 0.28125 again
+    fc2[[2, 3], 0] = [0.25, 0.5]
+    fc2[:, 2] = kernel_type.quantize(rng.normal(0, 0.6, 7))
+    fc3 = np.zeros((3, 3))  # logit 0 constant, logit 1 from the constant neuron only
+    fc3[0, 1], fc3[:, 2] = 0.75, [0.5, -1.25, 1.0]
+    return NetworkSpec(
+        FixedType(8, 3),
+        (
+            DenseLayer("fc1", fc1, bias1, kernel_type, bias_type, relu),
+            DenseLayer("fc2", fc2, np.array([-0.03125, 0.0, 0.0625]), kernel_type, bias_type, relu),
+            DenseLayer("fc3", fc3, np.array([0.40625, -0.1875, 0.0]), kernel_type, bias_type),
+        ),
+    )
+
+
+@pytest.mark.parametrize("verilator", [False, pytest.param(True, marks=pytest.mark.slow)])
+@needs_rtl_tools
+def test_rtl_is_bit_exact_with_constant_neurons(tmp_path, verilator):
+    spec = constant_neuron_spec()
+    x = spec.quantize_inputs(np.random.default_rng(4).normal(0, 2, (300, 4)))
+    reference = spec.predict_logits(x)
+    assert np.all(reference[:, 0] == 0.40625) and np.all(reference[:, 1] == 0.75 * 0.25 - 0.1875)
+    spec.save(tmp_path / "spec.npz", x=x, reference=reference)
+    report = rtl.run_worker(tmp_path / "spec.npz", tmp_path, latency_cutoff=2, verilator=verilator)
+    assert report["interpreter"]["bit_exact"], report["interpreter"]
+    assert (report["verilator"] or {}).get("bit_exact", not verilator), report["verilator"]

@@ -87,8 +87,11 @@ def firmware_env_available() -> bool:
     return subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
 
 
-def run_worker(spec_path: Path, out_dir: Path, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dict:
-    """Run :mod:`qaplib.firmware.rtl_worker` on ``spec_path`` in the da4ml environment; returns its JSON report."""
+def run_worker(spec_path: Path, out_dir: Path, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF, verilator: bool = True) -> dict:
+    """Run :mod:`qaplib.firmware.rtl_worker` on ``spec_path`` in the da4ml environment; returns its JSON report.
+
+    With ``verilator=False`` the worker stops after da4ml's interpreter check (no Verilator build;
+    the report's ``verilator`` entry is None)."""
     python = firmware_python()
     if not python.exists():
         raise FirmwareError(f"the da4ml environment {python} does not exist: run `make firmware-env` or set {PYTHON_VARIABLE}")
@@ -101,6 +104,7 @@ def run_worker(spec_path: Path, out_dir: Path, latency_cutoff: float = DEFAULT_L
         str(out_dir),
         "--latency-cutoff",
         str(latency_cutoff),
+        *([] if verilator else ["--no-verilator"]),
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:

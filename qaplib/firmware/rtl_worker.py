@@ -53,7 +53,32 @@ def relu_round_half_even(x, activation: FixedType):
     offset = np.where(needs_rounding, 2.0 ** (-fraction - 1) - ulp, 0.0)
     kept_lsb = x.quantize(k=0, i=1 - fraction, f=fraction)  # b * 2**-fraction, b the lowest bit kept
     rounded_up = x + offset + kept_lsb * (ulp * 2.0**fraction)
-    return rounded_up.quantize(k=0, i=integer, f=fraction, overflow_mode="SAT", round_mode="TRN")
+    result = rounded_up.quantize(k=0, i=integer, f=fraction, overflow_mode="SAT", round_mode="TRN")
+    return _exact_constants(x, result, activation)
+
+
+def _exact_constants(x, result, activation: FixedType):
+    """``result`` with every element whose input ``x`` is a constant replaced by the exact constant ReLU output.
+
+    A neuron whose kernel column is all zero after pruning (or whose inputs are all such neurons) is a
+    constant, its folded bias. da4ml folds constants through ``quantize`` itself, and da4ml 0.6 wraps an
+    unsigned constant modulo 2**(i+1) instead of 2**i, so the one-bit ``kept_lsb`` above picks up the bit
+    above it: e.g. 0.28125 (0.01001b) onto ufixed<6,3> gave 0.375 instead of 0.25. Constants cost no
+    logic, so they are computed here in NumPy with the spec's own rounding; other neurons are unchanged.
+    """
+    from da4ml.trace import FixedVariable, FixedVariableArray
+
+    if x.ndim != 1:
+        raise FirmwareError(f"expected a vector of pre-activations, got {x.ndim} dimensions")
+    elements = np.empty(x.size, dtype=object)
+    for index in range(x.size):
+        source = x[index]
+        if source.low == source.high:
+            value = float(activation.quantize(max(float(source.low), 0.0)))
+            elements[index] = FixedVariable.from_const(value, hwconf=result.hwconf)
+        else:
+            elements[index] = result[index]
+    return FixedVariableArray(elements, result.solver_options, hwconf=result.hwconf)
 
 
 def trace(spec: NetworkSpec):
@@ -118,8 +143,9 @@ def _check_simulator_widths(comb) -> None:
             raise FirmwareError(f"the {side} ports need {width} bits; da4ml's Verilator binding handles at most 32")
 
 
-def run(spec_path: Path, out_dir: Path, latency_cutoff: float) -> dict:
-    """Steps 1-4 of the module docstring; returns the report (also written to ``out_dir/rtl_report.json``)."""
+def run(spec_path: Path, out_dir: Path, latency_cutoff: float, verilator: bool = True) -> dict:
+    """Steps 1-4 of the module docstring (without 4 unless ``verilator``: then ``report["verilator"]`` is None);
+    returns the report (also written to ``out_dir/rtl_report.json``)."""
     import da4ml
     from da4ml.codegen import VerilogModel
 
@@ -156,7 +182,12 @@ def run(spec_path: Path, out_dir: Path, latency_cutoff: float) -> dict:
         "da4ml_cost_adder_bits": float(comb.cost),
         "da4ml_delay_adder_levels": [float(v) for v in comb.latency],
         "interpreter": _compare(interpreted, reference),
+        "verilator": None,
     }
+    if not verilator:
+        report["timings_s"] = {key: round(value, 2) for key, value in timings.items()}
+        (out_dir / "rtl_report.json").write_text(json.dumps(report, indent=1))
+        return report
     _check_simulator_widths(comb)
     env = _verilator_env()
     report["verilator_version"] = _verilator_version(env)
@@ -177,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec", type=Path, help="NetworkSpec .npz with arrays x and reference")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--latency-cutoff", type=float, default=8.0, help="adder delays per pipeline stage; <= 0: combinational")
+    parser.add_argument("--no-verilator", action="store_true", help="stop after the interpreter check and the Verilog")
     args = parser.parse_args(argv)
     try:
-        report = run(args.spec, args.out_dir, args.latency_cutoff)
+        report = run(args.spec, args.out_dir, args.latency_cutoff, verilator=not args.no_verilator)
     except FirmwareError as error:
         print(f"rtl_worker: {error}", file=sys.stderr)
         return 2
