@@ -66,7 +66,7 @@ class NotebookRun:
         print(f"{sweep.name}: {len(report.computed)} runs trained now, {len(report.reused)} taken from the store")
         return frame
 
-    def publish(self, fig, label: str) -> dict[str, str]:
+    def publish(self, fig, label: str) -> None:
         """Save ``fig`` under ``label`` with provenance and glue it (and its provenance line) for the book."""
         record = provenance(self.notebook, self.parameters, self.data_fingerprint, self.result_keys)
         paths = plots.save_figure(fig, label, record, self.figure_dir)
@@ -79,7 +79,6 @@ class NotebookRun:
         except ImportError:  # outside a notebook kernel: files only
             pass
         plt.close(fig)
-        return paths
 
 
 def start(notebook: str, parameters: dict, figure_dir: str = "figures", executor: str = "local",

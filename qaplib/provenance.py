@@ -21,13 +21,17 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
     return found
 
 
+#: Generated outputs: their being re-executed does not make the code that produced them dirty.
+_OUTPUT_PATHS = (":(exclude)book/chapters", ":(exclude)results")
+
+
 def git_commit() -> str:
-    """Short hash of HEAD, suffixed ``+dirty`` when tracked files changed; 'unknown' outside git."""
+    """Short hash of HEAD, suffixed ``+dirty`` when tracked source files changed; 'unknown' outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUT_PATHS],
+                               cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
