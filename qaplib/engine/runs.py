@@ -1,0 +1,165 @@
+"""Whole runs, batched: :func:`execute_runs_batched` is ``qaplib.runs.execute_run`` for many specs at once.
+
+Each spec goes through the same phases as in ``execute_run`` (same initial weights, the same global
+magnitude masks computed from its own weights, FT continues / LT rewinds, the same metrics from
+``qaplib.runs.evaluate``), but the training of phase k of every spec in a group happens in one
+:func:`qaplib.engine.train_phase_batched` call. Specs are grouped by what a batch must share: widths,
+batch normalisation and batch size. What differs from ``execute_run``: the shuffling of the training
+batches (NumPy per member instead of ``tf.data``), and float round-off (XLA instead of TensorFlow kernels);
+both change a trained model the way a different shuffling seed would, not in distribution.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qaplib.data import DataSpec, JetData, load_jets
+from qaplib.engine.graph import Architecture
+from qaplib.engine.phase import DEFAULT_CHUNK_SIZE, Member, TrainedMember, default_threads, train_phase_batched
+from qaplib.errors import InvalidSpecError
+from qaplib.models import ModelSpec, build_model
+from qaplib.provenance import provenance
+from qaplib.pruning import kernel_masks_for_sparsity, measured_sparsity
+from qaplib.runs import RunResult, RunSpec, configure_tensorflow, evaluate, phase_start_weights, run_key
+from qaplib.train import set_determinism
+
+
+def batch_group(spec: RunSpec) -> tuple:
+    """What runs trained in one batch must share: (widths, batchnorm, batch_size)."""
+    return (spec.model.widths, spec.model.batchnorm, spec.train.batch_size)
+
+
+def initial_weights(spec: RunSpec) -> list[np.ndarray]:
+    """The weights ``execute_run`` starts ``spec`` from: ``build_model`` right after ``set_determinism(seed)``."""
+    set_determinism(spec.seed)
+    return build_model(spec.model).get_weights()
+
+
+def kernels_of(arch: Architecture, weights: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Dense layer name -> kernel, input to output (the order ``qaplib.pruning.dense_kernels`` uses)."""
+    return {layer: w for (layer, role), w in zip(arch.weight_names, weights, strict=True) if role == "kernel"}
+
+
+@dataclass
+class _RunState:
+    """One run between phases: its initial and current weights, masks, and what its phases produced."""
+
+    spec: RunSpec
+    key: str
+    jets: JetData
+    initial: list[np.ndarray]
+    current: list[np.ndarray]
+    masks: dict[str, np.ndarray]
+    phases: list[dict]
+    weights: list[list[np.ndarray]]
+    curves: list[dict[str, list[float]]]
+    seconds: float = 0.0
+    batch_members: int = 0
+
+
+def execute_runs_batched(
+    specs: Sequence[RunSpec],
+    keys: Sequence[str] | None = None,
+    jets: dict[DataSpec, JetData] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    threads: int | None = None,
+) -> list[RunResult]:
+    """Train and evaluate every phase of every spec, batching specs that share an architecture.
+
+    Returns one :class:`qaplib.runs.RunResult` per spec, in order, with the same phases, weights,
+    curves and metrics fields as ``execute_run``. A row's ``seconds`` is the run's share of its batched
+    phase (wall time / members in the batch) plus its own evaluation; ``meta['engine']`` records the batch
+    size and ``chunk_size``. A run's result depends on its spec and ``chunk_size`` only, not on the other
+    specs it was batched with.
+
+    Args:
+        specs: distinct run specs (any mix; they are grouped by :func:`batch_group`).
+        keys: result keys (default :func:`qaplib.runs.run_key`).
+        jets: already loaded data per DataSpec (missing ones are loaded once each).
+        chunk_size, threads: see :func:`qaplib.engine.train_phase_batched`.
+    """
+    configure_tensorflow()
+    keys = list(keys) if keys is not None else [run_key(s) for s in specs]
+    if len(keys) != len(specs):
+        raise InvalidSpecError(f"got {len(specs)} specs but {len(keys)} keys")
+    if len(set(keys)) != len(keys):
+        raise InvalidSpecError("specs must be distinct (two have the same key)")
+    loaded = dict(jets or {})
+    for spec in specs:
+        if spec.data not in loaded:
+            loaded[spec.data] = load_jets(spec.data)
+    states = []
+    for spec, key in zip(specs, keys, strict=True):
+        start = initial_weights(spec)
+        states.append(_RunState(spec, key, loaded[spec.data], start, [w.copy() for w in start], {}, [], [], []))
+    groups: dict[tuple, list[_RunState]] = {}
+    for state in states:
+        groups.setdefault(batch_group(state.spec), []).append(state)
+    models: dict[ModelSpec, object] = {}
+    for group in groups.values():
+        _train_group(group, models, chunk_size, threads or default_threads())
+    return [_result(state, chunk_size) for state in states]
+
+
+def _train_group(group: list[_RunState], models: dict, chunk_size: int, threads: int) -> None:
+    """All phases of a group of runs that share an architecture and batch size."""
+    arch = Architecture.of(group[0].spec.model)
+    for phase in range(max(len(s.spec.pruning.sparsities) for s in group)):
+        present = [s for s in group if phase < len(s.spec.pruning.sparsities)]
+        members = [_phase_member(arch, state, phase) for state in present]
+        start = time.perf_counter()
+        trained = train_phase_batched(members, chunk_size=chunk_size, threads=threads)
+        share = (time.perf_counter() - start) / len(present)
+        for state, result in zip(present, trained, strict=True):
+            _record_phase(state, phase, result, share, models, len(present))
+
+
+def _phase_member(arch: Architecture, state: _RunState, phase: int) -> Member:
+    """Phase ``phase`` of a run as ``execute_run`` sets it up: new masks, then FT/LT start weights."""
+    sparsity = state.spec.pruning.sparsities[phase]
+    if not state.masks:
+        state.masks = {layer: np.ones_like(k, dtype=np.float32) for layer, k in kernels_of(arch, state.current).items()}
+    state.masks = kernel_masks_for_sparsity(kernels_of(arch, state.current), state.masks, sparsity)
+    start = phase_start_weights(state.spec.pruning.scheme, phase, state.initial, state.current)
+    return Member(
+        spec=state.spec.model,
+        weights=start,
+        masks=state.masks,
+        jets=state.jets,
+        settings=state.spec.train,
+        seed=state.spec.seed * 1000 + phase,
+    )
+
+
+def _record_phase(state: _RunState, phase: int, result: TrainedMember, share: float, models: dict, batch: int) -> None:
+    """Evaluate the trained member as an ordinary Keras model and append its phase row."""
+    start = time.perf_counter()
+    if state.spec.model not in models:  # one Keras model per distinct ModelSpec, reused for evaluation
+        models[state.spec.model] = build_model(state.spec.model)
+    model = models[state.spec.model]
+    model.set_weights(result.weights)
+    row = {
+        "phase": phase,
+        "target_sparsity": state.spec.pruning.sparsities[phase],
+        "sparsity": measured_sparsity(model),
+        **evaluate(model, state.jets),
+    }
+    seconds = share + time.perf_counter() - start
+    row.update({"epochs": result.epochs, "best_val_loss": min(result.history["val_loss"]), "seconds": seconds})
+    state.phases.append(row)
+    state.weights.append(model.get_weights())
+    state.curves.append(result.history)
+    state.current = [w.copy() for w in result.weights]
+    state.seconds += seconds
+    state.batch_members = max(state.batch_members, batch)
+
+
+def _result(state: _RunState, chunk_size: int) -> RunResult:
+    meta = provenance("qaplib.engine.execute_runs_batched", state.spec.to_dict(), state.jets.fingerprint, [state.key])
+    meta["seconds"] = state.seconds
+    meta["engine"] = {"batch_members": state.batch_members, "chunk_size": chunk_size}
+    return RunResult(spec=state.spec, key=state.key, phases=state.phases, weights=state.weights, curves=state.curves, meta=meta)

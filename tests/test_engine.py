@@ -1,0 +1,274 @@
+"""The batched engine against the reference path (QKeras quantizers, ``qaplib.train.fit``, ``execute_run``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from qaplib.data import DataSpec, load_jets
+from qaplib.engine import Member, train_phase_batched
+from qaplib.engine.graph import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, BN_EPSILON, BN_MOMENTUM, Architecture
+from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_values
+from qaplib.engine.runs import execute_runs_batched
+from qaplib.errors import InvalidSpecError
+from qaplib.models import ALLOWED_BITS, ModelSpec, build_model
+from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback
+from qaplib.runs import PruningSpec, RunSpec, execute_run
+from qaplib.train import TrainSettings, fit, set_determinism
+
+#: Every engine call in this file uses these sizes, so XLA compiles few programs.
+N_TRAIN, N_VAL = 10_000, 5_000
+SETTINGS = TrainSettings(learning_rate=3e-3, max_epochs=1, patience=5, batch_size=1024)
+
+
+@pytest.fixture(scope="module")
+def jets():
+    """10 000 training, 5 000 validation and 20 000 test jets of the default dataset."""
+    full = load_jets("default", max_train_jets=N_TRAIN)
+    return dataclasses.replace(full, x_val=full.x_val[:N_VAL], y_val=full.y_val[:N_VAL])
+
+
+@pytest.fixture(scope="module")
+def short_jets(jets):
+    """3 000 training jets: 3 steps of 1024, the last one 952 jets short of a full batch."""
+    return dataclasses.replace(jets, x_train=jets.x_train[:3000], y_train=jets.y_train[:3000])
+
+
+def quantizer_inputs(q: QuantizerParameters) -> np.ndarray:
+    """Random values, every grid point and every rounding tie of both quantizers up to twice their range
+    (so saturation is hit too), and a few extremes, both signs."""
+    rng = np.random.default_rng(0)
+    weight_steps = np.arange(-2 * q.weight_levels[0], 2 * q.weight_levels[0]) / q.weight_levels[0]
+    relu_steps = np.arange(-q.relu_levels[0], 2 * q.relu_levels[0]) * q.relu_unit[0] / q.relu_levels[0]
+    half_weight, half_relu = 0.5 / q.weight_levels[0], 0.5 * q.relu_unit[0] / q.relu_levels[0]
+    extremes = np.array([0.0, -0.0, 1.0, -1.0, 7.875, 7.9, 8.0, 8.1, 100.0, -100.0, 1e-30, -1e-30])
+    parts = [
+        rng.normal(scale=3, size=4000),
+        weight_steps,
+        weight_steps + half_weight,
+        relu_steps,
+        relu_steps + half_relu,
+        extremes,
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("bits", [b for b in ALLOWED_BITS if b != 32])
+def test_quantizers_equal_qkeras_elementwise_with_gradients(bits, compiled):
+    import tensorflow as tf
+    from qkeras import quantized_bits, quantized_relu
+
+    spec = ModelSpec(bits=bits)
+    q = QuantizerParameters.for_specs([spec])
+    x = tf.constant(quantizer_inputs(q))
+
+    def ours(x, levels, relu_levels, unit, ceiling):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            weights, relu = quantized_bits_unit(x, levels), quantized_relu_values(x, relu_levels, unit, ceiling)
+        return weights, relu, tape.gradient(weights, x), tape.gradient(relu, x)
+
+    def theirs(x):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            weights, relu = quantized_bits(bits, 0, alpha=1)(x), quantized_relu(bits, spec.relu_integer_bits)(x)
+        return weights, relu, tape.gradient(weights, x), tape.gradient(relu, x)
+
+    if compiled:
+        ours, theirs = tf.function(ours, jit_compile=True), tf.function(theirs)
+    got = ours(x, *(tf.constant(v[0]) for v in (q.weight_levels, q.relu_levels, q.relu_unit, q.relu_ceiling)))
+    for name, a, b in zip(
+        ("quantized_bits", "quantized_relu", "d quantized_bits", "d quantized_relu"), got, theirs(x), strict=True
+    ):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{name}, {bits} bits")
+    assert np.unique(got[0].numpy()).size > 8 and got[1].numpy().max() == q.relu_ceiling[0]  # the grid and the clip are hit
+
+
+def test_constants_are_the_keras_defaults():
+    import inspect
+
+    import tensorflow as tf
+
+    bn = inspect.signature(tf.keras.layers.BatchNormalization).parameters
+    assert (bn["momentum"].default, bn["epsilon"].default) == (BN_MOMENTUM, BN_EPSILON)
+    adam = tf.keras.optimizers.Adam()
+    assert (adam.beta_1, adam.beta_2, adam.epsilon) == (ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON)
+
+
+def start_of(spec: ModelSpec, seed: int, sparsity: float):
+    """Initial weights and masks of a model, as ``execute_run`` makes them."""
+    set_determinism(seed)
+    model = build_model(spec)
+    masks = kernel_masks_for_sparsity(dense_kernels(model), full_masks(model), sparsity)
+    return model.get_weights(), masks
+
+
+def reference_fit(spec, weights, masks, jets, settings, seed=0):
+    """``qaplib.train.fit`` in data order: (weights after training, history, Keras model)."""
+    model = build_model(spec)
+    model.set_weights(weights)
+    apply_masks(model, masks)
+    result = fit(
+        model,
+        jets.x_train,
+        jets.y_train,
+        jets.x_val,
+        jets.y_val,
+        settings,
+        seed=seed,
+        callbacks=[mask_callback(masks)],
+        shuffle=False,
+    )
+    return model.get_weights(), result.history, model
+
+
+def assert_close_to_reference(spec, ours, reference, steps):
+    """Every weight within float tolerance; masked kernels zero at exactly the same places.
+
+    Float tolerance here is 1e-5 absolute (weights are O(0.1 - 1)): Adam divides each gradient by its own
+    running magnitude, so a weight whose gradient is close to zero moves by an amount its round-off decides.
+    The hidden Dense biases are the extreme case: batch normalisation subtracts them again, their gradient
+    is pure round-off and Adam turns it into steps of either sign up to ``learning_rate`` (checked to that
+    bound only); a BN moving mean averages its layer's outputs, bias included, and may differ by as much.
+    """
+    names = Architecture.of(spec).weight_names
+    bias_error = {}
+    for (layer, role), a, b in zip(names, ours, reference, strict=True):
+        if role == "kernel":
+            np.testing.assert_array_equal(a == 0, b == 0, err_msg=f"{layer} zero pattern")
+        atol = 1e-5
+        if role == "bias" and spec.batchnorm and layer != names[-1][0]:
+            atol = SETTINGS.learning_rate * steps
+            bias_error[f"bn{layer[2:]}"] = float(np.abs(a - b).max())
+        elif role == "moving_mean":
+            atol += bias_error[layer]
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=atol, err_msg=f"{layer}/{role}")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [ModelSpec(bits=6), ModelSpec(bits=32), ModelSpec(bits=8, input_bits=8), ModelSpec(bits=4, batchnorm=False, l1=1e-3)],
+    ids=["6bit", "float", "8bit-input8", "4bit-nobn"],
+)
+def test_first_steps_and_next_masks_match_the_reference_fit(spec, short_jets):
+    """One epoch (3 steps, the last one short) from the same start, in data order: the same weights up to
+    round-off, the same history, and phase 1's masks computed from either result are identical.
+
+    Only a few steps: after some tens of steps a quantized weight that round-off put on the other side of
+    a rounding boundary has moved by a whole quantization step, and the two trainings drift apart the way
+    two shuffling seeds would (see the smoke test below for what is compared then).
+    """
+    weights, masks = start_of(spec, seed=4, sparsity=0.3)
+    ours = train_phase_batched([Member(spec, weights, masks, short_jets, SETTINGS)], shuffle=False)[0]
+    reference, history, _ = reference_fit(spec, weights, masks, short_jets, SETTINGS)
+    assert_close_to_reference(spec, ours.weights, reference, steps=3)
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(ours.history[key], history[key], rtol=2e-5, err_msg=key)
+    for key in ("accuracy", "val_accuracy"):  # a prediction on a near-tie may flip: allow one jet in 5 000
+        np.testing.assert_allclose(ours.history[key], history[key], atol=2e-4, err_msg=key)
+    arch = Architecture.of(spec)
+    kernels = lambda w: {layer: k for (layer, role), k in zip(arch.weight_names, w, strict=True) if role == "kernel"}  # noqa: E731
+    next_ours = kernel_masks_for_sparsity(kernels(ours.weights), masks, 0.6)
+    next_reference = kernel_masks_for_sparsity(kernels(reference), masks, 0.6)
+    for layer in next_ours:
+        np.testing.assert_array_equal(next_ours[layer], next_reference[layer], err_msg=layer)
+
+
+def test_smoke_training_reaches_the_reference_test_accuracy(jets):
+    """10 epochs; float and 16-bit members of one batch end within 0.3 % test accuracy of ``fit``.
+
+    (Coarse grids such as 6 bits follow the reference only for the first tens of steps: a weight that
+    round-off puts on the other side of a rounding boundary moves by a whole quantization step, and the
+    two trainings then differ like two shuffling seeds. The step-level tests above cover them.)
+    """
+    settings = dataclasses.replace(SETTINGS, max_epochs=10, patience=3)
+    specs = [ModelSpec(bits=32), ModelSpec(bits=16)]
+    starts = [start_of(spec, seed=k, sparsity=0.5) for k, spec in enumerate(specs)]
+    trained = train_phase_batched(
+        [Member(s, w, m, jets, settings) for s, (w, m) in zip(specs, starts, strict=True)], shuffle=False
+    )
+    for spec, (weights, masks), ours in zip(specs, starts, trained, strict=True):
+        _, history, model = reference_fit(spec, weights, masks, jets, settings)
+        reference_accuracy = float(np.mean(model.predict(jets.x_test, verbose=0).argmax(1) == jets.y_test))
+        model.set_weights(ours.weights)
+        our_accuracy = float(np.mean(model.predict(jets.x_test, verbose=0).argmax(1) == jets.y_test))
+        assert ours.epochs == len(history["loss"])
+        assert reference_accuracy > 0.5
+        assert abs(our_accuracy - reference_accuracy) <= 0.003, (spec.bits, our_accuracy, reference_accuracy)
+
+
+def test_early_stopping_is_per_member_and_a_stopped_member_stays_frozen(jets):
+    """A member with patience 1 and a violent learning rate stops early and keeps its best epoch's weights,
+    bit for bit what it gets when trained alone, while its batch mates train on to max_epochs."""
+    spec = ModelSpec(bits=6)
+    patient = dataclasses.replace(SETTINGS, max_epochs=6, patience=6)
+    impatient = dataclasses.replace(SETTINGS, learning_rate=0.3, max_epochs=6, patience=1)
+    starts = [start_of(spec, seed=k, sparsity=0.0) for k in range(3)]
+    members = [
+        Member(spec, w, m, jets, s, seed=k)
+        for k, ((w, m), s) in enumerate(zip(starts, [impatient, patient, patient], strict=True))
+    ]
+    together = train_phase_batched(members)
+    stopped, others = together[0], together[1:]
+    val_loss = stopped.history["val_loss"]
+    best = int(np.argmin(val_loss))
+    assert stopped.epochs == best + 2 < 6  # one epoch without improvement (patience 1), then stop
+    assert all(m.epochs == 6 for m in others)
+    alone = train_phase_batched([dataclasses.replace(members[0], settings=dataclasses.replace(impatient, max_epochs=best + 1))])[
+        0
+    ]
+    for a, b in zip(stopped.weights, alone.weights, strict=True):
+        np.testing.assert_array_equal(a, b)  # best epoch restored; nothing moved after it stopped
+    assert not all(np.array_equal(a, b) for a, b in zip(stopped.weights, together[1].weights, strict=True))
+
+
+def test_members_with_fewer_steps_do_not_move_on_padding_steps(jets, short_jets):
+    """A 3-step member batched with a 10-step one sits out 7 padding steps per epoch; it ends bit for bit
+    where it ends when trained without padding."""
+    spec = ModelSpec(bits=6)
+    weights, masks = start_of(spec, seed=2, sparsity=0.5)
+    settings = dataclasses.replace(SETTINGS, max_epochs=2)
+    short_member = Member(spec, weights, masks, short_jets, settings, seed=7)
+    together = train_phase_batched([Member(spec, weights, masks, jets, settings, seed=7), short_member])
+    alone = train_phase_batched([short_member])
+    for a, b in zip(together[1].weights, alone[0].weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_members_must_share_architecture_and_batch_size(jets):
+    weights, masks = start_of(ModelSpec(), seed=0, sparsity=0.0)
+    base = Member(ModelSpec(), weights, masks, jets, SETTINGS)
+    other_width = Member(ModelSpec(widths=(64, 32, 16)), weights, masks, jets, SETTINGS)
+    with pytest.raises(InvalidSpecError, match="same architecture"):
+        train_phase_batched([base, other_width])
+    with pytest.raises(InvalidSpecError, match="same batch size"):
+        train_phase_batched([base, dataclasses.replace(base, settings=dataclasses.replace(SETTINGS, batch_size=512))])
+
+
+def test_batched_runs_have_the_structure_of_execute_run(short_jets):
+    specs = [
+        RunSpec(
+            model=ModelSpec(bits=bits),
+            pruning=PruningSpec(scheme=scheme, sparsities=(0.0, 0.6)),
+            train=dataclasses.replace(SETTINGS, max_epochs=2),
+            data=DataSpec(max_train_jets=3000),
+            seed=3,
+        )
+        for bits, scheme in ((6, "ft"), (32, "lt"))
+    ]
+    data = {specs[0].data: short_jets}
+    batched = execute_runs_batched(specs, jets=data)
+    reference = execute_run(specs[0], jets=short_jets)
+    ours = batched[0]
+    assert (ours.spec, ours.key) == (reference.spec, reference.key)
+    assert [sorted(row) for row in ours.phases] == [sorted(row) for row in reference.phases]
+    assert [[w.shape for w in phase] for phase in ours.weights] == [[w.shape for w in phase] for phase in reference.weights]
+    assert [sorted(curve) for curve in ours.curves] == [sorted(curve) for curve in reference.curves]
+    assert set(reference.meta) <= set(ours.meta)
+    for result in batched:
+        assert [row["sparsity"] for row in result.phases] == pytest.approx([0.0, 0.6], abs=2e-3)
+        assert all(0.5 <= row["macro_auc"] <= 1 and row["epochs"] <= 2 for row in result.phases)
+        assert len(result.curves[1]["val_loss"]) == result.phases[1]["epochs"]
