@@ -196,17 +196,23 @@ def read_generated(path: Path) -> JetTable:
     return JetTable(features, frame["label"].to_numpy(dtype=np.int64), str(path))
 
 
-def read_jets(source: str) -> JetTable:
-    """Read a named generated dataset or a file/directory in any supported format."""
+def source_path(source: str) -> Path:
+    """The file or directory behind a source name or path; a clear error (with the fix) if it is missing."""
     if source in NAMED_SOURCES:
         path = data_dir() / NAMED_SOURCES[source]
         if not (path / MANIFEST).exists():
             target = "make data" if source == "default" else "make data-full"
             raise DatasetError(f"the {source!r} dataset is not at {path}; create it with `{target}`")
-        return read_generated(path)
+        return path
     path = Path(source).expanduser()
     if not path.exists():
         raise DatasetError(f"{path} does not exist; pass 'default', 'full' or the path of a real-data file")
+    return path
+
+
+def read_jets(source: str) -> JetTable:
+    """Read a named generated dataset or a file/directory in any supported format."""
+    path = source_path(source)
     if path.is_dir():
         return read_generated(path) if (path / MANIFEST).exists() else read_zenodo_h5(path)
     readers = {".csv": read_openml_csv, ".arff": read_openml_arff, ".h5": read_zenodo_h5, ".hdf5": read_zenodo_h5}
@@ -249,15 +255,7 @@ def source_fingerprint(source: str) -> str:
 
     Raises :class:`DatasetError` (with the fix) when the source does not exist.
     """
-    if source in NAMED_SOURCES:
-        path = data_dir() / NAMED_SOURCES[source]
-        if not (path / MANIFEST).exists():
-            target = "make data" if source == "default" else "make data-full"
-            raise DatasetError(f"the {source!r} dataset is not at {path}; create it with `{target}`")
-    else:
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise DatasetError(f"{path} does not exist; pass 'default', 'full' or the path of a real-data file")
+    path = source_path(source)
     digest = hashlib.sha256()
     if (path / MANIFEST).exists():  # the shards' recorded hashes: the data, not the generator's code version
         shards = json.loads((path / MANIFEST).read_text())["shards"]
