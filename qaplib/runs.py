@@ -125,10 +125,15 @@ class RunSpec:
 def run_key(spec: RunSpec) -> str:
     """Content hash of a run: the spec, the data's fingerprint and the result-format version.
 
-    Any change to any field, to the data files, or to the stored format gives a different key.
+    Any change to any field, to the data files, or to the stored format gives a different key. The
+    ``train.engine`` field enters only when it is not ``"reference"``, so that keys of reference runs
+    are the same as before the field existed.
     """
+    described = spec.to_dict()
+    if described["train"]["engine"] == "reference":
+        del described["train"]["engine"]
     payload = {
-        "spec": spec.to_dict(),
+        "spec": described,
         "data": source_fingerprint(spec.data.source),
         "test_data": source_fingerprint(spec.data.test_source) if spec.data.test_source else None,
         "format": RESULT_FORMAT_VERSION,
@@ -190,11 +195,19 @@ def phase_start_weights(scheme: str, phase: int, initial: list[np.ndarray], curr
 
 
 def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = None) -> RunResult:
-    """Train and evaluate every phase of ``spec`` (see the module docstring). Deterministic in ``spec``."""
+    """Train and evaluate every phase of ``spec`` (see the module docstring). Deterministic in ``spec``.
+
+    A spec with ``train.engine == "batched"`` is trained by :func:`qaplib.engine.execute_runs_batched`
+    (as a batch of one; sweeps batch many such specs together).
+    """
     import tensorflow as tf
 
-    configure_tensorflow()
     key = key or run_key(spec)
+    if spec.train.engine == "batched":
+        from qaplib.engine.runs import execute_runs_batched
+
+        return execute_runs_batched([spec], [key], jets={spec.data: jets} if jets is not None else None)[0]
+    configure_tensorflow()
     jets = jets if jets is not None else cached_jets(spec.data)
     tf.keras.backend.clear_session()  # a worker runs many specs: keep its graph from growing
     set_determinism(spec.seed)

@@ -12,8 +12,11 @@ field names to lists of values, and every combination is one run::
       model.bits: [32, 6]
       pruning.scheme: [ft, lt]
 
-The unit of distribution is one run and the store is the only shared state: a worker trains a
-spec and writes its result atomically, so a sweep killed at any moment resumes by rerunning it.
+The unit of distribution is a job and the store is the only shared state: a worker trains a job's
+specs and writes each result atomically, so a sweep killed at any moment resumes by rerunning it.
+A job is one run for ``train.engine: reference`` and a batch of up to :data:`MAX_BATCH_RUNS` runs that
+share an architecture for ``train.engine: batched`` (:mod:`qaplib.engine` trains them in one compiled
+step); batches are formed automatically, split so that every worker gets one.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from qaplib.runs import RunSpec, run_key
 from qaplib.store import ResultStore
 
 EXECUTORS = ("local", "dask")
+#: Most runs the engine trains in one job: bounds what a crash can lose (a batch's runs finish together).
+MAX_BATCH_RUNS = 16
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,8 @@ def sweep_status(sweep: SweepSpec, store: ResultStore) -> SweepStatus:
     return SweepStatus(tuple(done), tuple(missing), tuple(failed))
 
 
-def _execute_and_store(spec_json: str, key: str, store_root: str) -> tuple[str, str | None]:
-    """Worker body: train one spec and save it; returns (key, error text or None)."""
+def _execute_and_store(spec_json: str, key: str, store_root: str) -> list[tuple[str, str | None]]:
+    """Worker body of a reference job: train one spec and save it; returns [(key, error text or None)]."""
     from qaplib.runs import execute_run
 
     store = ResultStore(store_root)
@@ -127,8 +132,44 @@ def _execute_and_store(spec_json: str, key: str, store_root: str) -> tuple[str, 
     except Exception:  # a failed run must not stop the sweep; it is recorded and reported
         error = traceback.format_exc(limit=8)
         store.mark_failed(key, spec, error)
-        return key, error
-    return key, None
+        return [(key, error)]
+    return [(key, None)]
+
+
+def _execute_batch_and_store(spec_jsons: list[str], keys: list[str], store_root: str) -> list[tuple[str, str | None]]:
+    """Worker body of a batched job: train the specs together with the engine (one thread, like a
+    reference worker, so that float round-off does not depend on the machine), save each result."""
+    from qaplib.engine.runs import execute_runs_batched
+
+    store = ResultStore(store_root)
+    specs = [RunSpec.from_json(raw) for raw in spec_jsons]
+    try:
+        results = execute_runs_batched(specs, keys)
+    except Exception:  # the whole batch failed together: record it for each of its runs
+        error = traceback.format_exc(limit=8)
+        for spec, key in zip(specs, keys, strict=True):
+            store.mark_failed(key, spec, error)
+        return [(key, error) for key in keys]
+    for result in results:
+        store.save(result)
+    return [(key, None) for key in keys]
+
+
+def plan_jobs(todo: list[tuple[RunSpec, str]], workers: int) -> list[list[tuple[RunSpec, str]]]:
+    """Cut the runs to compute into jobs: one per reference run; batched runs grouped by
+    :func:`qaplib.engine.batch_group` and each group split into near-equal batches of at most
+    :data:`MAX_BATCH_RUNS`, at least ``workers`` of them where the group is that large."""
+    from qaplib.engine.runs import batch_group
+
+    jobs = [[item] for item in todo if item[0].train.engine == "reference"]
+    groups: dict[tuple, list[tuple[RunSpec, str]]] = {}
+    for item in todo:
+        if item[0].train.engine == "batched":
+            groups.setdefault(batch_group(item[0]), []).append(item)
+    for group in groups.values():
+        parts = max(-(-len(group) // MAX_BATCH_RUNS), min(workers, len(group)))
+        jobs += [group[i::parts] for i in range(parts)]
+    return jobs
 
 
 @dataclass(frozen=True)
@@ -168,23 +209,34 @@ def run_sweep(
     failed: dict[str, str] = {}
     computed: list[str] = []
     if todo:
-        workers = workers or min(os.cpu_count() or 1, len(todo))
-        jobs = [(spec.to_json(), key, str(store.root)) for spec, key in todo]
+        cores = os.cpu_count() or 1
+        planned = plan_jobs(todo, workers or cores)
+        workers = workers or min(cores, len(planned))
+        jobs = [_job_call(job, str(store.root)) for job in planned]
         runner = _run_dask if executor == "dask" else _run_local
         with tqdm(total=len(keys), initial=len(reused), unit="run", desc=sweep.name, disable=not progress) as bar:
-            for key, error in runner(jobs, workers, scheduler):
-                if error is None:
-                    computed.append(key)
-                else:
-                    failed[key] = error
-                bar.update(1)
+            for outcomes in runner(jobs, workers, scheduler):
+                for key, error in outcomes:
+                    if error is None:
+                        computed.append(key)
+                    else:
+                        failed[key] = error
+                    bar.update(1)
     return SweepReport(computed=tuple(computed), reused=reused, failed=failed)
+
+
+def _job_call(job: list[tuple[RunSpec, str]], store_root: str) -> tuple:
+    """(worker function, its arguments) for one planned job."""
+    if job[0][0].train.engine == "batched":
+        return _execute_batch_and_store, ([s.to_json() for s, _ in job], [k for _, k in job], store_root)
+    spec, key = job[0]
+    return _execute_and_store, (spec.to_json(), key, store_root)
 
 
 def _run_local(jobs, workers, _scheduler):
     context = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_execute_and_store, *job) for job in jobs]
+        futures = [pool.submit(function, *args) for function, args in jobs]
         for future in as_completed(futures):
             yield future.result()
 
@@ -199,10 +251,18 @@ def _run_dask(jobs, workers, scheduler):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        futures = [client.submit(_execute_and_store, *job, key=f"qap-run-{job[1]}", pure=False) for job in jobs]
+        futures = [
+            client.submit(function, *args, key=f"qap-job-{_job_name(args)}", pure=False) for function, args in jobs
+        ]
         for future in dask_completed(futures):
             yield future.result()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _job_name(args: tuple) -> str:
+    """A Dask task name: the job's (first) run key."""
+    keys = args[1]
+    return keys if isinstance(keys, str) else f"{keys[0]}-x{len(keys)}"

@@ -13,17 +13,29 @@ import numpy as np
 
 from qaplib.errors import InvalidSpecError
 
+#: ``TrainSettings.engine`` values: Keras ``fit`` per model, or the batched engine (:mod:`qaplib.engine`).
+TRAINING_ENGINES = ("reference", "batched")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimiser and stopping settings of one training phase (the paper: lr 1e-4, 250, 10, 1024)."""
+    """Optimiser and stopping settings of one training phase (the paper: lr 1e-4, 250, 10, 1024).
+
+    ``engine`` chooses how the run is trained: ``"reference"`` (one Keras ``model.fit`` per model, the
+    paper's way) or ``"batched"`` (:mod:`qaplib.engine`: many runs in one compiled step, same maths,
+    different batch shuffling and float round-off). It is part of the run's identity: the two engines
+    give different (equally valid) trained models, so their results are stored under different keys.
+    """
 
     learning_rate: float = 1e-4
     max_epochs: int = 250
     patience: int = 10
     batch_size: int = 1024
+    engine: str = "reference"
 
     def __post_init__(self) -> None:
+        if self.engine not in TRAINING_ENGINES:
+            raise InvalidSpecError(f"engine must be one of {TRAINING_ENGINES}, got {self.engine!r}")
         if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
             raise InvalidSpecError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
         for name in ("max_epochs", "patience", "batch_size"):

@@ -15,7 +15,7 @@ from qaplib.engine.runs import execute_runs_batched
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ALLOWED_BITS, ModelSpec, build_model
 from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback
-from qaplib.runs import PruningSpec, RunSpec, execute_run
+from qaplib.runs import PruningSpec, RunSpec, execute_run, run_key
 from qaplib.train import TrainSettings, fit, set_determinism
 
 #: Every engine call in this file uses these sizes, so XLA compiles few programs.
@@ -253,7 +253,7 @@ def test_batched_runs_have_the_structure_of_execute_run(short_jets):
         RunSpec(
             model=ModelSpec(bits=bits),
             pruning=PruningSpec(scheme=scheme, sparsities=(0.0, 0.6)),
-            train=dataclasses.replace(SETTINGS, max_epochs=2),
+            train=dataclasses.replace(SETTINGS, max_epochs=2, engine="batched"),
             data=DataSpec(max_train_jets=3000),
             seed=3,
         )
@@ -261,9 +261,10 @@ def test_batched_runs_have_the_structure_of_execute_run(short_jets):
     ]
     data = {specs[0].data: short_jets}
     batched = execute_runs_batched(specs, jets=data)
-    reference = execute_run(specs[0], jets=short_jets)
+    reference_spec = dataclasses.replace(specs[0], train=dataclasses.replace(specs[0].train, engine="reference"))
+    reference = execute_run(reference_spec, jets=short_jets)
     ours = batched[0]
-    assert (ours.spec, ours.key) == (reference.spec, reference.key)
+    assert ours.spec == specs[0] and ours.key == run_key(specs[0]) != reference.key
     assert [sorted(row) for row in ours.phases] == [sorted(row) for row in reference.phases]
     assert [[w.shape for w in phase] for phase in ours.weights] == [[w.shape for w in phase] for phase in reference.weights]
     assert [sorted(curve) for curve in ours.curves] == [sorted(curve) for curve in reference.curves]
@@ -272,3 +273,21 @@ def test_batched_runs_have_the_structure_of_execute_run(short_jets):
         assert [row["sparsity"] for row in result.phases] == pytest.approx([0.0, 0.6], abs=2e-3)
         assert all(0.5 <= row["macro_auc"] <= 1 and row["epochs"] <= 2 for row in result.phases)
         assert len(result.curves[1]["val_loss"]) == result.phases[1]["epochs"]
+
+
+def test_execute_run_sends_batched_specs_to_the_engine_and_the_engine_refuses_reference_specs(short_jets):
+    spec = RunSpec(
+        model=ModelSpec(bits=6),
+        pruning=PruningSpec(sparsities=(0.0,)),
+        train=dataclasses.replace(SETTINGS, engine="batched"),
+        data=DataSpec(max_train_jets=3000),
+        seed=3,
+    )
+    alone = execute_run(spec, jets=short_jets)
+    together = execute_runs_batched([spec, dataclasses.replace(spec, seed=4)], jets={spec.data: short_jets})[0]
+    assert alone.meta["engine"]["batch_members"] == 1 and together.meta["engine"]["batch_members"] == 2
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in alone.phases] == [
+        {k: v for k, v in row.items() if k != "seconds"} for row in together.phases
+    ]
+    with pytest.raises(InvalidSpecError, match="train.engine='batched'"):
+        execute_runs_batched([dataclasses.replace(spec, train=SETTINGS)], jets={spec.data: short_jets})

@@ -21,6 +21,9 @@ TINY = RunSpec(
     seed=3,
 )
 
+#: ``run_key`` of TINY on the default dataset, computed with the code before ``TrainSettings.engine``.
+REFERENCE_KEY_BEFORE_ENGINE_FIELD = "dbdf7f5e9ef60a2b6bd401d4"
+
 
 def test_json_round_trip():
     assert RunSpec.from_json(TINY.to_json()) == TINY
@@ -41,6 +44,7 @@ def test_json_round_trip():
         {"train": TrainSettings(learning_rate=3e-3, max_epochs=3, patience=2, batch_size=128)},
         {"train": TrainSettings(learning_rate=3e-3, max_epochs=2, patience=1, batch_size=128)},
         {"train": TrainSettings(learning_rate=3e-3, max_epochs=2, patience=2, batch_size=512)},
+        {"train": TrainSettings(learning_rate=3e-3, max_epochs=2, patience=2, batch_size=128, engine="batched")},
         {"data": DataSpec(max_train_jets=1500, fold=1)},
         {"data": DataSpec(max_train_jets=1500, label_noise=0.5)},
         {"data": DataSpec(max_train_jets=1500, split_seed=1)},
@@ -62,6 +66,14 @@ def test_key_is_stable_and_follows_the_data_files(tmp_path):
     assert run_key(spec) != before
 
 
+def test_reference_keys_do_not_depend_on_the_engine_field():
+    """Stores written before ``train.engine`` existed stay valid: a reference run's key hashes its spec
+    without the field (the key below was computed before the field was added)."""
+    spec = dataclasses.replace(TINY, data=DataSpec())
+    assert spec.train.engine == "reference"
+    assert run_key(spec) == REFERENCE_KEY_BEFORE_ENGINE_FIELD
+
+
 @pytest.mark.parametrize(
     "raw, message",
     [
@@ -75,6 +87,7 @@ def test_key_is_stable_and_follows_the_data_files(tmp_path):
         ({"seed": -2}, "seed must be a non-negative integer"),
         ({"train": {"patience": 0}}, "patience must be a positive integer"),
         ({"train": "fast"}, "train must be a mapping"),
+        ({"train": {"engine": "jax"}}, "engine must be one of"),
     ],
 )
 def test_invalid_specs_are_rejected_with_clear_messages(raw, message):

@@ -34,6 +34,39 @@ def comparable(phases):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in phases]
 
 
+def test_batched_runs_are_planned_in_architecture_groups_split_over_the_workers():
+    from qaplib.sweep import MAX_BATCH_RUNS, plan_jobs
+
+    grid = {**SMOKE_GRID, "grid": {**SMOKE_GRID["grid"], "seed": list(range(10)), "model.batchnorm": [True, False]}}
+    batched = SweepSpec.from_grid({**grid, "base": {**grid["base"], "train": {**grid["base"]["train"], "engine": "batched"}}})
+    todo = [(spec, f"k{i}") for i, spec in enumerate(batched.runs)]
+    jobs = plan_jobs(todo, workers=2)
+    assert sorted(k for job in jobs for _, k in job) == sorted(k for _, k in todo)
+    assert all(len({s.model.batchnorm for s, _ in job}) == 1 and len(job) <= MAX_BATCH_RUNS for job in jobs)
+    assert sorted(len(job) for job in jobs) == [13, 13, 13, 13, 14, 14]  # 2 groups of 40 runs, 3 batches of <= 16 each
+    three_alike = [item for item in todo if item[0].model.batchnorm][:3]
+    assert [len(job) for job in plan_jobs(three_alike, workers=2)] == [2, 1]
+    reference = SweepSpec.from_grid(SMOKE_GRID)
+    assert [len(job) for job in plan_jobs([(s, str(i)) for i, s in enumerate(reference.runs)], workers=2)] == [1] * 4
+
+
+@pytest.mark.slow
+def test_a_batched_sweep_stores_each_run_as_if_trained_alone_and_resumes(tmp_path):
+    from qaplib.runs import execute_run
+
+    base = {**SMOKE_GRID["base"], "model": {"widths": [64, 32, 32]}, "train": {**SMOKE_GRID["base"]["train"], "engine": "batched"}}
+    sweep = SweepSpec.from_grid({**SMOKE_GRID, "base": base})
+    store = ResultStore(tmp_path)
+    first = run_sweep(sweep, store, workers=2, progress=False)
+    assert len(first.computed) == 4 and not first.failed
+    assert all(store.load(key).meta["engine"]["batch_members"] == 2 for key in first.computed)
+    alone = execute_run(sweep.runs[0])
+    assert comparable(store.load(alone.key).phases) == comparable(alone.phases)
+    stamps = {k: os.stat(store.path(k) / "record.json").st_mtime_ns for k in first.computed}
+    again = run_sweep(sweep, store, workers=2, progress=False)
+    assert again.computed == () and stamps == {k: os.stat(store.path(k) / "record.json").st_mtime_ns for k in first.computed}
+
+
 def test_grid_expands_to_validated_runs():
     sweep = SweepSpec.from_grid(SMOKE_GRID)
     assert len(sweep.runs) == 4

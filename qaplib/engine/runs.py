@@ -17,14 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qaplib.data import DataSpec, JetData, load_jets
+from qaplib.data import DataSpec, JetData
 from qaplib.engine.graph import Architecture
 from qaplib.engine.phase import DEFAULT_CHUNK_SIZE, Member, TrainedMember, default_threads, train_phase_batched
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ModelSpec, build_model
 from qaplib.provenance import provenance
 from qaplib.pruning import kernel_masks_for_sparsity, measured_sparsity
-from qaplib.runs import RunResult, RunSpec, configure_tensorflow, evaluate, phase_start_weights, run_key
+from qaplib.runs import RunResult, RunSpec, cached_jets, configure_tensorflow, evaluate, phase_start_weights, run_key
 from qaplib.train import set_determinism
 
 
@@ -77,11 +77,17 @@ def execute_runs_batched(
     specs it was batched with.
 
     Args:
-        specs: distinct run specs (any mix; they are grouped by :func:`batch_group`).
+        specs: distinct run specs with ``train.engine == "batched"`` (any mix; grouped by :func:`batch_group`).
         keys: result keys (default :func:`qaplib.runs.run_key`).
         jets: already loaded data per DataSpec (missing ones are loaded once each).
         chunk_size, threads: see :func:`qaplib.engine.train_phase_batched`.
     """
+    reference = [s for s in specs if s.train.engine != "batched"]
+    if reference:
+        raise InvalidSpecError(
+            f"{len(reference)} spec(s) ask for train.engine={reference[0].train.engine!r}; the batched engine trains "
+            "only specs with train.engine='batched' (their results are stored under their own keys)"
+        )
     configure_tensorflow()
     keys = list(keys) if keys is not None else [run_key(s) for s in specs]
     if len(keys) != len(specs):
@@ -91,7 +97,7 @@ def execute_runs_batched(
     loaded = dict(jets or {})
     for spec in specs:
         if spec.data not in loaded:
-            loaded[spec.data] = load_jets(spec.data)
+            loaded[spec.data] = cached_jets(spec.data)
     states = []
     for spec, key in zip(specs, keys, strict=True):
         start = initial_weights(spec)
