@@ -6,7 +6,7 @@ field names to lists of values, and every combination is one run::
     name: smoke
     base:
       pruning: {sparsities: [0.0, 0.5, 0.8]}
-      train: {learning_rate: 0.001, max_epochs: 3, patience: 2}
+      train: {learning_rate: 0.001, max_epochs: 3, patience: 2}   # engine: batched unless set
       data: {max_train_jets: 2000}
     grid:
       model.bits: [32, 6]
@@ -40,6 +40,8 @@ from qaplib.store import ResultStore
 EXECUTORS = ("local", "dask")
 #: Most runs the engine trains in one job: bounds what a crash can lose (a batch's runs finish together).
 MAX_BATCH_RUNS = 16
+#: ``train.engine`` of a grid's runs unless the grid sets it.
+DEFAULT_SWEEP_ENGINE = "batched"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,11 @@ class SweepSpec:
 
     @classmethod
     def from_grid(cls, raw: dict) -> SweepSpec:
-        """Expand ``base`` x ``grid`` (see the module docstring); every spec is validated here."""
+        """Expand ``base`` x ``grid`` (see the module docstring); every spec is validated here.
+
+        A grid that does not set ``train.engine`` gets :data:`DEFAULT_SWEEP_ENGINE` (``batched``);
+        ``train: {engine: reference}`` trains each run with Keras ``fit``.
+        """
         if not isinstance(raw, dict):
             raise InvalidSpecError(f"a grid must be a mapping with 'name', 'base' and 'grid', got {type(raw).__name__}")
         unknown = sorted(set(raw) - {"name", "base", "grid"})
@@ -66,6 +72,8 @@ class SweepSpec:
         runs: list[RunSpec] = []
         for combination in itertools.product(*grid.values()):
             spec = copy.deepcopy(base)
+            if isinstance(spec.get("train", {}), dict):  # sweeps batch by default; a wrong type is reported below
+                spec["train"] = {"engine": DEFAULT_SWEEP_ENGINE, **spec.get("train", {})}
             for dotted, value in zip(grid, combination, strict=True):
                 _set_dotted(spec, dotted, value)
             run = RunSpec.from_dict(spec)

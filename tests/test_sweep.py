@@ -46,7 +46,8 @@ def test_batched_runs_are_planned_in_architecture_groups_split_over_the_workers(
     assert sorted(len(job) for job in jobs) == [13, 13, 13, 13, 14, 14]  # 2 groups of 40 runs, 3 batches of <= 16 each
     three_alike = [item for item in todo if item[0].model.batchnorm][:3]
     assert [len(job) for job in plan_jobs(three_alike, workers=2)] == [2, 1]
-    reference = SweepSpec.from_grid(SMOKE_GRID)
+    reference_base = {**SMOKE_GRID["base"], "train": {**SMOKE_GRID["base"]["train"], "engine": "reference"}}
+    reference = SweepSpec.from_grid({**SMOKE_GRID, "base": reference_base})
     assert [len(job) for job in plan_jobs([(s, str(i)) for i, s in enumerate(reference.runs)], workers=2)] == [1] * 4
 
 
@@ -72,6 +73,7 @@ def test_grid_expands_to_validated_runs():
     assert len(sweep.runs) == 4
     assert {(r.model.bits, r.pruning.scheme) for r in sweep.runs} == {(32, "ft"), (32, "lt"), (6, "ft"), (6, "lt")}
     assert all(r.pruning.sparsities == (0.0, 0.5, 0.8) for r in sweep.runs)
+    assert all(r.train.engine == "batched" for r in sweep.runs)  # sweeps batch unless told otherwise
 
 
 @pytest.mark.slow
@@ -106,13 +108,15 @@ def test_dask_without_a_scheduler_starts_its_own_local_cluster(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_completes_without_retraining(tmp_path):
+    """One run per job (the reference engine), so that the kill can land between two stored runs."""
+    one_per_job = {**SMOKE_GRID, "base": {**SMOKE_GRID["base"], "train": {**SMOKE_GRID["base"]["train"], "engine": "reference"}}}
     grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump(SMOKE_GRID))
+    grid.write_text(yaml.safe_dump(one_per_job))
     store_dir = tmp_path / "store"
     command = [sys.executable, "-m", "qaplib.cli", "sweep", str(grid), "--store", str(store_dir), "--workers", "1"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     store = ResultStore(store_dir)
-    sweep = SweepSpec.from_grid(SMOKE_GRID)
+    sweep = SweepSpec.from_grid(one_per_job)
     deadline = time.time() + 300
     while time.time() < deadline and not sweep_status(sweep, store).done:
         time.sleep(0.2)
