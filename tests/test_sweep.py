@@ -55,7 +55,8 @@ def test_batched_runs_are_planned_in_architecture_groups_split_over_the_workers(
 def test_a_batched_sweep_stores_each_run_as_if_trained_alone_and_resumes(tmp_path):
     from qaplib.runs import execute_run
 
-    base = {**SMOKE_GRID["base"], "model": {"widths": [64, 32, 32]}, "train": {**SMOKE_GRID["base"]["train"], "engine": "batched"}}
+    train = {**SMOKE_GRID["base"]["train"], "engine": "batched"}
+    base = {**SMOKE_GRID["base"], "model": {"widths": [64, 32, 32]}, "train": train}
     sweep = SweepSpec.from_grid({**SMOKE_GRID, "base": base})
     store = ResultStore(tmp_path)
     first = run_sweep(sweep, store, workers=2, progress=False)
