@@ -1,26 +1,37 @@
-"""Training throughput of the batched engine against stock QKeras ``fit``, side by side in one process.
+"""Training throughput of the batched engine against stock QKeras ``fit``, side by side in one script.
 
 Stock: ``qaplib.train.fit`` on one 6-bit model (Keras ``model.fit``, no mask callback, data order kept:
 its most favourable setting). Engine: :func:`qaplib.engine.train_phase_batched` on M = 1, 8, 32, 64 6-bit
 models (own seeds and shuffling). Both train on the default dataset (60 000 training jets, batch 1024)
-and validate on its 20 000 validation jets after every epoch, as a QAP phase does. ``--threads`` sets
-TensorFlow's intra- and inter-op threads for both (XLA runs on the intra-op pool, so the engine trains that
-many chunks concurrently) and the BLAS threads of the sgemm measurement.
+and validate on its 20 000 validation jets after every epoch, as a QAP phase does.
+
+Two layouts of the two cores are measured, each for stock and engine:
+
+* one process, ``--threads`` TensorFlow intra/inter-op threads (XLA runs on the intra-op pool, so the
+  engine trains that many chunks concurrently); the stock figure of this layout is the baseline (1.0);
+* ``--processes`` worker processes with one thread each, started together (a barrier), each training
+  its share of the models: how ``qap sweep`` and ``make book RERUN=1`` run (one job per core). Stock
+  in this layout is one ``fit`` per process; it is printed too, so that the engine is also compared
+  with the best way to run stock QKeras on this machine.
 
 Printed per configuration: sample·models/s = training jets x epochs x models / wall time (compilation
-and the first epoch excluded), the ratio to stock QKeras, and the fraction of the sgemm bound: numpy
-float32 sgemm GFLOP/s measured here, divided by the matmul FLOPs of one training sample of one model
-(forward 2 x 4256 + weight gradients 2 x 4256 + input gradients of fc2..fc4 2 x 3232 = 23 488; validation
-and element-wise work not counted). Finally the test accuracy of the stock model and of the engine's
-copy of it (same start, same data order, same number of epochs).
-Usage: .venv/bin/python benchmarks/engine_throughput.py [--epochs 3] [--threads 2]
+and a warm-up excluded; for processes, from the barrier to the last one done), the ratio to stock
+QKeras, and the fraction of the sgemm bound: numpy float32 sgemm GFLOP/s measured here on ``--threads``
+BLAS threads, divided by the matmul FLOPs of one training sample of one model (forward 2 x 4256 + weight
+gradients 2 x 4256 + input gradients of fc2..fc4 2 x 3232 = 23 488; validation and element-wise work not
+counted). Finally the test accuracy of the stock model and of the engine's copy of it (same start, same
+data order, same number of epochs).
+Usage: .venv/bin/python benchmarks/engine_throughput.py [--epochs 3] [--threads 2] [--processes 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing as mp
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -103,10 +114,61 @@ def engine_rate(jets, models: int, epochs: int, chunk_size: int, threads: int) -
     return models * len(jets.y_train) * epochs / (time.perf_counter() - start)
 
 
+_BARRIER = None
+
+
+def _init_worker(barrier) -> None:
+    """Worker process set-up: one TensorFlow thread; keep the barrier that starts the timed part."""
+    global _BARRIER
+    _BARRIER = barrier
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _worker_train(kind: str, seeds: list[int], epochs: int, chunk_size: int) -> tuple[float, float]:
+    """In a worker: warm up (compile), wait for every worker, then train; returns (start, end) wall clock."""
+    jets = load_jets("default")
+    settings = TrainSettings(max_epochs=epochs, patience=epochs + 1)
+    if kind == "stock":
+        weights, _ = start_of(seeds[0])
+        model = build_model(SPEC)
+        model.set_weights(weights)
+        fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, TrainSettings(max_epochs=1), seed=0, shuffle=False)
+        _BARRIER.wait()
+        start = time.time()
+        fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, settings, seed=0, shuffle=False)
+        return start, time.time()
+    members = [Member(SPEC, *start_of(seed), jets, settings, seed=seed) for seed in seeds]
+    warm = [dataclasses.replace(m, settings=TrainSettings(max_epochs=1)) for m in members[:chunk_size]]
+    train_phase_batched(warm, chunk_size=chunk_size, threads=1)
+    _BARRIER.wait()
+    start = time.time()
+    train_phase_batched(members, chunk_size=chunk_size, threads=1)
+    return start, time.time()
+
+
+def processes_rate(kind: str, models: int, processes: int, epochs: int, chunk_size: int, n_train: int) -> float:
+    """sample·models/s of ``processes`` one-thread workers together: stock (one model each) or the engine
+    (``models`` split evenly); from the common start to the last worker done."""
+    context = mp.get_context("spawn")
+    barrier = context.Manager().Barrier(processes)
+    if kind == "stock":
+        shares = [[1000 * p] for p in range(processes)]
+    else:
+        shares = [list(range(p, models, processes)) for p in range(processes)]
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker, initargs=(barrier,)) as pool:
+        spans = list(pool.map(_worker_train, [kind] * processes, shares, [epochs] * processes, [chunk_size] * processes))
+    trained = processes if kind == "stock" else models
+    return trained * n_train * epochs / (max(end for _, end in spans) - min(start for start, _ in spans))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow intra/inter-op threads; engine chunks in parallel")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="one-thread workers (0: skip)")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     args = parser.parse_args()
     import tensorflow as tf
@@ -128,9 +190,20 @@ def main() -> None:
     for models in MEMBER_COUNTS:
         rows.append((f"engine, M = {models}", engine_rate(jets, models, args.epochs, args.chunk_size, args.threads)))
     rows.append(("engine, M = 32, one chunk of 32", engine_rate(jets, 32, args.epochs, 32, args.threads)))
-    print(f"{'configuration':34s} {'sample·models/s':>16s} {'x stock':>8s} {'of sgemm bound':>15s}")
+    if args.processes:
+        n_train, p = len(jets.y_train), args.processes
+        parallel_stock = processes_rate("stock", p, p, args.epochs, args.chunk_size, n_train)
+        rows.append((f"stock QKeras fit, {p} processes x 1", parallel_stock))
+        for models in MEMBER_COUNTS[1:]:
+            rate = processes_rate("engine", models, p, args.epochs, args.chunk_size, n_train)
+            rows.append((f"engine, M = {models}, {p} processes", rate))
+    print(f"{'configuration':36s} {'sample·models/s':>16s} {'x stock':>8s} {'of sgemm bound':>15s}")
     for name, rate in rows:
-        print(f"{name:34s} {rate:16,.0f} {rate / stock:8.1f} {rate / bound:15.1%}")
+        print(f"{name:36s} {rate:16,.0f} {rate / stock:8.1f} {rate / bound:15.1%}")
+    best_name, best = max((row for row in rows if row[0].startswith("engine")), key=lambda row: row[1])
+    parallel_stock = [rate for name, rate in rows if name.startswith("stock QKeras fit,") and "processes" in name]
+    print(f"best engine configuration: {best_name}, {best / stock:.1f}x stock QKeras in one process", end="")
+    print(f", {best / parallel_stock[0]:.1f}x stock QKeras with one process per core" if parallel_stock else "")
     weights, masks = start_of(0)
     ours = train_phase_batched(
         [Member(SPEC, weights, masks, jets, TrainSettings(max_epochs=args.epochs, patience=args.epochs + 1))], shuffle=False
