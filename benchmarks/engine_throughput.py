@@ -14,9 +14,9 @@ Two layouts of the two cores are measured, each for stock and engine:
   in this layout is one ``fit`` per process; it is printed too, so that the engine is also compared
   with the best way to run stock QKeras on this machine.
 
-Printed per configuration: sample·models/s = training jets x epochs x models / wall time (compilation
-and a warm-up excluded; for processes, from the barrier to the last one done), the ratio to stock
-QKeras, and the fraction of the sgemm bound: numpy float32 sgemm GFLOP/s measured here on ``--threads``
+Printed per configuration: sample·models/s = training jets x epochs x models / wall time (the engine's
+compiling warm-up and stock's first epoch excluded; for processes, from the first start to the last
+end), the ratio to stock QKeras, and the fraction of the sgemm bound: numpy float32 sgemm GFLOP/s measured here on ``--threads``
 BLAS threads, divided by the matmul FLOPs of one training sample of one model (forward 2 x 4256 + weight
 gradients 2 x 4256 + input gradients of fc2..fc4 2 x 3232 = 23 488; validation and element-wise work not
 counted). Finally the test accuracy of the stock model and of the engine's copy of it (same start, same
@@ -81,37 +81,44 @@ def accuracy_on_test_set(weights: list[np.ndarray], jets) -> float:
     return float(np.mean(model.predict(jets.x_test, batch_size=8192, verbose=0).argmax(1) == jets.y_test))
 
 
-def stock_rate(jets, epochs: int) -> tuple[float, float]:
-    """(samples/s of ``fit`` over epochs 2.., test accuracy after ``epochs``) for the seed-0 model."""
+def stock_span(jets, seed: int, epochs: int, ready=lambda: None) -> tuple[float, float, int, object]:
+    """Stock ``fit`` of the 6-bit model of ``seed`` for ``epochs`` epochs; ``ready()`` is called just before.
+
+    Returns (start of the second epoch, end, sample·models trained in between, the trained model), wall
+    clock: the first epoch pays ``fit``'s set-up and is not counted.
+    """
     import tensorflow as tf
 
-    class EpochClock(tf.keras.callbacks.Callback):
+    starts: list[float] = []
+
+    class EpochStart(tf.keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+            starts.append(time.time())
 
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.started)
-
-    times: list[float] = []
-    weights, _ = start_of(0)
     model = build_model(SPEC)
-    model.set_weights(weights)
+    model.set_weights(start_of(seed)[0])
     settings = TrainSettings(max_epochs=epochs, patience=epochs + 1)
-    fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, settings, seed=0, callbacks=[EpochClock()], shuffle=False)
-    return len(jets.y_train) / float(np.mean(times[1:])), accuracy_on_test_set(model.get_weights(), jets)
+    ready()
+    fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, settings, seed=0, callbacks=[EpochStart()], shuffle=False)
+    return starts[1], time.time(), (epochs - 1) * len(jets.y_train), model
 
 
-def engine_rate(jets, models: int, epochs: int, chunk_size: int, threads: int) -> float:
-    """sample·models/s of ``train_phase_batched`` for ``models`` 6-bit members (after a compiling warm-up)."""
-    starts = [start_of(seed) for seed in range(models)]
-    members = [
-        Member(SPEC, w, m, jets, TrainSettings(max_epochs=epochs, patience=epochs + 1), seed=k) for k, (w, m) in enumerate(starts)
-    ]
+def engine_span(jets, seeds, epochs: int, chunk_size: int, threads: int, ready=lambda: None) -> tuple[float, float, int]:
+    """``train_phase_batched`` on the 6-bit members of ``seeds`` after a compiling warm-up; ``ready()`` is
+    called between the two. Returns (start, end, sample·models trained), wall clock."""
+    settings = TrainSettings(max_epochs=epochs, patience=epochs + 1)
+    members = [Member(SPEC, *start_of(seed), jets, settings, seed=seed) for seed in seeds]
     warm = [dataclasses.replace(m, settings=TrainSettings(max_epochs=1)) for m in members[:chunk_size]]
     train_phase_batched(warm, chunk_size=chunk_size, threads=threads)
-    start = time.perf_counter()
+    ready()
+    start = time.time()
     train_phase_batched(members, chunk_size=chunk_size, threads=threads)
-    return models * len(jets.y_train) * epochs / (time.perf_counter() - start)
+    return start, time.time(), len(members) * epochs * len(jets.y_train)
+
+
+def rate(span: tuple) -> float:
+    """sample·models/s of one (start, end, sample·models, ...) span."""
+    return span[2] / (span[1] - span[0])
 
 
 _BARRIER = None
@@ -128,37 +135,11 @@ def _init_worker(barrier) -> None:
 
 
 def _worker_train(kind: str, seeds: list[int], epochs: int, chunk_size: int) -> tuple[float, float, int]:
-    """In a worker: warm up (compile), wait for every worker, then train.
-
-    Returns (start, end, sample·models trained in between), wall clock. Stock is timed from the start of
-    its second epoch (the first pays ``fit``'s set-up, as in :func:`stock_rate`); the engine from the
-    barrier to the end of its phase (compilation done in the warm-up, as in :func:`engine_rate`).
-    """
-    import tensorflow as tf
-
+    """In a worker: :func:`stock_span` (one model) or :func:`engine_span`, started at the common barrier."""
     jets = load_jets("default")
-    settings = TrainSettings(max_epochs=epochs, patience=epochs + 1)
-    n_train = len(jets.y_train)
     if kind == "stock":
-        starts: list[float] = []
-
-        class EpochStart(tf.keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                starts.append(time.time())
-
-        model = build_model(SPEC)
-        model.set_weights(start_of(seeds[0])[0])
-        fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, TrainSettings(max_epochs=1), seed=0, shuffle=False)
-        _BARRIER.wait()
-        fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, settings, seed=0, shuffle=False, callbacks=[EpochStart()])
-        return starts[1], time.time(), (epochs - 1) * n_train
-    members = [Member(SPEC, *start_of(seed), jets, settings, seed=seed) for seed in seeds]
-    warm = [dataclasses.replace(m, settings=TrainSettings(max_epochs=1)) for m in members[:chunk_size]]
-    train_phase_batched(warm, chunk_size=chunk_size, threads=1)
-    _BARRIER.wait()
-    start = time.time()
-    train_phase_batched(members, chunk_size=chunk_size, threads=1)
-    return start, time.time(), len(members) * epochs * n_train
+        return stock_span(jets, seeds[0], epochs, ready=_BARRIER.wait)[:3]
+    return engine_span(jets, seeds, epochs, chunk_size, threads=1, ready=_BARRIER.wait)
 
 
 def processes_rate(kind: str, models: int, processes: int, epochs: int, chunk_size: int) -> float:
@@ -172,7 +153,7 @@ def processes_rate(kind: str, models: int, processes: int, epochs: int, chunk_si
         shares = [list(range(p, models, processes)) for p in range(processes)]
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker, initargs=(barrier,)) as pool:
         spans = list(pool.map(_worker_train, [kind] * processes, shares, [epochs] * processes, [chunk_size] * processes))
-    return sum(n for _, _, n in spans) / (max(end for _, end, _ in spans) - min(start for start, _, _ in spans))
+    return rate((min(start for start, _, _ in spans), max(end for _, end, _ in spans), sum(n for _, _, n in spans)))
 
 
 def main() -> None:
@@ -196,25 +177,26 @@ def main() -> None:
         f"TensorFlow threads: {args.threads} intra-op, {args.threads} inter-op; engine: {args.threads} concurrent chunks of "
         f"{args.chunk_size}; {args.epochs} epochs each"
     )
-    stock, stock_accuracy = stock_rate(jets, args.epochs)
+    *stock_timing, stock_model = stock_span(jets, 0, args.epochs)
+    stock, stock_accuracy = rate(stock_timing), accuracy_on_test_set(stock_model.get_weights(), jets)
     rows = [("stock QKeras fit, 1 model", stock)]
     for models in MEMBER_COUNTS:
-        rows.append((f"engine, M = {models}", engine_rate(jets, models, args.epochs, args.chunk_size, args.threads)))
-    rows.append(("engine, M = 32, one chunk of 32", engine_rate(jets, 32, args.epochs, 32, args.threads)))
+        rows.append((f"engine, M = {models}", rate(engine_span(jets, range(models), args.epochs, args.chunk_size, args.threads))))
+    rows.append(("engine, M = 32, one chunk of 32", rate(engine_span(jets, range(32), args.epochs, 32, args.threads))))
+    parallel_stock = None
     if args.processes:
         p = args.processes
         parallel_stock = processes_rate("stock", p, p, args.epochs, args.chunk_size)
         rows.append((f"stock QKeras fit, {p} processes x 1", parallel_stock))
         for models in MEMBER_COUNTS[1:]:
-            rate = processes_rate("engine", models, p, args.epochs, args.chunk_size)
-            rows.append((f"engine, M = {models}, {p} processes", rate))
+            measured = processes_rate("engine", models, p, args.epochs, args.chunk_size)
+            rows.append((f"engine, M = {models}, {p} processes", measured))
     print(f"{'configuration':36s} {'sample·models/s':>16s} {'x stock':>8s} {'of sgemm bound':>15s}")
-    for name, rate in rows:
-        print(f"{name:36s} {rate:16,.0f} {rate / stock:8.1f} {rate / bound:15.1%}")
+    for name, measured in rows:
+        print(f"{name:36s} {measured:16,.0f} {measured / stock:8.1f} {measured / bound:15.1%}")
     best_name, best = max((row for row in rows if row[0].startswith("engine")), key=lambda row: row[1])
-    parallel_stock = [rate for name, rate in rows if name.startswith("stock QKeras fit,") and "processes" in name]
     print(f"best engine configuration: {best_name}, {best / stock:.1f}x stock QKeras in one process", end="")
-    print(f", {best / parallel_stock[0]:.1f}x stock QKeras with one process per core" if parallel_stock else "")
+    print(f", {best / parallel_stock:.1f}x stock QKeras with one process per core" if parallel_stock else "")
     weights, masks = start_of(0)
     ours = train_phase_batched(
         [Member(SPEC, weights, masks, jets, TrainSettings(max_epochs=args.epochs, patience=args.epochs + 1))], shuffle=False

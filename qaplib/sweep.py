@@ -129,31 +129,24 @@ def sweep_status(sweep: SweepSpec, store: ResultStore) -> SweepStatus:
     return SweepStatus(tuple(done), tuple(missing), tuple(failed))
 
 
-def _execute_and_store(spec_json: str, key: str, store_root: str) -> list[tuple[str, str | None]]:
-    """Worker body of a reference job: train one spec and save it; returns [(key, error text or None)]."""
-    from qaplib.runs import execute_run
+def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) -> list[tuple[str, str | None]]:
+    """Worker body of one job: train its specs, save each result; returns [(key, error text or None)].
 
-    store = ResultStore(store_root)
-    spec = RunSpec.from_json(spec_json)
-    try:
-        store.save(execute_run(spec, key=key))
-    except Exception:  # a failed run must not stop the sweep; it is recorded and reported
-        error = traceback.format_exc(limit=8)
-        store.mark_failed(key, spec, error)
-        return [(key, error)]
-    return [(key, None)]
-
-
-def _execute_batch_and_store(spec_jsons: list[str], keys: list[str], store_root: str) -> list[tuple[str, str | None]]:
-    """Worker body of a batched job: train the specs together with the engine (one thread, like a
-    reference worker, so that float round-off does not depend on the machine), save each result."""
+    A batched job goes to the engine as one batch (one thread, like a reference worker, so that float
+    round-off does not depend on the machine); a reference job is one run for ``execute_run``. A job
+    that fails is recorded as failed for each of its runs, and the sweep goes on.
+    """
     from qaplib.engine.runs import execute_runs_batched
+    from qaplib.runs import execute_run
 
     store = ResultStore(store_root)
     specs = [RunSpec.from_json(raw) for raw in spec_jsons]
     try:
-        results = execute_runs_batched(specs, keys)
-    except Exception:  # the whole batch failed together: record it for each of its runs
+        if specs[0].train.engine == "batched":
+            results = execute_runs_batched(specs, keys)
+        else:
+            results = [execute_run(spec, key=key) for spec, key in zip(specs, keys, strict=True)]
+    except Exception:  # a failed job must not stop the sweep; it is recorded and reported
         error = traceback.format_exc(limit=8)
         for spec, key in zip(specs, keys, strict=True):
             store.mark_failed(key, spec, error)
@@ -169,11 +162,12 @@ def plan_jobs(todo: list[tuple[RunSpec, str]], workers: int) -> list[list[tuple[
     :data:`MAX_BATCH_RUNS`, at least ``workers`` of them where the group is that large."""
     from qaplib.engine.runs import batch_group
 
-    jobs = [[item] for item in todo if item[0].train.engine == "reference"]
-    groups: dict[tuple, list[tuple[RunSpec, str]]] = {}
+    jobs, groups = [], {}
     for item in todo:
         if item[0].train.engine == "batched":
             groups.setdefault(batch_group(item[0]), []).append(item)
+        else:
+            jobs.append([item])
     for group in groups.values():
         parts = max(-(-len(group) // MAX_BATCH_RUNS), min(workers, len(group)))
         jobs += [group[i::parts] for i in range(parts)]
@@ -220,7 +214,7 @@ def run_sweep(
         cores = os.cpu_count() or 1
         planned = plan_jobs(todo, workers or cores)
         workers = workers or min(cores, len(planned))
-        jobs = [_job_call(job, str(store.root)) for job in planned]
+        jobs = [([spec.to_json() for spec, _ in job], [key for _, key in job], str(store.root)) for job in planned]
         runner = _run_dask if executor == "dask" else _run_local
         with tqdm(total=len(keys), initial=len(reused), unit="run", desc=sweep.name, disable=not progress) as bar:
             for outcomes in runner(jobs, workers, scheduler):
@@ -233,18 +227,10 @@ def run_sweep(
     return SweepReport(computed=tuple(computed), reused=reused, failed=failed)
 
 
-def _job_call(job: list[tuple[RunSpec, str]], store_root: str) -> tuple:
-    """(worker function, its arguments) for one planned job."""
-    if job[0][0].train.engine == "batched":
-        return _execute_batch_and_store, ([s.to_json() for s, _ in job], [k for _, k in job], store_root)
-    spec, key = job[0]
-    return _execute_and_store, (spec.to_json(), key, store_root)
-
-
 def _run_local(jobs, workers, _scheduler):
     context = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(function, *args) for function, args in jobs]
+        futures = [pool.submit(_execute_and_store, *job) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
 
@@ -259,9 +245,7 @@ def _run_dask(jobs, workers, scheduler):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        futures = [
-            client.submit(function, *args, key=f"qap-job-{_job_name(args)}", pure=False) for function, args in jobs
-        ]
+        futures = [client.submit(_execute_and_store, *job, key=f"qap-job-{job[1][0]}-x{len(job[1])}", pure=False) for job in jobs]
         for future in dask_completed(futures):
             yield future.result()
     finally:
@@ -269,8 +253,3 @@ def _run_dask(jobs, workers, scheduler):
         if cluster is not None:
             cluster.close()
 
-
-def _job_name(args: tuple) -> str:
-    """A Dask task name: the job's (first) run key."""
-    keys = args[1]
-    return keys if isinstance(keys, str) else f"{keys[0]}-x{len(keys)}"
