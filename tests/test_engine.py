@@ -10,7 +10,7 @@ import pytest
 from qaplib.data import DataSpec, load_jets
 from qaplib.engine import Member, train_phase_batched
 from qaplib.engine.graph import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, BN_EPSILON, BN_MOMENTUM, Architecture
-from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_values
+from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_passes, quantized_relu_values
 from qaplib.engine.runs import execute_runs_batched
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ALLOWED_BITS, ModelSpec, build_model
@@ -41,8 +41,9 @@ def quantizer_inputs(q: QuantizerParameters) -> np.ndarray:
     (so saturation is hit too), and a few extremes, both signs."""
     rng = np.random.default_rng(0)
     weight_steps = np.arange(-2 * q.weight_levels[0], 2 * q.weight_levels[0]) / q.weight_levels[0]
-    relu_steps = np.arange(-q.relu_levels[0], 2 * q.relu_levels[0]) * q.relu_unit[0] / q.relu_levels[0]
-    half_weight, half_relu = 0.5 / q.weight_levels[0], 0.5 * q.relu_unit[0] / q.relu_levels[0]
+    relu_levels = 1 / q.relu_step[0]
+    relu_steps = np.arange(-relu_levels, 2 * relu_levels) * q.relu_unit[0] / relu_levels
+    half_weight, half_relu = 0.5 / q.weight_levels[0], 0.5 * q.relu_unit[0] / relu_levels
     extremes = np.array([0.0, -0.0, 1.0, -1.0, 7.875, 7.9, 8.0, 8.1, 100.0, -100.0, 1e-30, -1e-30])
     parts = [
         rng.normal(scale=3, size=4000),
@@ -57,19 +58,22 @@ def quantizer_inputs(q: QuantizerParameters) -> np.ndarray:
 
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("bits", [b for b in ALLOWED_BITS if b != 32])
-def test_quantizers_equal_qkeras_elementwise_with_gradients(bits, compiled):
+def test_quantizers_and_their_gradients_equal_qkeras_elementwise(bits, compiled):
+    """Values bit for bit; QKeras's gradients are 1 for the weight quantizer (straight through) and
+    exactly ``quantized_relu_passes`` for the activation, as ``qaplib.engine.backprop`` assumes."""
     import tensorflow as tf
     from qkeras import quantized_bits, quantized_relu
 
     spec = ModelSpec(bits=bits)
     q = QuantizerParameters.for_specs([spec])
     x = tf.constant(quantizer_inputs(q))
+    constants = {name: tf.constant(getattr(q, name)[0]) for name in ("weight_levels", "weight_step", "relu_scale",
+                                                                     "relu_step", "relu_unit", "relu_ceiling")}  # fmt: skip
 
-    def ours(x, levels, relu_levels, unit, ceiling):
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(x)
-            weights, relu = quantized_bits_unit(x, levels), quantized_relu_values(x, relu_levels, unit, ceiling)
-        return weights, relu, tape.gradient(weights, x), tape.gradient(relu, x)
+    def ours(x):
+        weights = quantized_bits_unit(x, constants["weight_levels"], constants["weight_step"])
+        relu = quantized_relu_values(x, constants["relu_scale"], constants["relu_step"], constants["relu_unit"])
+        return weights, relu, tf.ones_like(x), tf.cast(quantized_relu_passes(x, constants["relu_ceiling"]), tf.float32)
 
     def theirs(x):
         with tf.GradientTape(persistent=True) as tape:
@@ -79,12 +83,13 @@ def test_quantizers_equal_qkeras_elementwise_with_gradients(bits, compiled):
 
     if compiled:
         ours, theirs = tf.function(ours, jit_compile=True), tf.function(theirs)
-    got = ours(x, *(tf.constant(v[0]) for v in (q.weight_levels, q.relu_levels, q.relu_unit, q.relu_ceiling)))
+    got = ours(x)
     for name, a, b in zip(
         ("quantized_bits", "quantized_relu", "d quantized_bits", "d quantized_relu"), got, theirs(x), strict=True
     ):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{name}, {bits} bits")
     assert np.unique(got[0].numpy()).size > 8 and got[1].numpy().max() == q.relu_ceiling[0]  # the grid and the clip are hit
+    assert 0 < got[3].numpy().mean() < 1  # the derivative is 0 somewhere and 1 somewhere
 
 
 def test_constants_are_the_keras_defaults():

@@ -3,13 +3,13 @@
 Everything a Keras ``model.fit`` step does for one tagger is done here for C taggers at once, each with
 its own weights, data batch, bit width, L1 strength, learning rate and masks:
 
-* forward: z = h @ q(W) + q(b) per Dense layer (batched matmul over (C, B, n)), batch normalisation with
-  the batch's own statistics (mean, biased variance, epsilon 1e-3) and moving averages (momentum 0.99),
-  then ReLU or ``quantized_relu``; q is ``quantized_bits(bits, 0, alpha=1)`` for quantized members;
-* loss: mean sparse softmax cross-entropy of the logits (the value Keras computes from a softmax output)
-  + l1 * (sum |kernels| + sum |BN gammas|), differentiated by ``tf.GradientTape`` (straight-through
-  quantizers, exactly as QKeras defines them; batch normalisation's gradient is written out, see
-  :func:`batch_norm_training`);
+* forward: z = h @ q(W) + q(b) per Dense layer, batch normalisation with the batch's own statistics
+  (mean, biased variance, epsilon 1e-3) and moving averages (momentum 0.99), then ReLU or
+  ``quantized_relu``; q is ``quantized_bits(bits, 0, alpha=1)`` for quantized members;
+* loss: mean softmax cross-entropy of the logits (the value Keras computes from a softmax output)
+  + l1 * (sum |kernels| + sum |BN gammas|), and its gradients (straight-through quantizers, exactly as
+  QKeras defines them). Both are computed member by member with plain 2D products and written out by
+  hand, see :mod:`qaplib.engine.backprop` for why;
 * Adam (Keras defaults beta_1 0.9, beta_2 0.999, epsilon 1e-7) with each member's own step count, then the
   QDense constraint (kernels and biases clipped to [-1, 1], quantized members only), then the masks.
 
@@ -24,14 +24,22 @@ The whole epoch is one XLA computation (``jit_compile=True``): no per-step Pytho
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from qaplib.engine.quantizers import quantized_bits_unit, quantized_relu_values, select_quantized
+from qaplib.engine.backprop import (
+    BN_EPSILON,
+    BN_MOMENTUM,
+    MemberQuantizers,
+    class_major_softmax,
+    count_correct,
+    l1_penalty,
+    member_gradients,
+    member_logits,
+)
+from qaplib.engine.quantizers import select_quantized
 from qaplib.models import ModelSpec, dense_layer_names
 
-#: Keras ``BatchNormalization`` defaults (``build_model`` uses them).
-BN_MOMENTUM = 0.99
-BN_EPSILON = 1e-3
+__all__ = ["BN_EPSILON", "BN_MOMENTUM", "Architecture", "MemberConstants", "epoch_function", "train_step"]
 #: Keras ``Adam`` defaults (``qaplib.train.fit`` uses them).
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
@@ -72,15 +80,22 @@ class Architecture:
 
 @dataclass(frozen=True)
 class MemberConstants:
-    """Per-member constants of a chunk, each (C,) (``quantized`` bool, the rest float32)."""
+    """Per-member constants of a chunk, each (C,) (``quantized`` bool, the rest float32): the fields of
+    ``qaplib.engine.quantizers.QuantizerParameters``, then learning rate and L1 strength."""
 
     quantized: object
     weight_levels: object
-    relu_levels: object
+    weight_step: object
+    relu_scale: object
+    relu_step: object
     relu_unit: object
     relu_ceiling: object
     learning_rate: object
     l1: object
+
+    def member(self, c: int) -> MemberQuantizers:
+        """Member c's quantizer constants (scalars)."""
+        return MemberQuantizers(*(getattr(self, f.name)[c] for f in fields(MemberQuantizers)))
 
 
 def _per_member(value, rank: int):
@@ -88,109 +103,6 @@ def _per_member(value, rank: int):
     import tensorflow as tf
 
     return tf.reshape(value, [-1] + [1] * (rank - 1))
-
-
-def batch_norm_training(z, gamma, beta, sample_weight):
-    """Keras's training-mode batch normalisation of z (C, B, n) over the real samples of each member.
-
-    mean = sum_b w_b z_b / sum_b w_b, variance = sum_b w_b (z_b - mean)^2 / sum_b w_b (biased, the mean
-    held constant as in ``tf.nn.moments``), y = z inv + (beta - mean inv) with inv = gamma / sqrt(variance
-    + epsilon). Returns (y, mean, variance), mean and variance (C, 1, n) without gradient. The gradient is
-    the one TensorFlow derives for Keras's layer, written out so that every sum over the batch is a
-    matrix-vector product (XLA's reductions over the middle axis are several times slower on CPU).
-    ``sample_weight`` (C, B, 1) is 1 for real samples and 0 for padding.
-    """
-    import tensorflow as tf
-
-    count = tf.reduce_sum(sample_weight, axis=1, keepdims=True)
-
-    def batch_sum(values):
-        if values.shape[0] == 1:  # XLA turns a batch-of-one matrix-vector product into a slow kernel
-            return tf.reduce_sum(values * sample_weight, axis=1, keepdims=True)
-        return tf.matmul(sample_weight, values, transpose_a=True)
-
-    @tf.custom_gradient
-    def normalise(z, gamma, beta):
-        mean = batch_sum(z) / count
-        centred = z - mean
-        variance = batch_sum(tf.square(centred)) / count
-        root = tf.math.rsqrt(variance + BN_EPSILON)
-        inv = root * gamma
-        y = z * inv + (beta - mean * inv)
-
-        def gradient(dy, _dmean, _dvariance):
-            dbeta = batch_sum(dy)
-            dinv = batch_sum(dy * centred)
-            dvariance = dinv * gamma * -0.5 * root * root * root
-            dz = dy * inv + sample_weight * ((-inv * dbeta + 2.0 * dvariance * centred) / count)
-            return dz, dinv * root, dbeta
-
-        return (y, mean, variance), gradient
-
-    y, mean, variance = normalise(z, gamma, beta)
-    return y, tf.stop_gradient(mean), tf.stop_gradient(variance)
-
-
-def forward(arch: Architecture, weights: dict, consts: MemberConstants, x, sample_weight, training: bool):
-    """Logits (C, B, 5) of a chunk for inputs x (C, B, 16), and the BN moving averages after this batch.
-
-    ``sample_weight`` (C, B, 1) is 1 for real and 0 for padding samples; in training mode BN uses the
-    weighted batch mean and biased variance, otherwise the moving averages. Returns (logits, moving),
-    ``moving`` mapping (bn layer, role) to the updated (C, n) moving averages (training mode only).
-    """
-    import tensorflow as tf
-
-    quantized3 = _per_member(consts.quantized, 3)
-    levels3 = _per_member(consts.weight_levels, 3)
-    relu = [_per_member(v, 3) for v in (consts.relu_levels, consts.relu_unit, consts.relu_ceiling)]
-    moving = {}
-    h = x
-    for i, layer in enumerate(arch.kernel_layers):
-        kernel, bias = weights[(layer, "kernel")], weights[(layer, "bias")][:, None, :]
-        kernel = select_quantized(quantized3, quantized_bits_unit(kernel, levels3), kernel)
-        bias = select_quantized(quantized3, quantized_bits_unit(bias, levels3), bias)
-        z = tf.matmul(h, kernel) + bias
-        if i == len(arch.widths):
-            return z, moving
-        if arch.batchnorm:
-            bn = f"bn{i + 1}"
-            gamma, beta = weights[(bn, "gamma")][:, None, :], weights[(bn, "beta")][:, None, :]
-            if training:
-                z, mean, variance = batch_norm_training(z, gamma, beta, sample_weight)
-                decay = tf.constant(1.0 - BN_MOMENTUM, tf.float32)
-                for role, value in (("moving_mean", mean), ("moving_variance", variance)):
-                    old = weights[(bn, role)]
-                    moving[(bn, role)] = old - (old - value[:, 0, :]) * decay
-            else:
-                mean, variance = weights[(bn, "moving_mean")][:, None, :], weights[(bn, "moving_variance")][:, None, :]
-                z = tf.nn.batch_normalization(z, mean, variance, beta, gamma, BN_EPSILON)
-        h = select_quantized(quantized3, quantized_relu_values(z, *relu), tf.nn.relu(z))
-    raise AssertionError("unreachable: the last Dense layer returns")
-
-
-def regularization(arch: Architecture, weights: dict, l1):
-    """l1 * (sum |kernel| over Dense layers + sum |gamma| over BN layers), per member: (C,)."""
-    import tensorflow as tf
-
-    total = tf.add_n([tf.reduce_sum(tf.abs(weights[(layer, "kernel")]), axis=[1, 2]) for layer in arch.kernel_layers])
-    if arch.batchnorm:
-        total += tf.add_n([tf.reduce_sum(tf.abs(weights[(f"bn{i + 1}", "gamma")]), axis=1) for i in range(len(arch.widths))])
-    return l1 * total
-
-
-def batch_loss_terms(logits, labels, sample_weight):
-    """Per member (C,): weighted mean cross-entropy, number of correct predictions, number of samples.
-
-    ``logits`` (C, B, 5), ``labels`` (C, B) int32, ``sample_weight`` (C, B) in {0, 1}.
-    """
-    import tensorflow as tf
-
-    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    count = tf.reduce_sum(sample_weight, axis=1)
-    mean = tf.math.divide_no_nan(tf.reduce_sum(cross_entropy * sample_weight, axis=1), count)
-    predicted = tf.argmax(tf.nn.softmax(logits), axis=-1, output_type=tf.int32)
-    correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32) * sample_weight, axis=1)
-    return mean, correct, count
 
 
 def adam_update(parameter, gradient, m, v, alpha):
@@ -214,6 +126,7 @@ def train_step(
     labels,
     sample_weight,
     active,
+    chunk_size: int,
 ):
     """One optimiser step of every member of a chunk. Returns the new state and the batch's metrics.
 
@@ -223,19 +136,19 @@ def train_step(
         steps: (C,) int32 optimiser steps taken so far (Keras ``iterations``).
         masks: (C, n_in, n_out) {0, 1} per Dense kernel.
         x: (C, B, 16) float32, labels (C, B) int32, sample_weight (C, B) float32, active (C,) bool.
+        chunk_size: C, as a Python int (the members' computations are laid out one by one).
     """
     import tensorflow as tf
 
     names = arch.weight_names
-    by_name = dict(zip(names, weights, strict=True))
-    trainable = [weights[i] for i in arch.trainable]
-    with tf.GradientTape() as tape:
-        tape.watch(trainable)
-        logits, moving = forward(arch, by_name, consts, x, sample_weight[..., None], training=True)
-        cross_entropy, correct, count = batch_loss_terms(logits, labels, sample_weight)
-        loss = cross_entropy + regularization(arch, by_name, consts.l1)
-        objective = tf.reduce_sum(loss)
-    gradients = tape.gradient(objective, trainable)
+    results = []
+    for c in range(chunk_size):  # one plain 2D computation per member: see qaplib.engine.backprop
+        member = {name: w[c] for name, w in zip(names, weights, strict=True)}
+        batch = (x[c], labels[c], sample_weight[c])
+        results.append(member_gradients(arch.widths, arch.batchnorm, member, consts.member(c), consts.l1[c], *batch))
+    gradients = [tf.stack([r.gradients[names[i]] for r in results]) for i in arch.trainable]
+    moving = {key: tf.stack([r.moving[key] for r in results]) for key in results[0].moving}
+    loss, correct, count = (tf.stack([getattr(r, field) for r in results]) for field in ("loss", "correct", "count"))
     local_step = tf.cast(steps + 1, tf.float32)
     alpha = consts.learning_rate * tf.sqrt(1 - tf.pow(ADAM_BETA_2, local_step)) / (1 - tf.pow(ADAM_BETA_1, local_step))
     mask_of = dict(zip(arch.kernel_layers, masks, strict=True))
@@ -267,24 +180,31 @@ def validation_metrics(arch: Architecture, weights: tuple, consts: MemberConstan
     """
     import tensorflow as tf
 
-    by_name = dict(zip(arch.weight_names, weights, strict=True))
+    members = [{name: w[c] for name, w in zip(arch.weight_names, weights, strict=True)} for c in range(val_index.shape[1])]
 
     def body(k, loss_sum, correct_sum, count_sum):
-        x, labels = tf.gather(x_pool, val_index[k]), tf.gather(y_pool, val_index[k])
-        logits, _ = forward(arch, by_name, consts, x, None, training=False)
-        mean, correct, count = batch_loss_terms(logits, labels, val_weight[k])
-        return k + 1, loss_sum + mean * count, correct_sum + correct, count_sum + count
+        losses, corrects = [], []
+        for c, member in enumerate(members):
+            rows, weight = val_index[k, c], val_weight[k, c]
+            logits = member_logits(arch.widths, arch.batchnorm, member, consts.member(c), tf.gather(x_pool, rows))
+            cross_entropy, probabilities_t, _ = class_major_softmax(logits, tf.gather(y_pool, rows))
+            losses.append(tf.reduce_sum(cross_entropy * weight))
+            corrects.append(count_correct(probabilities_t, tf.gather(y_pool, rows), weight))
+        count = tf.reduce_sum(val_weight[k], axis=1)
+        return k + 1, loss_sum + tf.stack(losses), correct_sum + tf.stack(corrects), count_sum + count
 
     zeros = tf.zeros_like(consts.l1)
     _, loss_sum, correct_sum, count_sum = tf.while_loop(
         lambda k, *_: k < tf.shape(val_index)[0], body, (tf.constant(0), zeros, zeros, zeros)
     )
-    return loss_sum / count_sum + regularization(arch, by_name, consts.l1), correct_sum / count_sum
+    penalty = tf.stack([l1_penalty(arch.widths, arch.batchnorm, member) for member in members])
+    return loss_sum / count_sum + consts.l1 * penalty, correct_sum / count_sum
 
 
 @functools.cache
-def epoch_function(arch: Architecture):
-    """The XLA-compiled epoch of one chunk (one compilation per architecture and input shapes).
+def epoch_function(arch: Architecture, chunk_size: int):
+    """The XLA-compiled epoch of a chunk of ``chunk_size`` members (one compilation per architecture and
+    input shapes).
 
     Call as ``f(weights, adam_m, adam_v, steps, masks, consts, x_pool, y_pool, batch_index, batch_weight,
     active, val_index, val_weight)`` with ``batch_index``/``batch_weight`` (S, C, B), ``active`` (S, C);
@@ -314,7 +234,7 @@ def epoch_function(arch: Architecture):
         def body(s, weights, adam_m, adam_v, steps, loss_sum, correct_sum, count_sum):
             x, labels = tf.gather(x_pool, batch_index[s]), tf.gather(y_pool, batch_index[s])
             weights, adam_m, adam_v, steps, (loss, correct, count) = train_step(
-                arch, weights, adam_m, adam_v, steps, masks, consts, x, labels, batch_weight[s], active[s]
+                arch, weights, adam_m, adam_v, steps, masks, consts, x, labels, batch_weight[s], active[s], chunk_size
             )
             return s + 1, weights, adam_m, adam_v, steps, loss_sum + loss, correct_sum + correct, count_sum + count
 

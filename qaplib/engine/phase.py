@@ -22,6 +22,7 @@ compares 2 with 32); small chunks give every core work and waste little on a par
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -293,7 +294,7 @@ class _ChunkRunner:
         member_plans = [plans[k] for k in rows] + [_idle_plan(plans[rows[-1]])] * (size - len(rows))
         batch_index, batch_weight, active = (np.stack(parts, axis=1) for parts in zip(*member_plans, strict=True))
         val_index, val_weight = (np.stack(parts, axis=1) for parts in zip(*[self.val_plan[k] for k in padded], strict=True))
-        outputs = epoch_function(self.arch)(*self.state.chunk(padded), _rows(self.constants, padded), *self.tensors,
+        outputs = epoch_function(self.arch, size)(*self.state.chunk(padded), _rows(self.constants, padded), *self.tensors,
                                             batch_index, batch_weight, active, val_index, val_weight)  # fmt: skip
         weights, adam_m, adam_v, steps, *metrics = (
             tuple(t.numpy()[: len(rows)] for t in part) if isinstance(part, tuple) else part.numpy()[: len(rows)]
@@ -314,7 +315,7 @@ def _member_constants(members: list[Member]) -> tuple[np.ndarray, ...]:
     q = QuantizerParameters.for_specs([m.spec for m in members])
     learning_rate = np.array([m.settings.learning_rate for m in members], dtype=np.float32)
     l1 = np.array([m.spec.l1 for m in members], dtype=np.float32)
-    return (q.quantized, q.weight_levels, q.relu_levels, q.relu_unit, q.relu_ceiling, learning_rate, l1)
+    return (*(getattr(q, f.name) for f in dataclasses.fields(q)), learning_rate, l1)
 
 
 def _rows(arrays: tuple[np.ndarray, ...], rows: list[int]) -> tuple[np.ndarray, ...]:
