@@ -24,6 +24,7 @@ The whole epoch is one XLA computation (``jit_compile=True``): no per-step Pytho
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, fields
 
 from qaplib.engine.backprop import (
@@ -76,6 +77,43 @@ class Architecture:
     @property
     def kernel_layers(self) -> tuple[str, ...]:
         return dense_layer_names(ModelSpec(widths=self.widths, batchnorm=self.batchnorm))
+
+    @property
+    def weight_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shape of each weight of one model, in :attr:`weight_names` order."""
+        sizes = (16, *self.widths, 5)
+        shapes = []
+        for layer, role in self.weight_names:
+            index = int(layer[2:]) - 1
+            shapes.append((sizes[index], sizes[index + 1]) if role == "kernel" else (sizes[index + 1],))
+        return tuple(shapes)
+
+    @property
+    def state_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shapes of one member's training state as it is packed into one row: the weights, then Adam's
+        first and then second moments of the trainable weights (see :func:`pack`)."""
+        trainable = tuple(self.weight_shapes[i] for i in self.trainable)
+        return self.weight_shapes + trainable + trainable
+
+    @property
+    def mask_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(self.weight_shapes[self.weight_names.index((layer, "kernel"))] for layer in self.kernel_layers)
+
+
+def unpack(packed, shapes: tuple[tuple[int, ...], ...]) -> list:
+    """Split (C, P) rows into tensors (C, *shape) for each shape (TensorFlow; inverse of :func:`pack`)."""
+    import tensorflow as tf
+
+    sizes = [math.prod(shape) for shape in shapes]
+    parts = tf.split(packed, sizes, axis=1)
+    return [tf.reshape(part, [-1, *shape]) for part, shape in zip(parts, shapes, strict=True)]
+
+
+def pack(tensors) -> object:
+    """Tensors (C, ...) flattened per member and concatenated into rows (C, P) (TensorFlow)."""
+    import tensorflow as tf
+
+    return tf.concat([tf.reshape(t, [tf.shape(t)[0], -1]) for t in tensors], axis=1)
 
 
 @dataclass(frozen=True)
@@ -206,30 +244,26 @@ def epoch_function(arch: Architecture, chunk_size: int):
     """The XLA-compiled epoch of a chunk of ``chunk_size`` members (one compilation per architecture and
     input shapes).
 
-    Call as ``f(weights, adam_m, adam_v, steps, masks, consts, x_pool, y_pool, batch_index, batch_weight,
-    active, val_index, val_weight)`` with ``batch_index``/``batch_weight`` (S, C, B), ``active`` (S, C);
-    returns (weights, adam_m, adam_v, steps, loss, accuracy, val_loss, val_accuracy), the last four (C,)
-    (loss and accuracy averaged over the epoch's real samples as Keras's history does).
+    Call as ``f(state, steps, masks, consts, x_pool, y_pool, batch_index, batch_weight, active, val_index,
+    val_weight)``: ``state`` (C, P) is each member's weights and Adam moments packed into a row
+    (:attr:`Architecture.state_shapes`), ``masks`` (C, P_mask) its kernel masks packed likewise,
+    ``consts`` (C, 9) the fields of :class:`MemberConstants` (``quantized`` as 1.0 or 0.0),
+    ``batch_index``/``batch_weight`` (S, C, B) and ``active`` (S, C). Returns (state, steps, loss, accuracy,
+    val_loss, val_accuracy), the last four (C,) (loss and accuracy averaged over the epoch's real samples
+    as Keras's history does). Few, large arguments: each argument of a call costs host time.
     """
     import tensorflow as tf
 
+    n_weights, n_trainable = len(arch.weight_names), len(arch.trainable)
+
     @tf.function(jit_compile=True, reduce_retracing=True)
-    def epoch(
-        weights,
-        adam_m,
-        adam_v,
-        steps,
-        masks,
-        consts_tuple,
-        x_pool,
-        y_pool,
-        batch_index,
-        batch_weight,
-        active,
-        val_index,
-        val_weight,
-    ):
-        consts = MemberConstants(*consts_tuple)
+    def epoch(state, steps, masks, consts, x_pool, y_pool, batch_index, batch_weight, active, val_index, val_weight):
+        unpacked = unpack(state, arch.state_shapes)
+        weights, adam_m = tuple(unpacked[:n_weights]), tuple(unpacked[n_weights : n_weights + n_trainable])
+        adam_v = tuple(unpacked[n_weights + n_trainable :])
+        masks = tuple(unpack(masks, arch.mask_shapes))
+        columns = tf.unstack(consts, axis=1)
+        consts = MemberConstants(columns[0] > 0.5, *columns[1:])
 
         def body(s, weights, adam_m, adam_v, steps, loss_sum, correct_sum, count_sum):
             x, labels = tf.gather(x_pool, batch_index[s]), tf.gather(y_pool, batch_index[s])
@@ -248,6 +282,6 @@ def epoch_function(arch: Architecture, chunk_size: int):
         val_loss, val_accuracy = validation_metrics(arch, weights, consts, x_pool, y_pool, val_index, val_weight)
         loss = tf.math.divide_no_nan(loss_sum, count_sum)
         accuracy = tf.math.divide_no_nan(correct_sum, count_sum)
-        return weights, adam_m, adam_v, steps, loss, accuracy, val_loss, val_accuracy
+        return pack(weights + adam_m + adam_v), steps, loss, accuracy, val_loss, val_accuracy
 
     return epoch

@@ -96,19 +96,10 @@ def check_batchable(members: list[Member]) -> Architecture:
                 f"{members[0].settings.batch_size}; batch only runs with the same batch size"
             )
         shapes = [w.shape for w in member.weights]
-        expected = [_weight_shape(arch, name) for name in arch.weight_names]
+        expected = list(arch.weight_shapes)
         if shapes != expected:
             raise InvalidSpecError(f"member {k}: weight shapes {shapes} do not match build_model's {expected}")
     return arch
-
-
-def _weight_shape(arch: Architecture, name: tuple[str, str]) -> tuple[int, ...]:
-    layer, role = name
-    sizes = (16, *arch.widths, 5)
-    index = int(layer[2:]) - 1
-    if role == "kernel":
-        return (sizes[index], sizes[index + 1])
-    return (sizes[index + 1],)
 
 
 def quantized_inputs(x: np.ndarray, input_bits: int | None) -> np.ndarray:
@@ -259,7 +250,7 @@ class _ChunkRunner:
 
     arch: Architecture
     state: _StackedState
-    constants: tuple[np.ndarray, ...]
+    constants: np.ndarray
     pool: DataPool
     tensors: tuple
     batch_size: int
@@ -294,13 +285,11 @@ class _ChunkRunner:
         member_plans = [plans[k] for k in rows] + [_idle_plan(plans[rows[-1]])] * (size - len(rows))
         batch_index, batch_weight, active = (np.stack(parts, axis=1) for parts in zip(*member_plans, strict=True))
         val_index, val_weight = (np.stack(parts, axis=1) for parts in zip(*[self.val_plan[k] for k in padded], strict=True))
-        outputs = epoch_function(self.arch, size)(*self.state.chunk(padded), _rows(self.constants, padded), *self.tensors,
-                                            batch_index, batch_weight, active, val_index, val_weight)  # fmt: skip
-        weights, adam_m, adam_v, steps, *metrics = (
-            tuple(t.numpy()[: len(rows)] for t in part) if isinstance(part, tuple) else part.numpy()[: len(rows)]
-            for part in outputs
-        )
-        self.state.store(rows, weights, adam_m, adam_v, steps)
+        state, steps, masks = self.state.chunk(padded)
+        outputs = epoch_function(self.arch, size)(state, steps, masks, self.constants[padded], *self.tensors,
+                                                  batch_index, batch_weight, active, val_index, val_weight)  # fmt: skip
+        state, steps, *metrics = (t.numpy()[: len(rows)] for t in outputs)
+        self.state.store(rows, state, steps)
         return rows, tuple(metrics)
 
 
@@ -310,28 +299,26 @@ def _idle_plan(plan: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndar
     return index, weight, np.zeros_like(active)
 
 
-def _member_constants(members: list[Member]) -> tuple[np.ndarray, ...]:
-    """(M,) arrays in ``graph.MemberConstants`` field order."""
+def _member_constants(members: list[Member]) -> np.ndarray:
+    """(M, 9) float32: per member the ``graph.MemberConstants`` fields in order (``quantized`` as 1.0/0.0)."""
     q = QuantizerParameters.for_specs([m.spec for m in members])
-    learning_rate = np.array([m.settings.learning_rate for m in members], dtype=np.float32)
-    l1 = np.array([m.spec.l1 for m in members], dtype=np.float32)
-    return (*(getattr(q, f.name) for f in dataclasses.fields(q)), learning_rate, l1)
-
-
-def _rows(arrays: tuple[np.ndarray, ...], rows: list[int]) -> tuple[np.ndarray, ...]:
-    return tuple(a[rows] for a in arrays)
+    learning_rate = [m.settings.learning_rate for m in members]
+    l1 = [m.spec.l1 for m in members]
+    return np.stack([*(getattr(q, f.name) for f in dataclasses.fields(q)), learning_rate, l1], axis=1).astype(np.float32)
 
 
 @dataclass
 class _StackedState:
-    """All members' weights, Adam moments, step counts and masks, stacked on a leading model axis (M, ...)."""
+    """All members' training state, one row per member (as the epoch function takes it).
+
+    ``packed`` (M, P): weights, then Adam's first and second moments, flattened
+    (``Architecture.state_shapes``); ``masks`` (M, P_mask) the kernel masks; ``steps`` (M,) int32.
+    """
 
     arch: Architecture
-    weights: list[np.ndarray]
-    adam_m: list[np.ndarray]
-    adam_v: list[np.ndarray]
+    packed: np.ndarray
+    masks: np.ndarray
     steps: np.ndarray
-    masks: list[np.ndarray]
 
     @classmethod
     def start(cls, arch: Architecture, members: list[Member]) -> _StackedState:
@@ -343,19 +330,26 @@ class _StackedState:
             stacked = np.stack([np.asarray(m.weights[i], dtype=np.float32) for m in members])
             weights.append(stacked * mask_of[layer] if role == "kernel" else stacked)
         adam = [np.zeros_like(weights[i]) for i in arch.trainable]
-        return cls(arch, weights, adam, [a.copy() for a in adam], np.zeros(len(members), dtype=np.int32), masks)
+        return cls(arch, _rows_of(weights + adam + adam), _rows_of(masks), np.zeros(len(members), dtype=np.int32))
 
-    def chunk(self, rows: list[int]) -> tuple:
-        """(weights, adam_m, adam_v, steps, masks) of ``rows``, as the epoch function takes them."""
-        pick = lambda arrays: tuple(a[rows] for a in arrays)  # noqa: E731
-        return pick(self.weights), pick(self.adam_m), pick(self.adam_v), self.steps[rows], pick(self.masks)
+    def chunk(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(state, steps, masks) of ``rows``."""
+        return self.packed[rows], self.steps[rows], self.masks[rows]
 
-    def store(self, rows: list[int], weights, adam_m, adam_v, steps) -> None:
-        for target, source in ((self.weights, weights), (self.adam_m, adam_m), (self.adam_v, adam_v)):
-            for array, value in zip(target, source, strict=True):
-                array[rows] = value
+    def store(self, rows: list[int], packed: np.ndarray, steps: np.ndarray) -> None:
+        self.packed[rows] = packed
         self.steps[rows] = steps
 
     def member_weights(self, k: int) -> list[np.ndarray]:
         """Member k's weights, copied, in ``build_model(spec).get_weights()`` order."""
-        return [w[k].copy() for w in self.weights]
+        weights, start = [], 0
+        for shape in self.arch.weight_shapes:
+            size = math.prod(shape)
+            weights.append(self.packed[k, start : start + size].reshape(shape).copy())
+            start += size
+        return weights
+
+
+def _rows_of(arrays: list[np.ndarray]) -> np.ndarray:
+    """Arrays (M, ...) flattened per member and concatenated: (M, P) float32."""
+    return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1).astype(np.float32)
