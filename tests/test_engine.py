@@ -9,6 +9,7 @@ import pytest
 
 from qaplib.data import DataSpec, load_jets
 from qaplib.engine import Member, train_phase_batched
+from qaplib.engine.backprop import MemberQuantizers, member_gradients
 from qaplib.engine.graph import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, BN_EPSILON, BN_MOMENTUM, Architecture
 from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_passes, quantized_relu_values
 from qaplib.engine.runs import execute_runs_batched
@@ -101,6 +102,50 @@ def test_constants_are_the_keras_defaults():
     assert (bn["momentum"].default, bn["epsilon"].default) == (BN_MOMENTUM, BN_EPSILON)
     adam = tf.keras.optimizers.Adam()
     assert (adam.beta_1, adam.beta_2, adam.epsilon) == (ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [ModelSpec(bits=6), ModelSpec(bits=32), ModelSpec(bits=4, batchnorm=False, l1=1e-3), ModelSpec(bits=8, l1=1e-4)],
+    ids=["6bit", "float", "4bit-nobn-l1", "8bit-l1"],
+)
+def test_hand_written_gradients_equal_keras_gradients(spec, jets):
+    """``member_gradients`` on one batch against ``tf.GradientTape`` through the Keras model ``build_model``
+    makes (training-mode batch norm, mean cross-entropy + its L1 losses): the same loss, the same gradient
+    of every trainable weight to float round-off, the same BN moving averages after the batch."""
+    import tensorflow as tf
+
+    set_determinism(3)
+    model = build_model(spec)
+    noise = np.random.default_rng(3)
+    model.set_weights([w + noise.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
+    before = model.get_weights()
+    x, y = jets.x_train[:1024], jets.y_train[:1024]
+    with tf.GradientTape() as tape:
+        probabilities = model(x, training=True)
+        cross_entropy = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, probabilities))
+        keras_loss = tf.add_n([cross_entropy, *model.losses])
+    keras_gradients = tape.gradient(keras_loss, model.trainable_weights)
+    after = dict(zip(Architecture.of(spec).weight_names, model.get_weights(), strict=True))
+
+    arch = Architecture.of(spec)
+    q = QuantizerParameters.for_specs([spec])
+    quantizers = MemberQuantizers(*(tf.constant(getattr(q, f.name)[0]) for f in dataclasses.fields(MemberQuantizers)))
+    weights = {name: tf.constant(w) for name, w in zip(arch.weight_names, before, strict=True)}
+    batch = (tf.constant(x), tf.constant(y, tf.int32), tf.ones(len(y)))
+    ours = member_gradients(arch.widths, arch.batchnorm, weights, quantizers, tf.constant(spec.l1, tf.float32), *batch)
+
+    np.testing.assert_allclose(float(ours.loss), float(keras_loss), rtol=1e-5)
+    trainable = [name for name in arch.weight_names if not name[1].startswith("moving")]
+    assert len(trainable) == len(keras_gradients) and ours.gradients.keys() == set(trainable)
+    for name, keras_gradient in zip(trainable, keras_gradients, strict=True):
+        expected = keras_gradient.numpy()
+        # hidden Dense biases before batch norm: the exact gradient is 0, both sides are round-off
+        atol = 1e-4 * float(np.abs(expected).max()) + 1e-7
+        np.testing.assert_allclose(ours.gradients[name].numpy(), expected, rtol=1e-3, atol=atol, err_msg=str(name))
+    assert ours.moving.keys() == {name for name in arch.weight_names if name[1].startswith("moving")}
+    for name, value in ours.moving.items():
+        np.testing.assert_allclose(value.numpy(), after[name], rtol=1e-5, atol=1e-6, err_msg=str(name))
 
 
 def start_of(spec: ModelSpec, seed: int, sparsity: float):

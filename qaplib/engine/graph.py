@@ -240,9 +240,10 @@ def validation_metrics(arch: Architecture, weights: tuple, consts: MemberConstan
 
 
 @functools.cache
-def epoch_function(arch: Architecture, chunk_size: int):
-    """The XLA-compiled epoch of a chunk of ``chunk_size`` members (one compilation per architecture and
-    input shapes).
+def epoch_function(arch: Architecture, chunk_size: int, batch_size: int):
+    """The XLA-compiled epoch of a chunk of ``chunk_size`` members training with batches of ``batch_size``
+    (one compilation per architecture and input shapes; the member and batch axes are fixed in the trace,
+    the others, such as the numbers of steps, may vary between calls).
 
     Call as ``f(state, steps, masks, consts, x_pool, y_pool, batch_index, batch_weight, active, val_index,
     val_weight)``: ``state`` (C, P) is each member's weights and Adam moments packed into a row
@@ -258,6 +259,9 @@ def epoch_function(arch: Architecture, chunk_size: int):
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def epoch(state, steps, masks, consts, x_pool, y_pool, batch_index, batch_weight, active, val_index, val_weight):
+        batch_index, batch_weight, val_index, val_weight = (
+            tf.ensure_shape(t, [None, chunk_size, batch_size]) for t in (batch_index, batch_weight, val_index, val_weight)
+        )
         unpacked = unpack(state, arch.state_shapes)
         weights, adam_m = tuple(unpacked[:n_weights]), tuple(unpacked[n_weights : n_weights + n_trainable])
         adam_v = tuple(unpacked[n_weights + n_trainable :])

@@ -6,10 +6,11 @@ weights restored); the members only share the architecture and the batch size.
 
 How the work is laid out (members are independent, so any layout gives the same per-member math):
 
-* the state of all M members lives on the host as arrays stacked along a leading model axis;
+* the state of all M members lives on the host, one packed row per member (weights, Adam moments);
 * each epoch, the members still training are cut into chunks of ``chunk_size``; one XLA call
-  (:func:`qaplib.engine.graph.epoch_function`) runs a chunk's whole epoch (every step, then validation)
-  with batched matmuls over (chunk, batch, features): no Python or host work between steps;
+  (:func:`qaplib.engine.graph.epoch_function`) runs a chunk's whole epoch (every step, then validation),
+  member by member with plain 2D products (:mod:`qaplib.engine.backprop`): no Python or host work
+  between steps;
 * up to ``threads`` chunks run concurrently. XLA executes on TensorFlow's intra-op thread pool, so this
   needs ``intra_op_parallelism_threads`` >= ``threads`` (and XLA then also splits work inside a call, at
   some cost in efficiency); with the single thread ``qaplib.runs.configure_tensorflow`` sets, use one
@@ -17,7 +18,8 @@ How the work is laid out (members are independent, so any layout gives the same 
 * a member whose early stopping fired is left out of later chunks: it never moves again, and costs nothing.
 
 On CPU the speed per sample and model hardly depends on the chunk size (``benchmarks/engine_throughput.py``
-compares 2 with 32); small chunks give every core work and waste little on a partly filled last chunk.
+compares 2 with 32; larger chunks save a little host time per call but take longer to compile); small
+chunks give every core work and waste little on a partly filled last chunk.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from qaplib.errors import InvalidSpecError
 from qaplib.models import ModelSpec
 from qaplib.train import TrainSettings
 
-#: Members per XLA call (see the module docstring). 1 is slower: XLA turns the batched dots into other kernels.
+#: Members per XLA call (see the module docstring).
 DEFAULT_CHUNK_SIZE = 2
 #: The data pool is padded to a multiple of this many rows, so that data sets of similar size share one
 #: compiled program (XLA compiles once per input shape, several seconds each).
@@ -286,7 +288,7 @@ class _ChunkRunner:
         batch_index, batch_weight, active = (np.stack(parts, axis=1) for parts in zip(*member_plans, strict=True))
         val_index, val_weight = (np.stack(parts, axis=1) for parts in zip(*[self.val_plan[k] for k in padded], strict=True))
         state, steps, masks = self.state.chunk(padded)
-        outputs = epoch_function(self.arch, size)(state, steps, masks, self.constants[padded], *self.tensors,
+        outputs = epoch_function(self.arch, size, self.batch_size)(state, steps, masks, self.constants[padded], *self.tensors,
                                                   batch_index, batch_weight, active, val_index, val_weight)  # fmt: skip
         state, steps, *metrics = (t.numpy()[: len(rows)] for t in outputs)
         self.state.store(rows, state, steps)
