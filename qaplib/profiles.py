@@ -2,7 +2,7 @@
 
 * ``smoke``: seconds; the tests run every notebook end to end with it.
 * ``default``: what the committed book shows; recomputing all of it fits in 90 minutes on 2 cores
-  (measured: 35 minutes on 2 idle cores, firmware and architecture search included).
+  (measured: 29 minutes on 2 idle cores, firmware and architecture search included).
 * ``paper``: the paper's own settings (830k jets, lr 1e-4, up to 250 epochs, patience 10,
   4 folds, the 12-phase schedule), meant for a Dask cluster.
 

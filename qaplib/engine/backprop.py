@@ -18,8 +18,9 @@ loss of ``qaplib.train.fit`` (``tests/test_engine.py`` compares them with Keras'
 
 * QKeras's quantizers are straight-through: the gradient of q(W) is passed to W unchanged;
 * ``quantized_relu``'s derivative is 1 on (0, m_i - m_f] and 0 elsewhere, ReLU's 1 on (0, inf);
-* batch normalisation uses the batch's weighted mean and biased variance (see
-  :func:`qaplib.engine.graph.forward`); its gradient is the one TensorFlow derives for Keras's layer;
+* batch normalisation uses the mean and biased variance over the batch's real samples (as Keras does
+  for a short last batch), epsilon 1e-3, momentum 0.99 for the moving averages; its gradient is the one
+  TensorFlow derives for Keras's layer, with the statistics' own gradients included;
 * mean cross-entropy over the real samples: d/dlogits = (softmax - one_hot) w_b / sum(w);
 * L1: l1 sign(x) for every kernel and BN gamma (``tf.abs``'s derivative, 0 at 0).
 """
@@ -74,7 +75,7 @@ def _materialised(value):
 
 
 def _weight_gradient(inputs, output_gradient):
-    """h^T dz (in, out) for h (B, in) and dz (B, out), both materialised, as the fastest plain product.
+    """h^T dz (in, out) for h (B, in) and dz (B, out) (materialised), as the fastest plain product.
 
     Eigen is slow on h^T dz itself (both operands contracted along their rows). Transposing the narrower
     operand makes it a plain product: dz^T h (out, in), then transposed (a small array), or h^T dz with h^T
