@@ -198,9 +198,9 @@ def main() -> None:
         for models in MEMBER_COUNTS[1:]:
             measured = processes_rate("engine", models, p, args.epochs, args.chunk_size)
             rows.append((f"engine, M = {models}, {p} processes", measured))
-    print(f"{'configuration':36s} {'sample·models/s':>16s} {'x stock':>8s} {'of sgemm bound':>15s}")
+    print(f"{'configuration':46s} {'sample·models/s':>16s} {'x stock':>8s} {'of sgemm bound':>15s}")
     for name, measured in rows:
-        print(f"{name:36s} {measured:16,.0f} {measured / stock:8.1f} {measured / bound:15.1%}")
+        print(f"{name:46s} {measured:16,.0f} {measured / stock:8.1f} {measured / bound:15.1%}")
     best_name, best = max((row for row in rows if row[0].startswith("engine")), key=lambda row: row[1])
     print(f"best engine configuration: {best_name}, {best / stock:.1f}x stock QKeras in one process", end="")
     print(f", {best / parallel_stock:.1f}x stock QKeras with one process per core" if parallel_stock else "")
