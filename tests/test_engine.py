@@ -9,7 +9,7 @@ import pytest
 
 from qaplib.data import DataSpec, load_jets
 from qaplib.engine import Member, train_phase_batched
-from qaplib.engine.backprop import MemberQuantizers, member_gradients
+from qaplib.engine.backprop import member_gradients
 from qaplib.engine.graph import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, BN_EPSILON, BN_MOMENTUM, Architecture
 from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_passes, quantized_relu_values
 from qaplib.engine.runs import execute_runs_batched
@@ -130,7 +130,7 @@ def test_hand_written_gradients_equal_keras_gradients(spec, jets):
 
     arch = Architecture.of(spec)
     q = QuantizerParameters.for_specs([spec])
-    quantizers = MemberQuantizers(*(tf.constant(getattr(q, f.name)[0]) for f in dataclasses.fields(MemberQuantizers)))
+    quantizers = QuantizerParameters(*(tf.constant(getattr(q, f.name)) for f in dataclasses.fields(q))).member(0)
     weights = {name: tf.constant(w) for name, w in zip(arch.weight_names, before, strict=True)}
     batch = (tf.constant(x), tf.constant(y, tf.int32), tf.ones(len(y)))
     ours = member_gradients(arch.widths, arch.batchnorm, weights, quantizers, tf.constant(spec.l1, tf.float32), *batch)

@@ -29,24 +29,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qaplib.engine.quantizers import quantized_bits_unit, quantized_relu_passes, quantized_relu_values
+from qaplib.engine.quantizers import (
+    QuantizerParameters,
+    quantized_bits_unit,
+    quantized_relu_passes,
+    quantized_relu_values,
+)
 
 #: Keras ``BatchNormalization`` defaults (``build_model`` uses them).
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
-
-
-@dataclass(frozen=True)
-class MemberQuantizers:
-    """One member's quantizer constants (scalars): see ``qaplib.engine.quantizers.QuantizerParameters``."""
-
-    quantized: object
-    weight_levels: object
-    weight_step: object
-    relu_scale: object
-    relu_step: object
-    relu_unit: object
-    relu_ceiling: object
 
 
 @dataclass(frozen=True)
@@ -122,7 +114,7 @@ def _layers(widths: tuple[int, ...]) -> list[str]:
     return [f"fc{i + 1}" for i in range(len(widths) + 1)]
 
 
-def _quantized_layer(weights: dict, layer: str, q: MemberQuantizers):
+def _quantized_layer(weights: dict, layer: str, q: QuantizerParameters):
     """(kernel, bias) of a Dense layer as the member's forward pass uses them (quantized or float)."""
     import tensorflow as tf
 
@@ -132,7 +124,7 @@ def _quantized_layer(weights: dict, layer: str, q: MemberQuantizers):
     return kernel, bias
 
 
-def _activation(z, q: MemberQuantizers):
+def _activation(z, q: QuantizerParameters):
     import tensorflow as tf
 
     return tf.where(q.quantized, quantized_relu_values(z, q.relu_scale, q.relu_step, q.relu_unit), tf.nn.relu(z))
@@ -173,7 +165,7 @@ def count_correct(probabilities_t, labels, sample_weight):
     return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32) * sample_weight)
 
 
-def member_logits(widths: tuple[int, ...], batchnorm: bool, weights: dict, quantizers: MemberQuantizers, x):
+def member_logits(widths: tuple[int, ...], batchnorm: bool, weights: dict, quantizers: QuantizerParameters, x):
     """Inference-mode logits (B, 5) of one member (batch normalisation with the moving averages)."""
     import tensorflow as tf
 
@@ -193,14 +185,14 @@ def member_logits(widths: tuple[int, ...], batchnorm: bool, weights: dict, quant
 
 
 def member_gradients(
-    widths: tuple[int, ...], batchnorm: bool, weights: dict, quantizers: MemberQuantizers, l1, x, labels, sample_weight
+    widths: tuple[int, ...], batchnorm: bool, weights: dict, quantizers: QuantizerParameters, l1, x, labels, sample_weight
 ) -> MemberGradients:
     """Forward pass in training mode and gradients of the loss for one member and one batch.
 
     Args:
         widths, batchnorm: the architecture (hidden widths; batch normalisation after each hidden Dense).
         weights: (layer, role) -> weight tensor without a member axis (``build_model`` shapes).
-        quantizers: this member's constants; ``quantized`` False means a float member (plain ReLU).
+        quantizers: this member's constants (scalars); ``quantized`` False means a float member (plain ReLU).
         l1: the member's L1 strength (scalar).
         x: (B, 16) inputs, ``labels`` (B,) int32, ``sample_weight`` (B,) 1 for real and 0 for padding.
     """

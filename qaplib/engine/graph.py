@@ -30,14 +30,13 @@ from dataclasses import dataclass, fields
 from qaplib.engine.backprop import (
     BN_EPSILON,
     BN_MOMENTUM,
-    MemberQuantizers,
     class_major_softmax,
     count_correct,
     l1_penalty,
     member_gradients,
     member_logits,
 )
-from qaplib.engine.quantizers import select_quantized
+from qaplib.engine.quantizers import QuantizerParameters, select_quantized
 from qaplib.models import ModelSpec, dense_layer_names
 
 __all__ = ["BN_EPSILON", "BN_MOMENTUM", "Architecture", "MemberConstants", "epoch_function", "train_step"]
@@ -118,22 +117,25 @@ def pack(tensors) -> object:
 
 @dataclass(frozen=True)
 class MemberConstants:
-    """Per-member constants of a chunk, each (C,) (``quantized`` bool, the rest float32): the fields of
-    ``qaplib.engine.quantizers.QuantizerParameters``, then learning rate and L1 strength."""
+    """Per-member constants of a chunk: quantizer constants, learning rate and L1 strength, each (C,)."""
 
-    quantized: object
-    weight_levels: object
-    weight_step: object
-    relu_scale: object
-    relu_step: object
-    relu_unit: object
-    relu_ceiling: object
+    quantizers: QuantizerParameters
     learning_rate: object
     l1: object
 
-    def member(self, c: int) -> MemberQuantizers:
-        """Member c's quantizer constants (scalars)."""
-        return MemberQuantizers(*(getattr(self, f.name)[c] for f in fields(MemberQuantizers)))
+    @classmethod
+    def from_columns(cls, columns) -> MemberConstants:
+        """From (C, 9) rows: the ``QuantizerParameters`` fields (``quantized`` as 1.0/0.0), learning rate, L1."""
+        import tensorflow as tf
+
+        values = tf.unstack(columns, axis=1)
+        count = len(fields(QuantizerParameters))
+        return cls(QuantizerParameters(values[0] > 0.5, *values[1:count]), *values[count:])
+
+
+def _member_weights(arch: Architecture, weights: tuple, c: int) -> dict:
+    """(layer, role) -> member c's slice of each stacked weight."""
+    return {name: w[c] for name, w in zip(arch.weight_names, weights, strict=True)}
 
 
 def _per_member(value, rank: int):
@@ -181,9 +183,9 @@ def train_step(
     names = arch.weight_names
     results = []
     for c in range(chunk_size):  # one plain 2D computation per member: see qaplib.engine.backprop
-        member = {name: w[c] for name, w in zip(names, weights, strict=True)}
+        member, quantizers = _member_weights(arch, weights, c), consts.quantizers.member(c)
         batch = (x[c], labels[c], sample_weight[c])
-        results.append(member_gradients(arch.widths, arch.batchnorm, member, consts.member(c), consts.l1[c], *batch))
+        results.append(member_gradients(arch.widths, arch.batchnorm, member, quantizers, consts.l1[c], *batch))
     gradients = [tf.stack([r.gradients[names[i]] for r in results]) for i in arch.trainable]
     moving = {key: tf.stack([r.moving[key] for r in results]) for key in results[0].moving}
     loss, correct, count = (tf.stack([getattr(r, field) for r in results]) for field in ("loss", "correct", "count"))
@@ -197,7 +199,8 @@ def train_step(
         updated, m, v = adam_update(weights[index], gradient, adam_m[slot], adam_v[slot], _per_member(alpha, rank))
         layer, role = names[index]
         if role in ("kernel", "bias"):  # QDense's Clip(-1, 1) constraint, then the mask callback
-            updated = select_quantized(_per_member(consts.quantized, rank), tf.clip_by_value(updated, -1.0, 1.0), updated)
+            quantized = _per_member(consts.quantizers.quantized, rank)
+            updated = select_quantized(quantized, tf.clip_by_value(updated, -1.0, 1.0), updated)
             if role == "kernel":
                 updated = updated * mask_of[layer]
         new_weights[index] = tf.where(keep, updated, weights[index])
@@ -218,16 +221,17 @@ def validation_metrics(arch: Architecture, weights: tuple, consts: MemberConstan
     """
     import tensorflow as tf
 
-    members = [{name: w[c] for name, w in zip(arch.weight_names, weights, strict=True)} for c in range(val_index.shape[1])]
+    members = [_member_weights(arch, weights, c) for c in range(val_index.shape[1])]
 
     def body(k, loss_sum, correct_sum, count_sum):
         losses, corrects = [], []
         for c, member in enumerate(members):
             rows, weight = val_index[k, c], val_weight[k, c]
-            logits = member_logits(arch.widths, arch.batchnorm, member, consts.member(c), tf.gather(x_pool, rows))
-            cross_entropy, probabilities_t, _ = class_major_softmax(logits, tf.gather(y_pool, rows))
+            labels = tf.gather(y_pool, rows)
+            logits = member_logits(arch.widths, arch.batchnorm, member, consts.quantizers.member(c), tf.gather(x_pool, rows))
+            cross_entropy, probabilities_t, _ = class_major_softmax(logits, labels)
             losses.append(tf.reduce_sum(cross_entropy * weight))
-            corrects.append(count_correct(probabilities_t, tf.gather(y_pool, rows), weight))
+            corrects.append(count_correct(probabilities_t, labels, weight))
         count = tf.reduce_sum(val_weight[k], axis=1)
         return k + 1, loss_sum + tf.stack(losses), correct_sum + tf.stack(corrects), count_sum + count
 
@@ -248,7 +252,7 @@ def epoch_function(arch: Architecture, chunk_size: int, batch_size: int):
     Call as ``f(state, steps, masks, consts, x_pool, y_pool, batch_index, batch_weight, active, val_index,
     val_weight)``: ``state`` (C, P) is each member's weights and Adam moments packed into a row
     (:attr:`Architecture.state_shapes`), ``masks`` (C, P_mask) its kernel masks packed likewise,
-    ``consts`` (C, 9) the fields of :class:`MemberConstants` (``quantized`` as 1.0 or 0.0),
+    ``consts`` (C, 9) the rows :meth:`MemberConstants.from_columns` reads,
     ``batch_index``/``batch_weight`` (S, C, B) and ``active`` (S, C). Returns (state, steps, loss, accuracy,
     val_loss, val_accuracy), the last four (C,) (loss and accuracy averaged over the epoch's real samples
     as Keras's history does). Few, large arguments: each argument of a call costs host time.
@@ -266,8 +270,7 @@ def epoch_function(arch: Architecture, chunk_size: int, batch_size: int):
         weights, adam_m = tuple(unpacked[:n_weights]), tuple(unpacked[n_weights : n_weights + n_trainable])
         adam_v = tuple(unpacked[n_weights + n_trainable :])
         masks = tuple(unpack(masks, arch.mask_shapes))
-        columns = tf.unstack(consts, axis=1)
-        consts = MemberConstants(columns[0] > 0.5, *columns[1:])
+        consts = MemberConstants.from_columns(consts)
 
         def body(s, weights, adam_m, adam_v, steps, loss_sum, correct_sum, count_sum):
             x, labels = tf.gather(x_pool, batch_index[s]), tf.gather(y_pool, batch_index[s])

@@ -24,12 +24,11 @@ chunks give every core work and waste little on a partly filled last chunk.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -302,11 +301,11 @@ def _idle_plan(plan: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndar
 
 
 def _member_constants(members: list[Member]) -> np.ndarray:
-    """(M, 9) float32: per member the ``graph.MemberConstants`` fields in order (``quantized`` as 1.0/0.0)."""
+    """(M, 9) float32: per member what ``graph.MemberConstants.from_columns`` reads."""
     q = QuantizerParameters.for_specs([m.spec for m in members])
     learning_rate = [m.settings.learning_rate for m in members]
     l1 = [m.spec.l1 for m in members]
-    return np.stack([*(getattr(q, f.name) for f in dataclasses.fields(q)), learning_rate, l1], axis=1).astype(np.float32)
+    return np.stack([*(getattr(q, f.name) for f in fields(q)), learning_rate, l1], axis=1).astype(np.float32)
 
 
 @dataclass

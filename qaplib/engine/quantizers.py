@@ -11,7 +11,7 @@ checks values and gradients element-wise against QKeras, ties and saturation inc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -24,6 +24,9 @@ _FLOAT_PLACEHOLDER_BITS = 16
 @dataclass(frozen=True)
 class QuantizerParameters:
     """Per-member quantizer constants, each a (M,) float32 array (M members), all exact powers of two.
+
+    Inside the compiled epoch the same fields hold a chunk's (C,) tensors, and :meth:`member` gives one
+    member's scalars.
 
     For ``quantized_bits(bits, 0, alpha=1)``: ``weight_levels`` m = 2**(bits-1) and ``weight_step`` 1/m.
     For ``quantized_relu(bits, integer)`` with m = 2**bits, m_i = 2**integer: ``relu_scale`` m/m_i,
@@ -39,6 +42,10 @@ class QuantizerParameters:
     relu_step: np.ndarray
     relu_unit: np.ndarray
     relu_ceiling: np.ndarray
+
+    def member(self, c: int) -> QuantizerParameters:
+        """Member c's constants (scalars)."""
+        return QuantizerParameters(*(getattr(self, f.name)[c] for f in fields(self)))
 
     @classmethod
     def for_specs(cls, specs: list[ModelSpec]) -> QuantizerParameters:
