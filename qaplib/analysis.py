@@ -142,3 +142,135 @@ def bo_comparison(summary: pd.DataFrame, retrained: pd.DataFrame, tolerance: flo
             "BOPs ratio BO / QAP": np.nan if qap is None else best["bops"] / qap["bops"],
         })  # fmt: skip
     return pd.DataFrame(rows).set_index("bits")
+
+
+# ---------------------------------------------------------------- each chapter's verdict in words
+
+
+def _pp(value: float) -> str:
+    """An accuracy difference in percentage points, signed."""
+    return f"{100 * value:+.2f} percentage points"
+
+
+def claim_verdict(claims: pd.DataFrame, tolerance: float) -> str:
+    """Chapter 2's conclusion: :func:`claim_sentence`, and which bit width gives the cheapest QAP model."""
+    sentence = claim_sentence(claims, tolerance)
+    per_bits = claims[claims.index.str.match(r"QAP \d+-bit")]["BOPs"].dropna()
+    if per_bits.empty:
+        return sentence
+    cheapest = per_bits.idxmin().removeprefix("QAP ")
+    return (f"{sentence} The cheapest model that keeps the accuracy is a pruned {cheapest} model "
+            f"({per_bits.min():,.0f} BOPs, mean over folds).")
+
+
+def scheme_difference(summary: pd.DataFrame) -> pd.DataFrame:
+    """FT minus LT per bit width and pruning phase (fold means): accuracy and neural efficiency.
+
+    Columns: bits, phase, sparsity (FT's), ``accuracy FT - LT``, ``efficiency FT - LT``.
+    """
+    wide = summary.pivot_table(index=["bits", "phase"], columns="scheme", values=["accuracy", "neural_efficiency", "sparsity"])
+    return pd.DataFrame({
+        "sparsity": wide[("sparsity", "ft")],
+        "accuracy FT - LT": wide[("accuracy", "ft")] - wide[("accuracy", "lt")],
+        "efficiency FT - LT": wide[("neural_efficiency", "ft")] - wide[("neural_efficiency", "lt")],
+    }).reset_index()  # fmt: skip
+
+
+def scheme_verdict(difference: pd.DataFrame) -> str:
+    """Chapter 3's conclusion from :func:`scheme_difference`."""
+    accuracy, efficiency = difference["accuracy FT - LT"], difference["efficiency FT - LT"]
+    pruned = difference[difference["phase"] > 0]
+    better = "fine-tuning (FT)" if accuracy.mean() > 0 else "lottery-ticket rewinding (LT)"
+    return (f"Over {len(difference)} (bit width, pruning phase) points, {better} is the more accurate scheme on average: "
+            f"FT − LT = {_pp(accuracy.mean())} (FT ahead at {int((accuracy > 0).sum())} of them; "
+            f"largest gap {_pp(accuracy.abs().max() * np.sign(accuracy[accuracy.abs().idxmax()]))}). "
+            f"In neural efficiency FT − LT = {efficiency.mean():+.3f} on average "
+            f"({efficiency[pruned.index].mean():+.3f} over the pruned phases alone): "
+            f"{'FT' if efficiency.mean() > 0 else 'LT'} models use more of their neurons' state space.")  # fmt: skip
+
+
+def variant_effects(summary: pd.DataFrame, reference: str = "BN + L1") -> pd.DataFrame:
+    """Mean over pruning phases of each variant minus ``reference``, per bit width (chapter 4).
+
+    Columns: bits, variant, ``accuracy change``, ``efficiency change``, ``worst accuracy change``.
+    """
+    rows = []
+    for bits, rows_ in summary.groupby("bits"):
+        base = rows_[rows_["variant"] == reference].set_index("phase")
+        for variant, other in rows_[rows_["variant"] != reference].groupby("variant"):
+            other = other.set_index("phase")
+            delta = other["accuracy"] - base["accuracy"]
+            rows.append({"bits": bits, "variant": variant, "accuracy change": delta.mean(),
+                         "worst accuracy change": delta.min(),
+                         "efficiency change": (other["neural_efficiency"] - base["neural_efficiency"]).mean()})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def variant_verdict(effects: pd.DataFrame) -> str:
+    """Chapter 4's conclusion from :func:`variant_effects`."""
+    parts = []
+    for _, row in effects.iterrows():
+        width = "float" if row["bits"] == 32 else f"{row['bits']}-bit"
+        parts.append(f"{row['variant']} at {width}: {_pp(row['accuracy change'])} of accuracy on average over the "
+                     f"pruning phases (worst {_pp(row['worst accuracy change'])}), neural efficiency "
+                     f"{row['efficiency change']:+.3f}")  # fmt: skip
+    worst = effects.loc[effects["accuracy change"].idxmin()]
+    return ("Against the default tagger with batch normalisation and L1 — " + "; ".join(parts) + ". "
+            f"Removing {worst['variant'].removeprefix('no ')} costs the most accuracy.")
+
+
+def efficiency_verdict(spread: dict, accuracy_window: float) -> str:
+    """Chapter 5's conclusion from :func:`efficiency_spread`."""
+    return (f"{spread['n_models']} models lie within {accuracy_window:.1%} of the best accuracy "
+            f"({100 * spread['accuracy_range'][0]:.2f}–{100 * spread['accuracy_range'][1]:.2f} %), yet their neural "
+            f"efficiencies differ by a factor **{spread['ratio']:.2f}**: from {describe_model(spread['lowest'])} to "
+            f"{describe_model(spread['highest'])}. Accuracy alone does not say how efficiently a network uses its "
+            f"neurons (Spearman correlation of accuracy and efficiency over all models: "
+            f"{spread['spearman_accuracy_efficiency']:+.2f}).")  # fmt: skip
+
+
+def noise_table(summary: pd.DataFrame, phases: tuple[int, int] = (0, 9)) -> pd.DataFrame:
+    """Accuracy and efficiency per bit width and label noise, unpruned and at pruning phase ``phases[1]``."""
+    low, high = phases
+    rows = []
+    for (bits, noise), rows_ in summary.groupby(["bits", "label_noise"]):
+        by_phase = rows_.set_index("phase")
+        high_row = by_phase.loc[min(high, by_phase.index.max())]
+        rows.append({"bits": bits, "label_noise": noise,
+                     "accuracy unpruned": by_phase.loc[low, "accuracy"], "accuracy pruned": high_row["accuracy"],
+                     "pruned sparsity": high_row["sparsity"],
+                     "efficiency unpruned": by_phase.loc[low, "neural_efficiency"],
+                     "efficiency pruned": high_row["neural_efficiency"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def noise_verdict(table: pd.DataFrame) -> str:
+    """Chapter 6's conclusion from :func:`noise_table`: how much clean-test accuracy label noise costs."""
+    parts = []
+    for bits, rows in table.groupby("bits", sort=False):
+        clean, noisiest = rows.loc[rows["label_noise"].idxmin()], rows.loc[rows["label_noise"].idxmax()]
+        width = "float" if bits == 32 else f"{bits}-bit"
+        parts.append(f"the {width} model loses {_pp(noisiest['accuracy unpruned'] - clean['accuracy unpruned'])} "
+                     f"unpruned and {_pp(noisiest['accuracy pruned'] - clean['accuracy pruned'])} when "
+                     f"{noisiest['pruned sparsity']:.0%} pruned")  # fmt: skip
+    noisiest = table["label_noise"].max()
+    return f"With {noisiest:.0%} of the training labels randomised, " + "; ".join(parts) + " of its clean-test accuracy."
+
+
+def bo_verdict(comparison: pd.DataFrame, tolerance: float) -> str:
+    """Chapter 7's conclusion from :func:`bo_comparison`."""
+    parts, wins = [], 0
+    for bits, row in comparison.iterrows():
+        width = "float" if bits == 32 else f"{bits}-bit"
+        ratio = row["BOPs ratio BO / QAP"]
+        if np.isnan(ratio):
+            parts.append(f"at {width} no QAP model comes within {tolerance:.1%} of the best BO model")
+            continue
+        wins += ratio >= 1
+        parts.append(f"at {width} the best BO architecture ({row['best BO widths']}) needs {ratio:.2f}× the BOPs of the "
+                     f"QAP model of equal accuracy")  # fmt: skip
+    outcome = ("QAP is as efficient as or more efficient than the architecture search at every bit width, as the paper found"
+               if wins == len(comparison) else
+               f"QAP is the cheaper choice at only {wins} of {len(comparison)} bit widths, unlike the paper's finding")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + f" (equal accuracy: within {tolerance:.1%}). {outcome}."

@@ -70,10 +70,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec.from_json(path.read_text())
     key, store = run_key(spec), _store(args)
     if store.is_complete(key):
-        print(f"{key}: already in {store.root}, nothing to train")
+        print(f"{key}: already in {store.path(key)}, nothing to train")
     else:
         store.save(execute_run(spec, key=key))
-        print(f"{key}: trained and stored in {store.root}")
+        print(f"{key}: trained and stored in {store.path(key)}")
     for row in store.load(key).phases:
         print(f"  phase {row['phase']:2d}  sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}  "
               f"AUC {row['macro_auc']:.4f}  BOPs {row['bops']:>9d}  efficiency {row['neural_efficiency']:.3f}")
@@ -117,6 +117,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+STORE_HELP = "result store directory (default: read results/ and out/results, write out/results)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qap", description="Quantization-aware pruning companion tools.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="train one run spec (JSON) unless it is already stored")
     run.add_argument("spec", help="RunSpec JSON file")
-    run.add_argument("--store", help="result store directory (default: results/)")
+    run.add_argument("--store", help=STORE_HELP)
     run.set_defaults(handler=_cmd_run)
     sweep = commands.add_parser("sweep", help="compute the missing runs of a grid (YAML)")
     sweep.add_argument("grid", nargs="?", help="grid YAML file (name, base, grid)")
@@ -142,12 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--executor", default="local", help="local (process pool, default) or dask")
     sweep.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: a LocalCluster)")
     sweep.add_argument("--workers", type=int, help="worker processes (default: all cores)")
-    sweep.add_argument("--store", help="result store directory (default: results/)")
+    sweep.add_argument("--store", help=STORE_HELP)
     sweep.set_defaults(handler=_cmd_sweep)
     status = commands.add_parser("status", help="done / missing / failed runs of a grid")
     status.add_argument("grid", nargs="?", help="grid YAML file")
     status.add_argument("--profile", help="instead of a grid: every run the book needs under this profile")
-    status.add_argument("--store", help="result store directory (default: results/)")
+    status.add_argument("--store", help=STORE_HELP)
     status.set_defaults(handler=_cmd_status)
 
     figures = commands.add_parser("figures", help="execute the book's notebooks with papermill")

@@ -210,6 +210,13 @@ def source_path(source: str) -> Path:
     return path
 
 
+def describe_source(source: str) -> str:
+    """How the book names a data source: a generated tier by name, a user's file by its file name (no machine paths)."""
+    if source in NAMED_SOURCES:
+        return f"the generated `{source}` dataset (`data/{NAMED_SOURCES[source]}`)"
+    return f"`{Path(source).name}`"
+
+
 def read_jets(source: str) -> JetTable:
     """Read a named generated dataset or a file/directory in any supported format."""
     path = source_path(source)

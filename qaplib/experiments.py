@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import yaml
+
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ALLOWED_BITS, ModelSpec
 from qaplib.profiles import Profile
@@ -24,8 +26,24 @@ LABEL_NOISE = (0.0, 0.5, 0.75, 0.9)
 L1_STRENGTH = 1e-4
 
 
+def as_list(value, name: str):
+    """A list parameter as given, or parsed from the YAML/JSON text that ``papermill -p bits "[32, 6]"`` passes.
+
+    Other values are returned unchanged, for the caller's own check.
+    """
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise InvalidSpecError(f"parameter {name!r}: {value!r} is not a list (write it like [32, 6])") from None
+        if isinstance(parsed, list):
+            return parsed
+    return value
+
+
 def check_bits(bits, name: str = "bits") -> tuple[int, ...]:
-    """A validated tuple of bit widths (a notebook parameter); clear error otherwise."""
+    """A validated tuple of bit widths (a notebook parameter, or its text "[32, 6]"); clear error otherwise."""
+    bits = as_list(bits, name)
     if isinstance(bits, int) and not isinstance(bits, bool):
         bits = (bits,)
     if not isinstance(bits, (list, tuple)) or not bits:
@@ -48,20 +66,18 @@ def run_spec(profile: Profile, bits: int, scheme: str = "ft", fold: int = 0, bat
     )
 
 
-def baseline_spec(profile: Profile, fold: int = 0, seed: int | None = None, source: str | None = None,
-                  test_source: str | None = None) -> RunSpec:
+def baseline_spec(profile: Profile, fold: int = 0, seed: int | None = None, unpruned_only: bool = False) -> RunSpec:
     """The float tagger of the dataset chapter.
 
-    On the profile's own data it is the 32-bit FT run of chapter 2 (same spec, so stored once);
-    on another source only its unpruned phase is trained.
+    It is the 32-bit FT run of chapter 2 (same spec, so stored once); with ``unpruned_only`` (a
+    chapter-1 rerun on other data, where nothing else needs the pruning phases) only its unpruned phase.
     """
     spec = run_spec(profile, 32, fold=fold)
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
-    if source is None and test_source is None:
-        return spec
-    data = dataclasses.replace(spec.data, source=source or spec.data.source, test_source=test_source)
-    return dataclasses.replace(spec, data=data, pruning=PruningSpec(sparsities=(0.0,)))
+    if unpruned_only:
+        spec = dataclasses.replace(spec, pruning=PruningSpec(sparsities=(0.0,)))
+    return spec
 
 
 def _sweep(name: str, profile: Profile, combinations) -> SweepSpec:
@@ -92,6 +108,7 @@ def batchnorm_l1(profile: Profile, bits=ABLATION_BITS) -> SweepSpec:
 
 def generalizability(profile: Profile, bits=ABLATION_BITS, label_noise=LABEL_NOISE) -> SweepSpec:
     """Label randomisation of the training set at each bit width, FT pruning (chapter 6)."""
+    label_noise = as_list(label_noise, "label_noise")
     if not isinstance(label_noise, (list, tuple)) or not label_noise:
         raise InvalidSpecError(f"parameter 'label_noise' must be a non-empty list of fractions, got {label_noise!r}")
     combos = ({"bits": b, "label_noise": float(n)} for b, n in itertools.product(check_bits(bits), label_noise))
@@ -124,6 +141,7 @@ def nearest_phase(profile: Profile, sparsity: float) -> int:
 
 def firmware_models(profile: Profile, models=FIRMWARE_MODELS, fold: int = 0) -> list[tuple[RunSpec, int]]:
     """(FT run spec of chapter 2, phase) for each requested (bits, sparsity)."""
+    models = as_list(models, "models")
     if not isinstance(models, (list, tuple)) or not models:
         raise InvalidSpecError(f"parameter 'models' must be a non-empty list of [bits, sparsity] pairs, got {models!r}")
     chosen = []

@@ -41,3 +41,21 @@ def mass_peaks(mass: np.ndarray, labels: np.ndarray, class_names) -> dict[str, d
         peak = mass_peak_gev(mass[labels == class_names.index(name)], PEAK_WINDOWS_GEV[name])
         peaks[name] = {"peak_gev": peak, "reference_gev": reference, "relative_offset": peak / reference - 1}
     return peaks
+
+
+def baseline_verdict(accuracy: float, macro_auc: float, dataset: str, generated: bool) -> str:
+    """Chapter 1's conclusion: the float baseline on ``dataset`` against the real data and the threshold."""
+    low, high = REAL_BASELINE_ACCURACY
+    found = f"On {dataset} the float tagger reaches **{100 * accuracy:.2f} %** test accuracy (macro AUC {macro_auc:.3f})."
+    if not generated:
+        return (f"{found} Public trainings of the same tagger on the real hls4ml dataset report "
+                f"{100 * low:.1f}–{100 * high:.1f} %.")
+    if accuracy >= MIN_BASELINE_ACCURACY:
+        return (f"{found} That meets the project's threshold for the generated copy, {100 * MIN_BASELINE_ACCURACY:.0f} %; "
+                f"the same tagger reaches {100 * low:.1f}–{100 * high:.1f} % on the real dataset.")
+    return (f"{found} That is **below** the project's threshold for the generated copy, "
+            f"{100 * MIN_BASELINE_ACCURACY:.0f} %, and {100 * (low - accuracy):.1f}–{100 * (high - accuracy):.1f} "
+            f"percentage points below the {100 * low:.1f}–{100 * high:.1f} % that the same tagger reaches on the real "
+            "dataset: the generated jets are harder to tell apart than the real ones (see the last section). The book's "
+            "conclusions compare models on the same data, which this gap does not invalidate; absolute accuracies are "
+            "lower than the paper's.")

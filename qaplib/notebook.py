@@ -1,13 +1,20 @@
-"""What every notebook does first and last: check its parameters, publish labelled figures.
+"""What every notebook does first and last: check its parameters, publish labelled figures and verdicts.
 
-A notebook calls :func:`start` in its first cell after ``parameters``; a bad parameter stops there
-with a clear message. :meth:`NotebookRun.publish` saves a figure (PDF, SVG, 300-dpi PNG), records
-its provenance, and glues both under a stable label for the book's ``{glue:figure}`` directives.
+A notebook calls :func:`start` in its first cell after ``parameters``, with every parameter it
+declares. A bad parameter, or one the notebook does not declare, stops there with a clear message,
+before any computation. The common parameters (:data:`COMMON_PARAMETERS`) are the same in every
+chapter: ``source`` and ``test_source`` replace the profile's dataset, so one ``-p source FILE``
+reruns any chapter on the user's data. :meth:`NotebookRun.publish` saves a figure (PDF, SVG, 300-dpi
+PNG) with a citable provenance record and glues it for the book's ``{glue:figure}`` directives;
+:meth:`NotebookRun.verdict` glues a chapter's conclusion, in words, for ``{glue:md}``.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +24,14 @@ import pandas as pd
 
 from qaplib import plots
 from qaplib.errors import InvalidSpecError
+from qaplib.experiments import as_list
 from qaplib.profiles import Profile, get_profile
 from qaplib.provenance import provenance
+
+#: Parameters every chapter declares, with what they may hold.
+COMMON_PARAMETERS = ("profile", "source", "test_source", "executor", "workers", "figure_dir")
+#: Parameters that change where or how fast results are computed, never what they are (kept out of provenance).
+PLACEMENT_PARAMETERS = ("executor", "workers", "figure_dir")
 
 
 def check_type(name: str, value, expected: type | tuple[type, ...]) -> None:
@@ -33,25 +46,94 @@ def check_type(name: str, value, expected: type | tuple[type, ...]) -> None:
         raise InvalidSpecError(f"parameter {name!r} must be {names}, got {value!r} ({type(value).__name__})")
 
 
+def injected_parameter_names(history: list[str]) -> set[str]:
+    """Names assigned by papermill's injected cell (the last executed cell that starts ``# Parameters``)."""
+    for source in reversed(history):
+        if source.lstrip().startswith("# Parameters"):
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return set()
+            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}  # fmt: skip
+    return set()
+
+
+def _executed_cells() -> list[str]:
+    """Sources of the cells this kernel executed so far (empty outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    return list(shell.user_ns.get("In", [])) if shell is not None else []
+
+
+def check_declared(notebook: str, parameters: dict, history: list[str] | None = None) -> None:
+    """Fail when papermill injected a parameter that ``notebook`` does not declare (papermill only warns)."""
+    unknown = sorted(injected_parameter_names(_executed_cells() if history is None else history) - set(parameters))
+    if unknown:
+        raise InvalidSpecError(f"{notebook} has no parameter {', '.join(map(repr, unknown))}; "
+                               f"its parameters are {', '.join(sorted(parameters))}")  # fmt: skip
+
+
+def quiet_libraries() -> None:
+    """Keep TensorFlow/XLA/absl chatter out of executed notebooks (worker processes inherit the setting)."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # XLA's "Compiled cluster" and absl's pre-init notice
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices from per-model predict calls
+    warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")  # QKeras quantizers
+
+
+def profile_with_data(profile: Profile, source: str | None, test_source: str | None) -> Profile:
+    """``profile`` with its dataset replaced by ``source`` (and ``test_source``) where they are given.
+
+    Raises :class:`qaplib.errors.DatasetError` at once (with the fix) when a file does not exist.
+    """
+    from qaplib.data import source_path
+
+    check_type("source", source, (str, type(None)))
+    check_type("test_source", test_source, (str, type(None)))
+    if source is None and test_source is None:
+        return profile
+    for value in (source, test_source):
+        if value is not None:
+            source_path(value)
+    data = dataclasses.replace(profile.data, source=source or profile.data.source, test_source=test_source)
+    return dataclasses.replace(profile, data=data)
+
+
 @dataclass
 class NotebookRun:
-    """One execution of a notebook: its name, parameters, profile and where figures go."""
+    """One execution of a notebook: its name, parameters, profile and where figures go.
+
+    ``parameters`` are those that decide the results (recorded in every figure's provenance);
+    ``data_fingerprints`` collects :attr:`qaplib.data.JetData.fingerprint` of every dataset used.
+    """
 
     notebook: str
     parameters: dict
     profile: Profile
     figure_dir: Path
-    data_fingerprint: str | None = None
-    result_keys: list[str] = field(default_factory=list)
     executor: str = "local"
     workers: int | None = None
+    data_fingerprints: set[str] = field(default_factory=set)
+    result_keys: list[str] = field(default_factory=list)
+
+    @property
+    def data_fingerprint(self) -> str | None:
+        """The fingerprint of the data behind this notebook's results (several, comma-separated, if mixed)."""
+        return ", ".join(sorted(self.data_fingerprints)) or None
+
+    def uses(self, jets) -> None:
+        """Record that figures from now on depend on ``jets`` (a :class:`qaplib.data.JetData`)."""
+        self.data_fingerprints.add(jets.fingerprint)
 
     def results(self, sweep) -> pd.DataFrame:
         """Rows of every run in ``sweep`` (one per phase); runs not yet in the store are trained first.
 
-        The runs' keys and data fingerprint go into the provenance of every figure published after.
+        The runs' keys, and the fingerprint of the data they were trained on (from their stored
+        records), go into the provenance of every figure published after.
         """
-        from qaplib.data import source_fingerprint
         from qaplib.store import ResultStore
         from qaplib.sweep import run_sweep
         from qaplib.tables import results_frame
@@ -62,41 +144,68 @@ class NotebookRun:
             raise RuntimeError(f"{len(report.failed)} runs failed; first error:\n{next(iter(report.failed.values()))}")
         frame = results_frame(store, sweep)
         self.result_keys = sorted(set(self.result_keys) | set(frame["key"]))
-        self.data_fingerprint = source_fingerprint(self.profile.data.source)
-        print(f"{sweep.name}: {len(report.computed)} runs trained now, {len(report.reused)} taken from the store")
+        self.data_fingerprints |= set(frame["data_fingerprint"].dropna())
+        print(f"{sweep.name}: {plots.count(len(report.computed), 'run')} trained now, "
+              f"{len(report.reused)} taken from the store")  # fmt: skip
         return frame
 
-    def publish(self, fig, label: str) -> None:
-        """Save ``fig`` under ``label`` with provenance and glue it (and its provenance line) for the book."""
-        record = provenance(self.notebook, self.parameters, self.data_fingerprint, self.result_keys)
-        paths = plots.save_figure(fig, label, record, self.figure_dir)
-        try:
-            from IPython.display import Markdown
-            from myst_nb import glue
+    def publish(self, fig, label: str, title: str) -> None:
+        """Save ``fig`` under ``label`` with its provenance and citation, and glue both for the book.
 
-            glue(label, fig, display=False)
-            glue(f"{label}-provenance", Markdown(plots.provenance_markdown(label, record, paths)), display=False)
-        except ImportError:  # outside a notebook kernel: files only
-            pass
+        ``title``: what the figure shows, in a few words (the title of its citation).
+        """
+        record = provenance(self.notebook, self.parameters, self.data_fingerprint, self.result_keys)
+        saved = plots.save_figure(fig, label, title, record, self.figure_dir)
+        _glue(label, fig)
+        _glue(f"{label}-provenance", _markdown(plots.provenance_markdown(saved)))
         plt.close(fig)
 
+    def verdict(self, label: str, text: str) -> None:
+        """Glue a chapter's conclusion (MyST markdown, numbers already filled in) under ``label``."""
+        _glue(label, _markdown(text))
 
-def start(notebook: str, parameters: dict, figure_dir: str = "figures", executor: str = "local",
-          workers: int | None = None) -> NotebookRun:
-    """Validate the common parameters (``profile``, ``seed``, executor) and set up figure output."""
-    check_type("profile", parameters.get("profile"), str)
-    check_type("executor", executor, str)
-    check_type("workers", workers, (int, type(None)))
-    if executor not in ("local", "dask"):
-        raise InvalidSpecError(f"parameter 'executor' must be 'local' or 'dask', got {executor!r}")
-    profile = get_profile(parameters["profile"])
+
+def _markdown(text: str):
+    try:
+        from IPython.display import Markdown
+    except ImportError:
+        return text
+    return Markdown(text)
+
+
+def _glue(label: str, value) -> None:
+    try:
+        from myst_nb import glue
+    except ImportError:  # outside a notebook kernel: files only
+        return
+    glue(label, value, display=False)
+
+
+def start(notebook: str, parameters: dict) -> NotebookRun:
+    """Validate ``parameters`` (every parameter ``notebook`` declares) and set up figure output.
+
+    Checks the common ones (:data:`COMMON_PARAMETERS`); the notebook checks its own after.
+    """
+    check_declared(notebook, parameters)
+    missing = [name for name in COMMON_PARAMETERS if name not in parameters]
+    if missing:
+        raise InvalidSpecError(f"{notebook} must declare the common parameters {missing}")
+    check_type("profile", parameters["profile"], str)
+    check_type("executor", parameters["executor"], str)
+    check_type("workers", parameters["workers"], (int, type(None)))
+    check_type("figure_dir", parameters["figure_dir"], str)
+    if parameters["executor"] not in ("local", "dask"):
+        raise InvalidSpecError(f"parameter 'executor' must be 'local' or 'dask', got {parameters['executor']!r}")
+    if parameters["workers"] is not None and parameters["workers"] < 1:
+        raise InvalidSpecError(f"parameter 'workers' must be a positive integer or None, got {parameters['workers']}")
     if parameters.get("seed") is not None:
         check_type("seed", parameters["seed"], int)
         if parameters["seed"] < 0:
             raise InvalidSpecError(f"parameter 'seed' must be >= 0, got {parameters['seed']}")
-    check_type("figure_dir", figure_dir, str)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices from per-model predict calls
-    warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")  # QKeras quantizers
+    profile = profile_with_data(get_profile(parameters["profile"]), parameters["source"], parameters["test_source"])
+    quiet_libraries()
     plots.use_book_style()
-    return NotebookRun(notebook=notebook, parameters=dict(parameters), profile=profile, figure_dir=Path(figure_dir),
-                       executor=executor, workers=workers)
+    recorded = {k: as_list(v, k) if isinstance(v, str) and v.lstrip().startswith("[") else v
+                for k, v in parameters.items() if k not in PLACEMENT_PARAMETERS}  # fmt: skip
+    return NotebookRun(notebook=notebook, parameters=recorded, profile=profile, figure_dir=Path(parameters["figure_dir"]),
+                       executor=parameters["executor"], workers=parameters["workers"])  # fmt: skip

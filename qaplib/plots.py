@@ -6,6 +6,7 @@ writes it as PDF, SVG and 300-dpi PNG under a stable label, next to a JSON file 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,60 +14,121 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from qaplib.citation import figure_bibtex, figure_citation
+
 CLASS_LABELS = {"g": "gluon", "q": "light quark", "w": "W boson", "z": "Z boson", "t": "top quark"}
 FIGURE_FORMATS = ("pdf", "svg", "png")
 
+#: One colour per bit width in every figure of the book (seaborn's colour-blind palette).
+BIT_COLORS = {32: "#0173b2", 16: "#ca9161", 12: "#de8f05", 8: "#029e73", 6: "#d55e00", 4: "#cc78bc"}
+#: One line style per pruning scheme, batch-norm/L1 variant and (where bits are not the colour) bit width.
+LINE_STYLES = {
+    "scheme": {"ft": "-", "lt": "--"},
+    "variant": {"BN + L1": "-", "no BN": "--", "no L1": ":"},
+    "bits": {32: "-", 16: (0, (5, 1)), 12: "-.", 8: (0, (1, 1)), 6: "--", 4: ":"},
+}
+#: Label-noise fractions are coloured by value on this sequential map (0 dark, 0.9 light).
+NOISE_COLORMAP = "plasma"
+#: Width [inches] of one panel; at most two panels share a row so that text reads at the book's page width.
+PANEL_SIZE = (4.6, 3.5)
+
 
 def use_book_style() -> None:
-    """One consistent look for every figure in the book."""
-    sns.set_theme(context="paper", style="ticks", palette="colorblind", font_scale=1.1)
+    """One consistent look for every figure in the book (12 pt labels, 11 pt ticks and legends)."""
+    sns.set_theme(context="notebook", style="ticks", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "svg.hashsalt": "qap", "pdf.compression": 9})
 
 
-def save_figure(fig, label: str, provenance: dict, directory: str | Path = "figures") -> dict[str, str]:
-    """Write ``fig`` as ``<label>.pdf|svg|png`` (PNG at 300 dpi) and ``<label>.provenance.json``.
+def color_of(column: str, value):
+    """The fixed colour of a series: by bit width, by label-noise fraction, else the palette's first."""
+    if column == "bits":
+        return BIT_COLORS[int(value)]
+    if column == "label_noise":
+        return plt.get_cmap(NOISE_COLORMAP)(0.85 * float(value))
+    return sns.color_palette("colorblind")[0]
 
-    Returns the paths written, keyed by format ('pdf', 'svg', 'png', 'provenance').
+
+def style_of(column: str | None, value):
+    """The fixed line style of a series (solid where the column has no style table)."""
+    return LINE_STYLES.get(column, {}).get(value, "-") if column else "-"
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 run"``, ``"3 runs"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_figure(fig, label: str, title: str, provenance: dict, directory: str | Path = "figures") -> dict:
+    """Write ``fig`` as ``<label>.pdf|svg|png`` (PNG at 300 dpi) with its provenance and citation.
+
+    Writes ``<label>.provenance.json`` (the ``provenance`` record, each file's SHA-256, a citation
+    sentence and a BibTeX entry) and ``<label>.bib``. Returns that record, plus ``paths``: the
+    files written, keyed by 'pdf', 'svg', 'png', 'provenance' and 'bib'.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {}}
     for fmt in FIGURE_FORMATS:
-        path = directory / f"{label}.{fmt}"
-        fig.savefig(path, dpi=300 if fmt == "png" else None, metadata=metadata[fmt])
-        paths[fmt] = str(path)
-    record = directory / f"{label}.provenance.json"
-    record.write_text(json.dumps({"label": label, **provenance}, indent=1, sort_keys=True, default=str) + "\n")
-    paths["provenance"] = str(record)
-    return paths
+        paths[fmt] = directory / f"{label}.{fmt}"
+        fig.savefig(paths[fmt], dpi=300 if fmt == "png" else None, metadata=metadata[fmt])
+    record = {"label": label, "title": title, **provenance,
+              "files": {fmt: {"file": paths[fmt].name, "sha256": _sha256(paths[fmt])} for fmt in FIGURE_FORMATS}}
+    record["citation"] = figure_citation(label, title, record)
+    record["bibtex"] = figure_bibtex(label, title, record)
+    paths["provenance"] = directory / f"{label}.provenance.json"
+    paths["bib"] = directory / f"{label}.bib"
+    paths["provenance"].write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    paths["bib"].write_text(record["bibtex"])
+    return {**record, "paths": {k: str(v) for k, v in paths.items()}}
 
 
-def provenance_markdown(label: str, provenance: dict, paths: dict[str, str]) -> str:
-    """A caption line with the figure's provenance and download links (MyST markdown)."""
-    params = ", ".join(f"{k}={v!r}" for k, v in provenance["parameters"].items())
-    packages = ", ".join(f"{k} {v}" for k, v in provenance["packages"].items())
-    links = " · ".join(f"{{download}}`{fmt.upper()} <{Path(paths[fmt]).as_posix()}>`" for fmt in FIGURE_FORMATS)
-    keys = provenance.get("result_keys") or []
-    shown = ", ".join(f"`{k}`" for k in keys) if len(keys) <= 3 else f"{len(keys)} stored runs (keys in the provenance file)"
-    results = f" Results: {shown}." if keys else ""
+def provenance_markdown(saved: dict) -> str:
+    """The caption line under a figure (MyST markdown): who made it, from what, its hash, downloads."""
+    params = ", ".join(f"{k}={v!r}" for k, v in saved["parameters"].items())
+    keys = saved.get("result_keys") or []
+    results = f" from {count(len(keys), 'stored run')}" if keys else ""
+    links = " · ".join(f"{{download}}`{name} <{Path(saved['paths'][fmt]).as_posix()}>`" for fmt, name in
+                       (("pdf", "PDF"), ("svg", "SVG"), ("png", "PNG"), ("provenance", "provenance"), ("bib", "BibTeX")))
     return (
-        f"**Figure `{label}`.** Made by `{provenance['notebook']}` with {params}. "
-        f"Data {provenance.get('data_fingerprint')}.{results} Commit {provenance['commit']}; {packages}. "
-        f"Download: {links} · {{download}}`provenance <{Path(paths['provenance']).as_posix()}>`. "
-        f"Cite as: qap-companion, figure `{label}`, commit {provenance['commit']} (see CITATION.cff)."
+        f"**Figure `{saved['label']}`**, made by `{saved['notebook']}` at commit `{saved['commit']}` with {params}; "
+        f"data `{saved['data_fingerprint']}`{results}. Cite it by its label and PDF SHA-256 "
+        f"`{saved['files']['pdf']['sha256'][:16]}…` (BibTeX below). Download: {links}."
     )
+
+def _panels(n_panels: int, columns: int = 2, size: tuple[float, float] = PANEL_SIZE):
+    """A grid of at most ``columns`` panels a row; returns (figure, the n panels, spare axes of the last row)."""
+    columns = min(columns, n_panels)
+    rows = int(np.ceil(n_panels / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
+    flat = list(axes.flat)
+    for spare in flat[n_panels:]:
+        spare.axis("off")
+    return fig, flat[:n_panels], flat[n_panels:]
+
+
+def _legends(fig, spare: list, legends: list[dict]) -> None:
+    """Draw ``legends`` (keyword dicts of ``Axes.legend``) in the first spare panel, else below the figure."""
+    fig.tight_layout()
+    if spare:
+        anchors = [("upper left", (0.0, 1.0)), ("lower left", (0.0, 0.0))]
+        for options, (loc, anchor) in zip(legends, anchors, strict=False):
+            spare[0].add_artist(spare[0].legend(loc=loc, bbox_to_anchor=anchor, frameon=False, **options))
+        return
+    anchors = [("upper left", (0.0, 0.0)), ("upper right", (1.0, 0.0))]
+    for options, (loc, anchor) in zip(legends, anchors, strict=False):
+        fig.legend(loc=loc, bbox_to_anchor=anchor, frameon=False, **options)
 
 
 def feature_distributions_figure(features: np.ndarray, labels: np.ndarray, feature_names, class_names):
-    """Normalised per-class histograms of every feature (4x4 grid), central 99.8 % range, log y."""
+    """Normalised per-class histograms of every feature (3 a row), central 99.8 % range, log y."""
     n_features = features.shape[1]
-    columns = 4
-    fig, axes = plt.subplots(int(np.ceil(n_features / columns)), columns, figsize=(13, 11))
-    for i, ax in enumerate(axes.flat):
-        if i >= n_features:
-            ax.axis("off")
-            continue
+    fig, axes, spare = _panels(n_features, columns=3, size=(3.4, 2.6))
+    for i, ax in enumerate(axes):
         low, high = np.percentile(features[:, i], [0.1, 99.9])
         bins = np.linspace(low, high, 41) if high > low else 40
         for k, name in enumerate(class_names):
@@ -74,28 +136,29 @@ def feature_distributions_figure(features: np.ndarray, labels: np.ndarray, featu
                     label=CLASS_LABELS.get(name, name))  # fmt: skip
         ax.set_xlabel(feature_names[i])
         ax.set_yscale("log")
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
+        ax.tick_params(labelsize=10)
+    handles, names = axes[0].get_legend_handles_labels()
+    _legends(fig, spare, [{"handles": handles, "labels": names, "title": "true class"}])
     return fig
 
 
 def class_balance_figure(counts: dict[str, np.ndarray], class_names):
     """Jets per class in each split, as grouped bars. ``counts``: split name -> (5,) counts."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
     width = 0.8 / len(counts)
     x = np.arange(len(class_names))
     for j, (split, values) in enumerate(counts.items()):
         ax.bar(x + j * width - 0.4 + width / 2, values, width, label=split)
     ax.set_xticks(x, [CLASS_LABELS.get(c, c) for c in class_names])
     ax.set_ylabel("jets")
-    ax.legend()
+    ax.legend(title="split")
     fig.tight_layout()
     return fig
 
 
 def roc_figure(curves: list[tuple[np.ndarray, np.ndarray]], aucs: np.ndarray, class_names):
     """Per-class ROC: signal efficiency (x) vs background efficiency (log y)."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 5))
     for (tpr, fpr), auc, name in zip(curves, aucs, class_names, strict=True):
         ax.plot(tpr, fpr, label=f"{CLASS_LABELS.get(name, name)} (AUC = {auc:.3f})")
     ax.set_yscale("log")
@@ -104,14 +167,14 @@ def roc_figure(curves: list[tuple[np.ndarray, np.ndarray]], aucs: np.ndarray, cl
     ax.set_xlabel("signal efficiency")
     ax.set_ylabel("background efficiency")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig
 
 
 def confusion_figure(matrix: np.ndarray, class_names):
     """Row-normalised confusion matrix as an annotated heat map."""
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig, ax = plt.subplots(figsize=(6.5, 5.2))
     names = [CLASS_LABELS.get(c, c) for c in class_names]
     sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, xticklabels=names, yticklabels=names,
                 cbar_kws={"label": "fraction of true class"}, ax=ax)  # fmt: skip
@@ -123,124 +186,128 @@ def confusion_figure(matrix: np.ndarray, class_names):
 
 def mass_peaks_figure(mass: np.ndarray, labels: np.ndarray, class_names, references: dict[str, float]):
     """mMDT-groomed mass per class with the W, Z and top reference masses marked (GeV)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.3))
     bins = np.linspace(0, 250, 51)
     for k, name in enumerate(class_names):
         ax.hist(mass[labels == k], bins=bins, histtype="step", density=True, lw=1.5, label=CLASS_LABELS.get(name, name))
     for name, value in references.items():
         ax.axvline(value, ls=":", color="gray")
-        ax.text(value, ax.get_ylim()[1] * 0.95, f" {name}", color="gray", va="top", fontsize=8)
+        ax.text(value, ax.get_ylim()[1] * 0.95, f" {name.upper()}", color="gray", va="top")
     ax.set_xlabel("mMDT groomed mass [GeV]")
     ax.set_ylabel("normalised jets / 5 GeV")
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig
 
 
 METRIC_LABELS = {
-    "accuracy": "accuracy",
+    "accuracy": "test accuracy",
     "macro_auc": "AUC (macro, one-vs-rest)",
     "neural_efficiency": "neural efficiency",
     "aiq": "aIQ (AUC, $\\beta$ = 2)",
-    **{f"bkg_eff_{c}": f"{CLASS_LABELS[c]}: background eff. at 50 % signal eff." for c in CLASS_LABELS},
+    **{f"bkg_eff_{c}": "background eff. at 50 % signal eff." for c in CLASS_LABELS},
 }
+#: Panel titles where the y label alone does not say what is shown.
+PANEL_TITLES = {f"bkg_eff_{c}": f"{CLASS_LABELS[c]} jets" for c in CLASS_LABELS}
 SPARSITY_MARKERS = ("o", "v", "^", "<", ">", "s", "p", "P", "*", "h", "X", "D")
-LINE_STYLES = ("-", "--", ":", "-.")
 
 
-def _series_label(column: str, value) -> str:
+def series_label(column: str, value) -> str:
+    """How a series is named in legends: "float (32-bit)", "6-bit", "50 % random labels", "fine-tuning (FT)"."""
     if column == "bits":
         return "float (32-bit)" if value == 32 else f"{value}-bit"
     if column == "label_noise":
         return f"{value:.0%} random labels"
     if column == "scheme":
         return {"ft": "fine-tuning (FT)", "lt": "lottery ticket (LT)"}.get(value, value)
+    if column == "variant":
+        return str(value)
     return f"{column}={value}"
 
 
 def curves_figure(summary, metrics: list[str], color_by: str = "bits", style_by: str | None = None,
-                  log_y: tuple[str, ...] = (), quantization_only: bool = False, columns: int | None = None):
+                  log_y: tuple[str, ...] = (), quantization_only: bool = False, extra_handles: tuple = ()):
     """Metrics against BOPs (log x): one line per configuration through its pruning phases.
 
     ``summary``: fold-averaged rows of :func:`qaplib.tables.summarise`; error bars are the
-    standard errors over folds. Colours follow ``color_by``, line styles ``style_by``, and the
-    marker shape the pruning phase (the same shape means the same sparsity in every panel).
-    ``quantization_only`` rings the unpruned reduced-precision points.
+    standard errors over folds. Colours follow ``color_by`` and line styles ``style_by``, both
+    fixed per value in every figure (:data:`BIT_COLORS`, :data:`LINE_STYLES`); the marker shape is
+    the pruning phase (the same shape means the same sparsity in every panel). At most two panels a
+    row; the legends sit in a spare panel or below. ``quantization_only`` rings the unpruned
+    reduced-precision points; ``extra_handles`` are added to the model legend.
     """
-    columns = columns or len(metrics)
-    rows = int(np.ceil(len(metrics) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
-    colors = dict(zip(sorted(summary[color_by].unique(), reverse=True), sns.color_palette("colorblind", 10), strict=False))
-    styles = dict(zip(sorted(summary[style_by].unique()), LINE_STYLES, strict=False)) if style_by else {None: "-"}
+    fig, axes, spare = _panels(len(metrics))
     groups = [color_by, style_by] if style_by else [color_by]
-    for ax, metric in zip(axes.flat, metrics, strict=False):
-        for values, rows_ in summary.groupby(groups, sort=False):
+    ordered = summary.sort_values(groups, ascending=[c != "bits" for c in groups])
+    for ax, metric in zip(axes, metrics, strict=True):
+        for values, rows in ordered.groupby(groups, sort=False):
             values = values if isinstance(values, tuple) else (values,)
-            rows_ = rows_.sort_values("phase")
-            color, style = colors[values[0]], styles[values[1] if style_by else None]
-            label = ", ".join(_series_label(c, v) for c, v in zip(groups, values, strict=True))
-            se = rows_.get(f"{metric}_se")
-            ax.errorbar(rows_["bops"], rows_[metric], yerr=None if se is None or se.isna().all() else se,
-                        color=color, ls=style, lw=1.4, capsize=2, label=label)  # fmt: skip
-            for _, row in rows_.iterrows():
+            rows = rows.sort_values("phase")
+            color, style = color_of(color_by, values[0]), style_of(style_by, values[1] if style_by else None)
+            label = ", ".join(series_label(c, v) for c, v in zip(groups, values, strict=True))
+            se = rows.get(f"{metric}_se")
+            ax.errorbar(rows["bops"], rows[metric], yerr=None if se is None or se.isna().all() else se,
+                        color=color, ls=style, lw=1.5, capsize=2, label=label)  # fmt: skip
+            for _, row in rows.iterrows():
                 ax.plot(row["bops"], row[metric], marker=SPARSITY_MARKERS[int(row["phase"]) % 12], color=color, ms=5, ls="")
             if quantization_only and values[0] != 32:
-                first = rows_.iloc[0]
+                first = rows.iloc[0]
                 ax.plot(first["bops"], first[metric], marker="o", ms=13, mfc="none", mec="black", mew=1.2, ls="")
         ax.set_xscale("log")
         if metric in log_y:
             ax.set_yscale("log")
         ax.set_xlabel("BOPs")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        if metric in PANEL_TITLES:
+            ax.set_title(PANEL_TITLES[metric])
         ax.grid(True, which="both", alpha=0.25)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    phases = sorted(summary["phase"].unique())
+    handles, labels = axes[0].get_legend_handles_labels()
+    if quantization_only:
+        handles.append(plt.Line2D([], [], marker="o", ms=11, mfc="none", mec="black", ls="", label="quantization only"))
+        labels.append("quantization only")
+    handles += list(extra_handles)
+    labels += [h.get_label() for h in extra_handles]
     sparsity = summary.groupby("phase")["sparsity"].mean()
     marker_handles = [plt.Line2D([], [], marker=SPARSITY_MARKERS[int(p) % 12], color="gray", ls="", label=f"{sparsity[p]:.1%}")
-                      for p in phases]  # fmt: skip
-    if quantization_only:
-        label = "quantization only (unpruned)"
-        handles.append(plt.Line2D([], [], marker="o", ms=11, mfc="none", mec="black", ls="", label=label))
-        labels.append(label)
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.98), title="model", fontsize=8)
-    fig.legend(handles=marker_handles, loc="lower left", bbox_to_anchor=(1.0, 0.02), title="weights pruned", fontsize=7, ncol=2)
-    fig.tight_layout()
+                      for p in sorted(summary["phase"].unique())]  # fmt: skip
+    _legends(fig, spare, [{"handles": handles, "labels": labels, "title": "model", "fontsize": 10},
+                          {"handles": marker_handles, "title": "weights pruned", "ncol": 3, "fontsize": 10}])
     return fig
 
 
 def efficiency_scatter_figure(summary, x: str = "accuracy", y: str = "neural_efficiency", color_by: str = "bits",
                               size_by: str = "bops", log_x: bool = False):
     """Every fold-averaged model as a point: e.g. accuracy against neural efficiency, coloured by bits."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    scale = np.log10(summary[size_by])
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    scale = np.log10(summary[size_by]) if size_by == "bops" else summary[size_by]
     sizes = 20 + 80 * (scale - scale.min()) / max(np.ptp(scale), 1e-9)
-    for (value, rows), color in zip(summary.groupby(color_by), sns.color_palette("colorblind", 10), strict=False):
-        ax.scatter(rows[x], rows[y], s=sizes[rows.index], color=color, alpha=0.75, label=_series_label(color_by, value),
-                   edgecolor="white", lw=0.4)  # fmt: skip
+    for value, rows in sorted(summary.groupby(color_by), key=lambda item: -item[0] if color_by == "bits" else item[0]):
+        ax.scatter(rows[x], rows[y], s=sizes[rows.index], color=color_of(color_by, value), alpha=0.75,
+                   label=series_label(color_by, value), edgecolor="white", lw=0.4)  # fmt: skip
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(METRIC_LABELS.get(x, x) if x != "bops" else "BOPs")
     ax.set_ylabel(METRIC_LABELS.get(y, y))
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, title=f"point size: {size_by}")
+    size_name = "BOPs (log)" if size_by == "bops" else METRIC_LABELS.get(size_by, size_by)
+    ax.legend(title=f"point size: {size_name}", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
 
 def lut_vs_bops_figure(table, x: str = "BOPs", y: str = "LUT"):
     """Synthesised LUTs against BOPs, one labelled point per model, log-log with a power-law fit."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.8))
     rows = table.dropna(subset=[x, y])
     for (bits, sparsity), row in rows.set_index(["bits", "weights pruned"]).iterrows():
-        ax.scatter(row[x], row[y], s=40, color=sns.color_palette("colorblind")[[32, 12, 8, 6, 4].index(bits) % 10])
-        ax.annotate(f"{bits}-bit, {sparsity:.0%}", (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.scatter(row[x], row[y], s=45, color=BIT_COLORS[int(bits)], zorder=3)
+        ax.annotate(f"{series_label('bits', int(bits))}, {sparsity:.0%}", (row[x], row[y]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=10)  # fmt: skip
     if len(rows) >= 2:
         slope, intercept = np.polyfit(np.log10(rows[x]), np.log10(rows[y]), 1)
         grid = np.logspace(np.log10(rows[x].min()), np.log10(rows[x].max()), 50)
-        ax.plot(grid, 10**intercept * grid**slope, ls=":", color="gray", label=f"fit: LUT ∝ BOPs^{slope:.2f}")
-        ax.legend(fontsize=8)
+        ax.plot(grid, 10**intercept * grid**slope, ls=":", color="gray", label=f"fit: LUT ∝ BOPs$^{{{slope:.2f}}}$")
+        ax.legend()
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("BOPs")
@@ -250,20 +317,18 @@ def lut_vs_bops_figure(table, x: str = "BOPs", y: str = "LUT"):
     return fig
 
 
-def bo_overlay_figure(summary, trials, metrics: list[str], log_y: tuple[str, ...] = (), columns: int | None = None):
-    """FT pruning curves per bit width with every retrained BO trial as a point and the best as a star.
+def bo_overlay_figure(summary, trials, metrics: list[str], log_y: tuple[str, ...] = ()):
+    """FT pruning curves per bit width with every retrained BO trial as a cross and the best as a star.
 
     ``trials``: rows of the retrained BO trials (columns bits, bops, the metrics, ``best``).
     """
-    fig = curves_figure(summary, metrics, color_by="bits", log_y=log_y, columns=columns)
-    colors = dict(zip(sorted(summary["bits"].unique(), reverse=True), sns.color_palette("colorblind", 10), strict=False))
+    markers = (plt.Line2D([], [], marker="x", color="gray", ls="", label="BO trial (retrained, unpruned)"),
+               plt.Line2D([], [], marker="*", color="gray", mec="black", ms=12, ls="", label="best BO model"))  # fmt: skip
+    fig = curves_figure(summary, metrics, color_by="bits", log_y=log_y, extra_handles=markers)
     for ax, metric in zip(fig.axes, metrics, strict=False):
         for bits, rows in trials.groupby("bits"):
-            color = colors.get(bits, "black")
             others, best = rows[~rows["best"]], rows[rows["best"]]
-            ax.scatter(others["bops"], others[metric], marker="x", color=color, s=22, alpha=0.8, lw=1)
-            ax.scatter(best["bops"], best[metric], marker="*", color=color, s=180, edgecolor="black", lw=0.6, zorder=5)
-    fig.legend(handles=[plt.Line2D([], [], marker="x", color="gray", ls="", label="BO trial (retrained, unpruned)"),
-                        plt.Line2D([], [], marker="*", color="gray", mec="black", ms=12, ls="", label="best BO model")],
-               loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)  # fmt: skip
+            ax.scatter(others["bops"], others[metric], marker="x", color=BIT_COLORS[int(bits)], s=22, alpha=0.8, lw=1)
+            ax.scatter(best["bops"], best[metric], marker="*", color=BIT_COLORS[int(bits)], s=180, edgecolor="black",
+                       lw=0.6, zorder=5)  # fmt: skip
     return fig

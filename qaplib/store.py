@@ -6,6 +6,11 @@ per phase), ``weights.npz`` (the weights after each phase), ``curves.json`` (tra
 A result is written into a temporary directory and renamed into place, so it appears whole or not
 at all; a directory whose files do not match ``record.json`` is treated as missing and recomputed.
 Failed runs are noted in ``<root>/failed/<key>.json`` with their error.
+
+Where results go: the committed store ``results/`` is read, never written, by default. New results
+go to the git-ignored scratch store ``out/results/``, and a result is served from either. Setting
+``$QAP_RESULTS_DIR`` (``make book RERUN=1`` sets it to ``results/``: the explicit publish step) makes
+that one directory the whole store, read and written.
 """
 
 from __future__ import annotations
@@ -23,10 +28,19 @@ from qaplib.generator.shards import sha256_of
 from qaplib.provenance import REPO_ROOT
 from qaplib.runs import RunResult, RunSpec
 
+#: The committed store (read-only unless ``$QAP_RESULTS_DIR`` points at it) and the scratch store.
+COMMITTED_ROOT = REPO_ROOT / "results"
+SCRATCH_ROOT = REPO_ROOT / "out" / "results"
+
 
 def default_root() -> Path:
-    """``results/`` in the repository, or ``$QAP_RESULTS_DIR`` when set (the tests use a temporary one)."""
-    return Path(os.environ.get("QAP_RESULTS_DIR") or REPO_ROOT / "results")
+    """Where new results are written: ``$QAP_RESULTS_DIR`` when set, else the scratch store ``out/results``."""
+    return Path(os.environ.get("QAP_RESULTS_DIR") or SCRATCH_ROOT)
+
+
+def default_read_only_roots() -> tuple[Path, ...]:
+    """Stores read besides :func:`default_root`: the committed ``results/``, unless ``$QAP_RESULTS_DIR`` is set."""
+    return () if os.environ.get("QAP_RESULTS_DIR") else (COMMITTED_ROOT,)
 
 _FILES = ("spec.json", "phases.json", "weights.npz", "curves.json", "meta.json")
 
@@ -53,28 +67,50 @@ def _weights_from(path: Path) -> list[list[np.ndarray]]:
 
 
 class ResultStore:
-    """A directory of run results addressed by :func:`qaplib.runs.run_key`."""
+    """A directory of run results addressed by :func:`qaplib.runs.run_key`, written under ``root`` and
+    also read from ``read_only`` stores (see the module docstring).
 
-    def __init__(self, root: str | Path | None = None):
+    ``ResultStore()`` is the default pair (scratch + committed); ``ResultStore(path)`` is that directory alone.
+    """
+
+    def __init__(self, root: str | Path | None = None, read_only: tuple[str | Path, ...] | None = None):
         self.root = Path(root) if root is not None else default_root()
+        if read_only is None:
+            read_only = default_read_only_roots() if root is None else ()
+        self.read_only = tuple(Path(r) for r in read_only if Path(r).resolve() != self.root.resolve())
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """Every directory a result is looked up in, the written one first."""
+        return (self.root, *self.read_only)
+
+    def locate(self, relative: str | Path) -> Path | None:
+        """The first existing ``<root>/<relative>`` over :attr:`roots`, or None."""
+        for root in self.roots:
+            if (root / relative).exists():
+                return root / relative
+        return None
+
+    def _complete_copy(self, key: str) -> Path | None:
+        for root in self.roots:
+            if _is_complete(root / key[:2] / key):
+                return root / key[:2] / key
+        return None
 
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / key
+        """The directory of ``key``: where a complete copy is, else where a new one is written."""
+        return self._complete_copy(key) or self.root / key[:2] / key
 
     def is_complete(self, key: str) -> bool:
         """True if the result exists and every file matches the checksums in its record."""
-        directory = self.path(key)
-        try:
-            record = json.loads((directory / "record.json").read_text())
-            return all(sha256_of(directory / name) == record["sha256"][name] for name in _FILES)
-        except (OSError, KeyError, ValueError, TypeError):
-            return False
+        return self._complete_copy(key) is not None
 
     def save(self, result: RunResult) -> Path:
-        """Write ``result`` atomically; an existing complete result with the same key is kept."""
-        final = self.path(result.key)
-        if self.is_complete(result.key):
-            return final
+        """Write ``result`` atomically under :attr:`root`; an existing complete result with the same key is kept."""
+        existing = self._complete_copy(result.key)
+        if existing is not None:
+            return existing
+        final = self.root / result.key[:2] / result.key
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".tmp-{result.key}-{socket.gethostname()}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -101,9 +137,9 @@ class ResultStore:
 
     def load(self, key: str) -> RunResult:
         """The stored result of ``key`` (raises KeyError if it is missing or corrupt)."""
-        if not self.is_complete(key):
-            raise KeyError(f"no complete result {key} in {self.root}")
-        directory = self.path(key)
+        directory = self._complete_copy(key)
+        if directory is None:
+            raise KeyError(f"no complete result {key} in {' or '.join(map(str, self.roots))}")
         return RunResult(
             spec=RunSpec.from_dict(json.loads((directory / "spec.json").read_text())),
             key=key,
@@ -143,6 +179,15 @@ class ResultStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed += 1
         return removed
+
+
+def _is_complete(directory: Path) -> bool:
+    """True if ``directory`` holds a result whose every file matches the checksums in its record."""
+    try:
+        record = json.loads((directory / "record.json").read_text())
+        return all(sha256_of(directory / name) == record["sha256"][name] for name in _FILES)
+    except (OSError, KeyError, ValueError, TypeError):
+        return False
 
 
 def _pid_alive(pid: int) -> bool:

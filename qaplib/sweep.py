@@ -195,7 +195,7 @@ def run_sweep(
 
     ``executor='local'``: a process pool of ``workers`` (default: all cores). ``executor='dask'``:
     the Dask scheduler at ``scheduler`` (``tcp://host:port``) or, without one, a LocalCluster of
-    ``workers`` single-threaded processes.
+    ``workers`` single-threaded processes. ``progress`` shows a bar on a terminal, never in a notebook's output.
     """
     if executor not in EXECUTORS:
         raise InvalidSpecError(f"executor must be one of {EXECUTORS}, got {executor!r}")
@@ -216,7 +216,7 @@ def run_sweep(
         workers = workers or min(cores, len(planned))
         jobs = [([spec.to_json() for spec, _ in job], [key for _, key in job], str(store.root)) for job in planned]
         runner = _run_dask if executor == "dask" else _run_local
-        with tqdm(total=len(keys), initial=len(reused), unit="run", desc=sweep.name, disable=not progress) as bar:
+        with tqdm(total=len(keys), initial=len(reused), unit="run", desc=sweep.name, disable=None if progress else True) as bar:
             for outcomes in runner(jobs, workers, scheduler):
                 for key, error in outcomes:
                     if error is None:

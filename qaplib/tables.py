@@ -2,10 +2,12 @@
 
 One row of :func:`results_frame` is one (run, phase); its columns are the phase metrics of
 :func:`qaplib.runs.evaluate` plus the configuration that produced them (bits, scheme, batchnorm,
-l1, label_noise, fold, seed, key).
+l1, label_noise, fold, seed, key) and the fingerprint of the data the run was trained on.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -22,10 +24,12 @@ def results_frame(store: ResultStore, sweep: SweepSpec) -> pd.DataFrame:
     """One row per (run, phase) of every run in ``sweep`` (all must be stored)."""
     rows = []
     for spec, key in zip(sweep.runs, sweep_keys(sweep), strict=True):
-        for phase in store.load(key).phases:
+        result = store.load(key)
+        for phase in result.phases:
             rows.append({
                 **phase,
                 "key": key,
+                "data_fingerprint": result.meta.get("data_fingerprint"),
                 "bits": spec.model.bits,
                 "widths": "-".join(map(str, spec.model.widths)),
                 "batchnorm": spec.model.batchnorm,
@@ -56,3 +60,80 @@ def summarise(frame: pd.DataFrame, by: list[str] | tuple[str, ...] = CONFIG_COLU
     error = grouped[metrics].agg(standard_error).add_suffix("_se")
     count = grouped["fold"].nunique().rename("n_folds")
     return pd.concat([mean, error, count], axis=1).reset_index()
+
+
+# ---------------------------------------------------------------- tables as the book shows them
+
+#: Column -> (header, kind) for the columns the book shows; kinds are the formats of :data:`FORMATS`.
+DISPLAY = {
+    "bits": ("bits", "bits"),
+    "scheme": ("pruning", "text"),
+    "variant": ("variant", "text"),
+    "label_noise": ("random labels", "percent"),
+    "sparsity": ("weights pruned", "percent"),
+    "weights pruned": ("weights pruned", "percent"),
+    "accuracy": ("test accuracy", "accuracy"),
+    "macro_auc": ("macro AUC", "number"),
+    "bops": ("BOPs", "count"),
+    "BOPs": ("BOPs", "count"),
+    "neural_efficiency": ("neural efficiency", "number"),
+    "aiq": ("aIQ", "number"),
+    "epochs": ("epochs", "count"),
+    "folds": ("folds", "count"),
+}
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+
+
+def _number(value, digits: int) -> str:
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # never "-0.000"
+
+
+FORMATS = {
+    "bits": lambda v: "float (32-bit)" if v == 32 else f"{int(v)}-bit",
+    "percent": lambda v: f"{_number(100 * v, 1)} %",
+    "accuracy": lambda v: f"{_number(100 * v, 2)} %",
+    "points": lambda v: f"{'+' if v > 0 else ''}{_number(100 * v, 2)} pp",
+    "count": lambda v: f"{0.0 if round(v) == 0 else v:,.0f}",
+    "ratio": lambda v: f"{_number(v, 2)}×",
+    "number": lambda v: _number(v, 3),
+    "text": str,
+}
+
+
+def formatted(value, kind: str, error=None) -> str:
+    """``value`` as the book prints a ``kind`` (see :data:`FORMATS`), with ``± error`` if given; "n/a" if missing."""
+    if value is None or (not isinstance(value, str) and not _finite(value)):
+        return "n/a"
+    text = FORMATS[kind](value)
+    if error is not None and _finite(error):
+        text += f" ± {FORMATS[kind](error).lstrip('+')}" if kind != "ratio" else f" ± {_number(error, 2)}"
+    return text
+
+
+def show(frame: pd.DataFrame, kinds: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+         note: str | None = None):
+    """``frame`` as the book shows a table: human headers, units in the numbers, no row numbers.
+
+    Columns named in :data:`DISPLAY` get its header and format; ``kinds`` and ``headers`` add or
+    override. Missing values print as "n/a"; ``note`` (a footnote saying why) is shown under the table.
+    A column whose pairs ``<column>_se`` exist is shown as ``mean ± standard error``.
+    """
+    kinds = {**{c: kind for c, (_, kind) in DISPLAY.items()}, **(kinds or {})}
+    headers = {**{c: header for c, (header, _) in DISPLAY.items()}, **(headers or {})}
+    shown = pd.DataFrame(index=range(len(frame)))
+    for column in frame.columns:
+        if column.endswith("_se") and column[:-3] in frame.columns:
+            continue
+        errors = frame[f"{column}_se"] if f"{column}_se" in frame.columns else None
+        kind = kinds.get(column, "number" if pd.api.types.is_float_dtype(frame[column]) else "text")
+        values = [formatted(v, kind, None if errors is None else errors.iloc[i]) for i, v in enumerate(frame[column])]
+        shown[headers.get(column, column)] = values
+    styler = shown.style.hide(axis="index").set_uuid(hashlib.sha256(shown.to_json().encode()).hexdigest()[:8])
+    styler = styler.set_table_styles([{"selector": "td", "props": "text-align: right; white-space: nowrap;"},
+                                      {"selector": "th", "props": "text-align: right;"},
+                                      {"selector": "caption", "props": "caption-side: bottom; text-align: left;"}])  # fmt: skip
+    return styler.set_caption(note) if note else styler

@@ -283,7 +283,8 @@ def test_yosys_stat_parsing():
 def test_firmware_table_labels_every_column_with_its_source():
     from qaplib.firmware import labels, summary
 
-    report = {"csim": {"bit_exact_fraction": 1.0}, "export": {"exported_accuracy": 0.69},
+    report = {"quantized": True, "csim": {"bit_exact_fraction": 1.0, "argmax_agreement": 1.0},
+              "export": {"exported_accuracy": 0.69},
               "rtl": {"latency_cycles": 5, "verilator": {"bit_exact_fraction": 1.0},
                       "synthesis": {"lut": 100, "ff": 10, "carry": 5, "dsp": 0}}}  # fmt: skip
     row = summary.firmware_row(report, 6, 0.8, 160_000, 0.70)
@@ -292,8 +293,14 @@ def test_firmware_table_labels_every_column_with_its_source():
     sources = dict((c, s) for s, c in table.columns)
     assert sources["LUT"] == labels.SYNTHESISED and sources["identical logits"] == labels.EMULATED
     assert sources["latency [cycles]"] == labels.RTL_SIMULATED
-    float_row = summary.firmware_row({"csim": {"bit_exact_fraction": 0.0}, "export": None, "rtl": None}, 32, 0.0, 4_652_832, 0.7)
+    float_report = {"quantized": False, "csim": {"bit_exact_fraction": 0.0, "argmax_agreement": 0.9994},
+                    "export": None, "rtl": None}
+    float_row = summary.firmware_row(float_report, 32, 0.0, 4_652_832, 0.7)
     assert np.isnan(float_row["LUT"]) and np.isnan(float_row["accuracy (exported)"])
+    assert np.isnan(float_row["identical logits"]) and float_row["same decision"] == 0.9994  # never a bare 0
+    html = summary.styled(pd.DataFrame([row, float_row])).to_html()
+    assert "n/a" in html and "no fixed-point network" in html and "99.94 %" in html and "0.0000" not in html
+    assert "float (32-bit)" in html and "80.0 %" in html and "160,000" in html
 
 
 def test_firmware_cache_key_changes_with_every_setting():

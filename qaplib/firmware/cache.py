@@ -1,7 +1,7 @@
 """Firmware results cached beside the training runs they come from.
 
-A report lives in ``<store root>/firmware/<key>.json``, keyed by the run's key, the phase, the
-firmware settings, the number of test jets and :data:`FIRMWARE_FORMAT_VERSION`; it is written
+A report lives in ``<store root>/firmware/<key>.json`` (read from any of the store's roots), keyed
+by the run's key, the phase, the firmware settings, the number of test jets and :data:`FIRMWARE_FORMAT_VERSION`; it is written
 atomically and never recomputed for the same key.
 """
 
@@ -34,9 +34,10 @@ def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labe
     ``x`` (n, 16) standardised test features and ``labels`` (n,) are the jets the model is measured on.
     """
     key = firmware_key(run_key, phase, len(x), rtl, synthesis, latency_cutoff)
+    found = store.locate(Path("firmware") / f"{key}.json")
+    if found is not None:
+        return json.loads(found.read_text())
     path = store.root / "firmware" / f"{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())
     report = firmware_report(store.load_model(run_key, phase), x, Path(workdir) / key, labels=labels, rtl=rtl,
                              synthesis=synthesis, latency_cutoff=latency_cutoff).to_dict()  # fmt: skip
     report.update({"key": key, "run_key": run_key, "phase": phase, "packages": package_versions()})

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from qaplib.firmware.labels import EMULATED, RTL_SIMULATED, SYNTHESISED
+from qaplib.tables import formatted
 
 #: Column name -> provenance label of the numbers in it ("training" for the run's own metrics).
 COLUMN_SOURCES = {
@@ -15,6 +16,7 @@ COLUMN_SOURCES = {
     "accuracy (trained)": "training",
     "accuracy (exported)": EMULATED,
     "identical logits": EMULATED,
+    "same decision": EMULATED,
     "identical logits (RTL)": RTL_SIMULATED,
     "latency [cycles]": RTL_SIMULATED,
     "LUT": SYNTHESISED,
@@ -36,7 +38,8 @@ def firmware_row(report: dict, bits: int, sparsity: float, bops: int, accuracy: 
         "BOPs": bops,
         "accuracy (trained)": accuracy,
         "accuracy (exported)": export.get("exported_accuracy", np.nan),
-        "identical logits": report["csim"]["bit_exact_fraction"],
+        "identical logits": report["csim"]["bit_exact_fraction"] if report["quantized"] else np.nan,
+        "same decision": report["csim"]["argmax_agreement"],
         "identical logits (RTL)": verilator.get("bit_exact_fraction", np.nan),
         "latency [cycles]": rtl.get("latency_cycles", np.nan),
         "LUT": synthesis.get("lut", np.nan),
@@ -53,11 +56,42 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_INTEGER_COLUMNS = ("bits", "BOPs", "latency [cycles]", "LUT", "FF", "CARRY", "DSP")
+_KINDS = {"bits": "bits", "weights pruned": "percent", "BOPs": "count", "accuracy (trained)": "accuracy",
+          "accuracy (exported)": "accuracy", "identical logits": "accuracy", "same decision": "accuracy",
+          "identical logits (RTL)": "accuracy", "latency [cycles]": "count", "LUT": "count", "FF": "count",
+          "CARRY": "count", "DSP": "count"}  # fmt: skip
+#: Why a cell can be "n/a", shown under the table.
+NOT_APPLICABLE = ("n/a: the float model has no fixed-point network to export, so its C-sim is a profiled fixed-point "
+                  "approximation (its decisions are compared instead) and it has no RTL or synthesis.")  # fmt: skip
 
 
 def styled(table: pd.DataFrame):
-    """The labelled table as a pandas Styler: counts as integers, fractions with four decimals."""
-    shown = labelled(table)
-    formats = {column: ("{:,.0f}" if column[1] in _INTEGER_COLUMNS else "{:.4f}") for column in shown.columns}
-    return shown.style.format(formats, na_rep="–")
+    """The labelled table as the book shows it: percentages, integer counts, "n/a" with its reason below."""
+    shown = pd.DataFrame({column: [formatted(v, _KINDS.get(column, "number")) for v in table[column]] for column in table})
+    shown = labelled(shown)
+    styler = shown.style.hide(axis="index").set_uuid("firmware")
+    styler = styler.set_table_styles([{"selector": "td", "props": "text-align: right; white-space: nowrap;"},
+                                      {"selector": "caption", "props": "caption-side: bottom; text-align: left;"}])  # fmt: skip
+    return styler.set_caption(NOT_APPLICABLE) if table.isna().any().any() else styler
+
+
+def firmware_verdict(table: pd.DataFrame) -> str:
+    """Chapter 8's conclusion: bit-exactness of the quantized models and what pruning saves in LUTs."""
+    quantized = table[table["bits"] < 32]
+    exact = quantized[(quantized["identical logits"] == 1.0)
+                      & (quantized["identical logits (RTL)"].isna() | (quantized["identical logits (RTL)"] == 1.0))]
+    text = (f"{len(exact)} of {len(quantized)} quantized models give exactly the QKeras logits in firmware "
+            f"(hls4ml C-sim{' and Verilator RTL' if quantized['identical logits (RTL)'].notna().any() else ''}) on every test "
+            "jet compared.")  # fmt: skip
+    measured = table.dropna(subset=["LUT"])
+    if len(measured) >= 2:
+        small, large = measured.loc[measured["BOPs"].idxmin()], measured.loc[measured["BOPs"].idxmax()]
+        text += (f" Synthesised LUTs fall from {large['LUT']:,.0f} ({large['bits']:.0f}-bit, {large['weights pruned']:.0%} "
+                 f"pruned) to {small['LUT']:,.0f} ({small['bits']:.0f}-bit, {small['weights pruned']:.0%} pruned), "
+                 f"{large['LUT'] / small['LUT']:.1f}× fewer")  # fmt: skip
+        if len(measured) >= 3:
+            rho = measured[["BOPs", "LUT"]].corr("spearman").iloc[0, 1]
+            text += (f"; over the {len(measured)} synthesised models the rank correlation of BOPs and LUTs is {rho:+.2f}: "
+                     f"BOPs rank the hardware cost of these models {'well' if rho > 0.8 else 'only roughly'}")  # fmt: skip
+        text += "."
+    return text
