@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 ## Build the book from the committed, executed notebooks (RERUN=1 re-executes them first).
 book: $(STAMP)
 ifeq ($(RERUN),1)
-	$(BIN)/qap figures --profile $(PROFILE)
+	$(BIN)/qap figures --profile $(PROFILE) --publish
 endif
 	$(BIN)/jupyter-book build book --warningiserror --keep-going
 	@echo "open book/_build/html/index.html"
@@ -34,7 +34,7 @@ data: $(STAMP)
 	$(BIN)/qap data generate --tier default --fresh
 	$(BIN)/qap data verify data/jets-default
 
-## Generate the 830k-jet tier once (about 35 min on 2 cores); later calls reuse it.
+## Generate the 830k-jet tier once (about 50 min on 2 cores, estimated from the generator benchmark); later calls reuse it.
 data-full: $(STAMP)
 	$(BIN)/qap data generate --tier full
 	$(BIN)/qap data verify data/jets-full
@@ -67,7 +67,7 @@ $(FW_STAMP):
 firmware-env: $(FW_STAMP)
 
 firmware: $(STAMP) $(FW_STAMP)
-	$(BIN)/qap figures --profile $(PROFILE) --only 08_firmware
+	$(BIN)/qap figures --profile $(PROFILE) --only 08_firmware --publish
 
 firmware-check: $(STAMP) $(FW_STAMP)
 	$(BIN)/python -m qaplib.firmware

@@ -208,15 +208,18 @@ def variant_effects(summary: pd.DataFrame, reference: str = "BN + L1") -> pd.Dat
 
 def variant_verdict(effects: pd.DataFrame) -> str:
     """Chapter 4's conclusion from :func:`variant_effects`."""
+    names = {"no BN": "without batch normalisation", "no L1": "without L1 regularisation"}
     parts = []
-    for _, row in effects.iterrows():
-        width = "float" if row["bits"] == 32 else f"{row['bits']}-bit"
-        parts.append(f"{row['variant']} at {width}: {_pp(row['accuracy change'])} of accuracy on average over the "
-                     f"pruning phases (worst {_pp(row['worst accuracy change'])}), neural efficiency "
-                     f"{row['efficiency change']:+.3f}")  # fmt: skip
-    worst = effects.loc[effects["accuracy change"].idxmin()]
-    return ("Against the default tagger with batch normalisation and L1 — " + "; ".join(parts) + ". "
-            f"Removing {worst['variant'].removeprefix('no ')} costs the most accuracy.")
+    for variant, rows in effects.groupby("variant", sort=False):
+        changes = " and ".join(f"{_pp(r['accuracy change'])} ({'float' if r['bits'] == 32 else str(r['bits']) + '-bit'})"
+                               for _, r in rows.iterrows())  # fmt: skip
+        parts.append(f"{names.get(variant, variant)}, accuracy changes by {changes}")
+    mean = effects.groupby("variant")["accuracy change"].mean()
+    largest = mean.abs().idxmax()
+    return ("Against the default tagger (batch normalisation and L1), averaged over the pruning phases: " + "; ".join(parts)
+            + f". Neural efficiency changes by at most {effects['efficiency change'].abs().max():.3f}. Removing "
+            f"{names.get(largest, largest).removeprefix('without ')} has the larger effect on accuracy: it "
+            f"{'raises' if mean[largest] > 0 else 'lowers'} it by {abs(100 * mean[largest]):.2f} percentage points on average.")
 
 
 def efficiency_verdict(spread: dict, accuracy_window: float) -> str:
@@ -250,11 +253,12 @@ def noise_verdict(table: pd.DataFrame) -> str:
     for bits, rows in table.groupby("bits", sort=False):
         clean, noisiest = rows.loc[rows["label_noise"].idxmin()], rows.loc[rows["label_noise"].idxmax()]
         width = "float" if bits == 32 else f"{bits}-bit"
-        parts.append(f"the {width} model loses {_pp(noisiest['accuracy unpruned'] - clean['accuracy unpruned'])} "
-                     f"unpruned and {_pp(noisiest['accuracy pruned'] - clean['accuracy pruned'])} when "
-                     f"{noisiest['pruned sparsity']:.0%} pruned")  # fmt: skip
+        parts.append(f"the {width} model's clean-test accuracy changes by "
+                     f"{_pp(noisiest['accuracy unpruned'] - clean['accuracy unpruned'])} unpruned and by "
+                     f"{_pp(noisiest['accuracy pruned'] - clean['accuracy pruned'])} when {noisiest['pruned sparsity']:.0%} "
+                     "pruned")  # fmt: skip
     noisiest = table["label_noise"].max()
-    return f"With {noisiest:.0%} of the training labels randomised, " + "; ".join(parts) + " of its clean-test accuracy."
+    return f"With {noisiest:.0%} of the training labels randomised instead of none, " + "; ".join(parts) + "."
 
 
 def bo_verdict(comparison: pd.DataFrame, tolerance: float) -> str:

@@ -1,10 +1,15 @@
-"""Execute the book's notebooks with papermill: ``notebooks/*.ipynb`` -> ``book/chapters/``.
+"""Execute the book's notebooks with papermill: ``notebooks/*.ipynb`` -> a scratch folder, or ``book/chapters/``.
 
-The book itself is built with ``execute_notebooks: off``: it renders what this module executed.
+By default executed notebooks and their figures go to the git-ignored ``out/book`` and new results to
+the scratch store (:mod:`qaplib.store`): a rerun never changes a tracked file. Publishing
+(``qap figures --publish``, which ``make book RERUN=1`` runs) writes ``book/chapters/`` and the
+committed store ``results/``. The book itself is built with ``execute_notebooks: off``: it renders
+what this module executed.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -15,6 +20,7 @@ from qaplib.provenance import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 CHAPTER_DIR = REPO_ROOT / "book" / "chapters"
+SCRATCH_BOOK_DIR = REPO_ROOT / "out" / "book"
 
 
 def notebook_names() -> list[str]:
@@ -38,28 +44,84 @@ def read_parameter_file(path: str | Path | None) -> dict:
     return loaded
 
 
-def execute_notebook(name: str, parameters: dict, output_dir: Path = CHAPTER_DIR, kernel: str = "python3") -> Path:
-    """Run one notebook through papermill with ``parameters``; cwd and output are ``output_dir``."""
+def declared_parameters(name: str) -> dict[str, str]:
+    """The parameters ``notebooks/<name>.ipynb`` declares: name -> the comment that explains it."""
     import papermill
 
     source = NOTEBOOK_DIR / f"{name}.ipynb"
     if not source.exists():
         raise InvalidSpecError(f"no notebook {name!r}; available: {notebook_names()}")
+    return {key: value.get("help", "") for key, value in papermill.inspect_notebook(str(source)).items()}
+
+
+def check_parameters(name: str, parameters: dict) -> None:
+    """Fail before any kernel starts when ``parameters`` names one that notebook ``name`` does not declare."""
+    declared = declared_parameters(name)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise InvalidSpecError(f"{name} has no parameter {', '.join(map(repr, unknown))}; its parameters are "
+                               f"{', '.join(declared)}")  # fmt: skip
+
+
+def _python_literal(value, name: str) -> str:
+    """How a parameter value reads in the parameters cell: lists given as text ("[32, 6]") as lists, strings in double quotes."""
+    from qaplib.experiments import as_list
+
+    value = as_list(value, name)
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def merge_injected_parameters(nb) -> None:
+    """Write papermill's injected values into the ``parameters`` cell (keeping its comments) and drop the injected cell.
+
+    The reader then sees one parameters cell holding the values the notebook ran with; the
+    notebook's metadata (``papermill.parameters``) keeps what was passed.
+    """
+    injected = [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    declared = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if not injected or not declared:
+        return
+    values = nb.metadata.get("papermill", {}).get("parameters", {})
+    lines = []
+    for line in declared[0].source.splitlines():
+        name, _, rest = line.partition("=")
+        if name.strip() in values and name.strip().isidentifier():
+            comment = rest[rest.index("  #"):] if "  #" in rest else ""
+            assigned = f"{name.rstrip()} = {_python_literal(values[name.strip()], name.strip())}"
+            lines.append(assigned.ljust(len(line) - len(comment)) + comment if comment else assigned)
+        else:
+            lines.append(line)
+    declared[0].source = "\n".join(lines)
+    del nb.cells[injected[0]]
+
+
+def execute_notebook(name: str, parameters: dict, output_dir: Path = SCRATCH_BOOK_DIR, kernel: str = "python3") -> Path:
+    """Run one notebook through papermill with ``parameters``; cwd and output are ``output_dir``.
+
+    Unknown parameters fail before the kernel starts; the executed notebook shows one parameters cell.
+    """
+    import nbformat
+    import papermill
+
+    check_parameters(name, parameters)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{name}.ipynb"
-    papermill.execute_notebook(
-        str(source), str(target), parameters=parameters, kernel_name=kernel, cwd=str(output_dir), progress_bar=False
-    )
+    papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(target), parameters=parameters, kernel_name=kernel,
+                               cwd=str(output_dir), progress_bar=False)  # fmt: skip
+    nb = nbformat.read(target, as_version=4)
+    merge_injected_parameters(nb)
+    nbformat.write(nb, target)
     return target
 
 
 def execute_all(profile: str, parameter_file: str | Path | None = None, only: list[str] | None = None,
-                output_dir: Path = CHAPTER_DIR) -> list[Path]:
+                output_dir: Path = SCRATCH_BOOK_DIR, source: str | None = None, test_source: str | None = None) -> list[Path]:
     """Execute every notebook (or ``only`` those) under ``profile``; returns the executed files.
 
     A parameter file's top-level scalars apply to every notebook; a key named like a notebook
-    (``01_dataset: {seed: 3}``) applies to that notebook only.
+    (``01_dataset: {seed: 3}``) applies to that notebook only. ``source`` / ``test_source`` (a
+    real-data file) reach every notebook. All parameters are checked before the first notebook runs.
     """
     get_profile(profile)
     extra = read_parameter_file(parameter_file)
@@ -68,8 +130,13 @@ def execute_all(profile: str, parameter_file: str | Path | None = None, only: li
     if unknown:
         raise InvalidSpecError(f"unknown notebooks {unknown}; available: {notebook_names()}")
     shared = {k: v for k, v in extra.items() if k not in notebook_names()}
-    executed = []
-    for name in names:
-        parameters = {"profile": profile, **shared, **extra.get(name, {})}
-        executed.append(execute_notebook(name, parameters, output_dir))
-    return executed
+    data = {k: v for k, v in (("source", source), ("test_source", test_source)) if v is not None}
+    if data:
+        from qaplib.data import source_path
+
+        for value in data.values():
+            source_path(value)
+    planned = {name: {"profile": profile, **data, **shared, **extra.get(name, {})} for name in names}
+    for name, parameters in planned.items():
+        check_parameters(name, parameters)
+    return [execute_notebook(name, parameters, output_dir) for name, parameters in planned.items()]

@@ -35,7 +35,7 @@ def figure_bibtex(label: str, title: str, record: dict, year: int | None = None)
     note = (f"Figure {label}, PDF SHA-256 {record['files']['pdf']['sha256']}; made by {record['notebook']} at commit "
             f"{record['commit']} with {_parameters(record)}; data fingerprint {record['data_fingerprint']}")  # fmt: skip
     fields = {
-        "author": "{qap-companion contributors}",
+        "author": "{{qap-companion contributors}}",
         "title": f"{{{_bibtex_escape(title)}}}",
         "howpublished": "{qap-companion, the runnable companion to Hawks et al., Front. Artif. Intell. 4 (2021) 676564}",
         "year": f"{{{year}}}",

@@ -47,9 +47,17 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
-    from qaplib.book import execute_all
+    import os
 
-    for path in execute_all(args.profile, args.params, args.only):
+    from qaplib.book import CHAPTER_DIR, SCRATCH_BOOK_DIR, execute_all
+    from qaplib.store import COMMITTED_ROOT
+
+    if args.publish and args.out:
+        raise QapError("--publish writes book/chapters; give either --publish or --out")
+    if args.publish:  # new results join the committed store, unless QAP_RESULTS_DIR names another one
+        os.environ.setdefault("QAP_RESULTS_DIR", str(COMMITTED_ROOT))
+    out = CHAPTER_DIR if args.publish else Path(args.out) if args.out else SCRATCH_BOOK_DIR
+    for path in execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source):
         print(f"executed {path}")
     return 0
 
@@ -157,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--profile", default="default", help="smoke, default or paper (default: default)")
     figures.add_argument("--params", help="YAML file of extra notebook parameters")
     figures.add_argument("--only", nargs="+", help="notebook names to run (default: all)")
+    figures.add_argument("--source", help="your data file or folder (real hls4ml data), for every notebook")
+    figures.add_argument("--test-source", help="a separate test set (file or folder), for every notebook")
+    figures.add_argument("--out", help="folder for the executed notebooks and figures (default: out/book, git-ignored)")
+    figures.add_argument("--publish", action="store_true",
+                         help="write book/chapters and the committed store results/ (what `make book RERUN=1` does)")
     figures.set_defaults(handler=_cmd_figures)
     return parser
 

@@ -213,8 +213,8 @@ def source_path(source: str) -> Path:
 def describe_source(source: str) -> str:
     """How the book names a data source: a generated tier by name, a user's file by its file name (no machine paths)."""
     if source in NAMED_SOURCES:
-        return f"the generated `{source}` dataset (`data/{NAMED_SOURCES[source]}`)"
-    return f"`{Path(source).name}`"
+        return f"the generated {source} dataset (data/{NAMED_SOURCES[source]})"
+    return f"the file {Path(source).name}"
 
 
 def read_jets(source: str) -> JetTable:

@@ -79,7 +79,10 @@ def check_declared(notebook: str, parameters: dict, history: list[str] | None = 
 
 def quiet_libraries() -> None:
     """Keep TensorFlow/XLA/absl chatter out of executed notebooks (worker processes inherit the setting)."""
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # XLA's "Compiled cluster" and absl's pre-init notice
+    from qaplib.sweep import QUIET_WORKERS_VARIABLE
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # TensorFlow's own C++ notices in this kernel
+    os.environ[QUIET_WORKERS_VARIABLE] = "1"  # XLA's "Compiled cluster" (absl) lines in training workers
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices from per-model predict calls
     warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")  # QKeras quantizers
 
@@ -207,5 +210,5 @@ def start(notebook: str, parameters: dict) -> NotebookRun:
     plots.use_book_style()
     recorded = {k: as_list(v, k) if isinstance(v, str) and v.lstrip().startswith("[") else v
                 for k, v in parameters.items() if k not in PLACEMENT_PARAMETERS}  # fmt: skip
-    return NotebookRun(notebook=notebook, parameters=recorded, profile=profile, figure_dir=Path(parameters["figure_dir"]),
-                       executor=parameters["executor"], workers=parameters["workers"])  # fmt: skip
+    return NotebookRun(notebook=f"notebooks/{notebook}", parameters=recorded, profile=profile,
+                       figure_dir=Path(parameters["figure_dir"]), executor=parameters["executor"], workers=parameters["workers"])

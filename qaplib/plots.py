@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib import ticker
 
 from qaplib.citation import figure_bibtex, figure_citation
 
@@ -51,6 +52,15 @@ def color_of(column: str, value):
 def style_of(column: str | None, value):
     """The fixed line style of a series (solid where the column has no style table)."""
     return LINE_STYLES.get(column, {}).get(value, "-") if column else "-"
+
+
+def tidy_log_axis(axis) -> None:
+    """Readable labels on a log axis: decades as 10^n, and 2 and 5 times a decade as plain numbers, nothing else."""
+    def label(value, _position):
+        mantissa = value / 10 ** np.floor(np.log10(value) + 1e-9)
+        return f"{value:g}" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+
+    axis.set_minor_formatter(ticker.FuncFormatter(label))
 
 
 def count(n: int, noun: str) -> str:
@@ -97,7 +107,7 @@ def provenance_markdown(saved: dict) -> str:
     return (
         f"**Figure `{saved['label']}`**, made by `{saved['notebook']}` at commit `{saved['commit']}` with {params}; "
         f"data `{saved['data_fingerprint']}`{results}. Cite it by its label and PDF SHA-256 "
-        f"`{saved['files']['pdf']['sha256'][:16]}…` (BibTeX below). Download: {links}."
+        f"`{saved['files']['pdf']['sha256'][:16]}…` (BibTeX among the downloads). Download: {links}."
     )
 
 def _panels(n_panels: int, columns: int = 2, size: tuple[float, float] = PANEL_SIZE):
@@ -254,8 +264,10 @@ def curves_figure(summary, metrics: list[str], color_by: str = "bits", style_by:
                 first = rows.iloc[0]
                 ax.plot(first["bops"], first[metric], marker="o", ms=13, mfc="none", mec="black", mew=1.2, ls="")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # BOPs span decades: label only 10^n
         if metric in log_y:
             ax.set_yscale("log")
+            tidy_log_axis(ax.yaxis)
         ax.set_xlabel("BOPs")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         if metric in PANEL_TITLES:
@@ -268,8 +280,8 @@ def curves_figure(summary, metrics: list[str], color_by: str = "bits", style_by:
     handles += list(extra_handles)
     labels += [h.get_label() for h in extra_handles]
     sparsity = summary.groupby("phase")["sparsity"].mean()
-    marker_handles = [plt.Line2D([], [], marker=SPARSITY_MARKERS[int(p) % 12], color="gray", ls="", label=f"{sparsity[p]:.1%}")
-                      for p in sorted(summary["phase"].unique())]  # fmt: skip
+    marker_handles = [plt.Line2D([], [], marker=SPARSITY_MARKERS[int(p) % 12], color="gray", ls="",
+                                 label=f"{100 * sparsity[p]:.1f} %") for p in sorted(summary["phase"].unique())]
     _legends(fig, spare, [{"handles": handles, "labels": labels, "title": "model", "fontsize": 10},
                           {"handles": marker_handles, "title": "weights pruned", "ncol": 3, "fontsize": 10}])
     return fig
@@ -286,6 +298,7 @@ def efficiency_scatter_figure(summary, x: str = "accuracy", y: str = "neural_eff
                    label=series_label(color_by, value), edgecolor="white", lw=0.4)  # fmt: skip
     if log_x:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel(METRIC_LABELS.get(x, x) if x != "bops" else "BOPs")
     ax.set_ylabel(METRIC_LABELS.get(y, y))
     ax.grid(True, which="both", alpha=0.25)
@@ -310,6 +323,8 @@ def lut_vs_bops_figure(table, x: str = "BOPs", y: str = "LUT"):
         ax.legend()
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    tidy_log_axis(ax.yaxis)
     ax.set_xlabel("BOPs")
     ax.set_ylabel("LUTs (Yosys synth_xilinx, pre-P&R)")
     ax.grid(True, which="both", alpha=0.25)

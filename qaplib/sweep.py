@@ -129,6 +129,20 @@ def sweep_status(sweep: SweepSpec, store: ResultStore) -> SweepStatus:
     return SweepStatus(tuple(done), tuple(missing), tuple(failed))
 
 
+#: Set (by :func:`qaplib.notebook.start`) to keep workers' native log lines (XLA, absl) out of a notebook's output.
+QUIET_WORKERS_VARIABLE = "QAP_QUIET_WORKERS"
+
+
+def _silence_native_stderr() -> None:
+    """Point this process's file descriptor 2 at /dev/null: C++ libraries log there whatever Python says.
+
+    Errors are not lost: a failed job's traceback is returned to the sweep and reported there.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) -> list[tuple[str, str | None]]:
     """Worker body of one job: train its specs, save each result; returns [(key, error text or None)].
 
@@ -139,6 +153,8 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
     from qaplib.engine.runs import execute_runs_batched
     from qaplib.runs import execute_run
 
+    if os.environ.get(QUIET_WORKERS_VARIABLE):
+        _silence_native_stderr()
     store = ResultStore(store_root)
     specs = [RunSpec.from_json(raw) for raw in spec_jsons]
     try:

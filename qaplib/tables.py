@@ -95,11 +95,14 @@ def _number(value, digits: int) -> str:
 FORMATS = {
     "bits": lambda v: "float (32-bit)" if v == 32 else f"{int(v)}-bit",
     "percent": lambda v: f"{_number(100 * v, 1)} %",
+    "signed_percent": lambda v: f"{'+' if v > 0 else ''}{_number(100 * v, 1)} %",
     "accuracy": lambda v: f"{_number(100 * v, 2)} %",
     "points": lambda v: f"{'+' if v > 0 else ''}{_number(100 * v, 2)} pp",
     "count": lambda v: f"{0.0 if round(v) == 0 else v:,.0f}",
     "ratio": lambda v: f"{_number(v, 2)}×",
     "number": lambda v: _number(v, 3),
+    "signed": lambda v: f"{'+' if v > 0 else ''}{_number(v, 3)}",
+    "gev": lambda v: f"{_number(v, 1)} GeV",
     "text": str,
 }
 

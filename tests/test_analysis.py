@@ -69,3 +69,54 @@ def test_efficiency_spread_among_equally_accurate_models():
     spread = analysis.efficiency_spread(summary, accuracy_window=0.01)
     assert spread["n_models"] == 2 and spread["ratio"] == pytest.approx(3.0)
     assert spread["lowest"]["bits"] == 32 and spread["highest"]["bits"] == 6
+
+
+def summary_rows(**columns):
+    return pd.DataFrame(columns)
+
+
+def test_scheme_verdict_names_the_better_scheme_from_the_numbers():
+    summary = summary_rows(bits=[6, 6, 6, 6], phase=[0, 1, 0, 1], scheme=["ft", "ft", "lt", "lt"],
+                           sparsity=[0.0, 0.5, 0.0, 0.5], accuracy=[0.70, 0.69, 0.70, 0.66],
+                           neural_efficiency=[0.30, 0.32, 0.30, 0.36])  # fmt: skip
+    difference = analysis.scheme_difference(summary)
+    assert difference["accuracy FT - LT"].tolist() == pytest.approx([0.0, 0.03])
+    text = analysis.scheme_verdict(difference)
+    assert "fine-tuning (FT) is the more accurate scheme" in text and "+1.50 percentage points" in text
+    assert "FT ahead at 1 of them" in text and "LT models use more" in text
+
+
+def test_variant_verdict_says_which_removal_matters_and_in_which_direction():
+    summary = summary_rows(bits=[32] * 6, phase=[0, 1] * 3, variant=["BN + L1"] * 2 + ["no BN"] * 2 + ["no L1"] * 2,
+                           accuracy=[0.70, 0.69, 0.60, 0.58, 0.70, 0.695], neural_efficiency=[0.3] * 6)  # fmt: skip
+    effects = analysis.variant_effects(summary)
+    assert effects.set_index("variant")["accuracy change"].to_dict() == pytest.approx({"no BN": -0.105, "no L1": 0.0025})
+    text = analysis.variant_verdict(effects)
+    assert "Removing batch normalisation has the larger effect on accuracy: it lowers it by 10.50 percentage points" in text
+
+
+def test_noise_verdict_reports_the_accuracy_lost_to_random_labels():
+    summary = summary_rows(bits=[6] * 4, label_noise=[0.0, 0.0, 0.9, 0.9], phase=[0, 9, 0, 9], sparsity=[0, 0.9, 0, 0.9],
+                           accuracy=[0.70, 0.68, 0.60, 0.50], neural_efficiency=[0.3] * 4)  # fmt: skip
+    text = analysis.noise_verdict(analysis.noise_table(summary))
+    assert "With 90% of the training labels randomised instead of none, the 6-bit model's clean-test accuracy changes by " \
+           "-10.00 percentage points unpruned and by -18.00 percentage points when 90% pruned." in text
+
+
+def test_bo_verdict_agrees_with_the_paper_only_when_qap_is_cheaper_everywhere():
+    row = {"best BO widths": "47-17-32", "best BO accuracy": 0.7, "best BO BOPs": 2e5, "QAP weights pruned": 0.5,
+           "QAP accuracy": 0.7, "QAP BOPs": 1e5}
+    cheaper = pd.DataFrame([{**row, "BOPs ratio BO / QAP": 2.0}], index=pd.Index([6], name="bits"))
+    dearer = pd.DataFrame([{**row, "BOPs ratio BO / QAP": 0.5}], index=pd.Index([6], name="bits"))
+    assert "as the paper found" in analysis.bo_verdict(cheaper, 0.01) and "2.00×" in analysis.bo_verdict(cheaper, 0.01)
+    assert "unlike the paper's finding" in analysis.bo_verdict(dearer, 0.01)
+
+
+def test_baseline_verdict_states_the_threshold_outcome():
+    from qaplib import fidelity
+
+    low = fidelity.baseline_verdict(0.7024, 0.9155, "the generated default dataset", generated=True)
+    assert "**70.24 %**" in low and "**below**" in low and "73 %" in low
+    assert "below" not in fidelity.baseline_verdict(0.74, 0.93, "the generated default dataset", generated=True)
+    real = fidelity.baseline_verdict(0.757, 0.94, "the file real.csv", generated=False)
+    assert "threshold" not in real and "75.0–76.4 %" in real

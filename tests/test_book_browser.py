@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,15 @@ def test_chapter_figures_load_and_links_resolve(chapter, built_book, browser):
     assert figures, f"{chapter}: no figure images"
     broken = [src for src, ok in images if not ok]
     assert not broken, f"{chapter}: broken images {broken}"
-    assert browser.find_elements("css selector", "figure[id^='fig-']"), f"{chapter}: no labelled figure"
+    figures_shown = browser.find_elements("css selector", "figure[id^='fig-']")
+    assert figures_shown, f"{chapter}: no labelled figure"
+    for figure in figures_shown:  # every figure carries its glued provenance line
+        caption = figure.text
+        assert "made by notebooks/" in caption and "Download: PDF" in caption, (chapter, caption[:200])
+    verdicts = [v.text for v in browser.find_elements("css selector", "div.admonition.tip")]
+    assert verdicts and all(re.search(r"\d", v) for v in verdicts), f"{chapter}: no verdict with numbers: {verdicts}"
+    body = browser.find_element("tag name", "main").text
+    assert "{glue" not in body and "glue:" not in body, f"{chapter}: an unresolved glue reference is shown"
     dead = []
     for href in browser.execute_script(LINKS):
         url = urlparse(urldefrag(href).url)

@@ -1,13 +1,23 @@
-"""Every notebook runs under papermill with the `smoke` profile and writes its figures."""
+"""Every notebook runs under papermill with the `smoke` profile, cleanly, and reruns on a user's data file."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
+from output_checks import output_problems
 
-from qaplib.book import execute_notebook, notebook_names
+from qaplib import data
+from qaplib.book import declared_parameters, execute_notebook, notebook_names
+from qaplib.errors import InvalidSpecError
+from qaplib.notebook import COMMON_PARAMETERS
+from qaplib.provenance import REPO_ROOT
 
 papermill = pytest.importorskip("papermill")
 
@@ -32,9 +42,39 @@ def stream_text(nb) -> str:
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
+def start_call_names(name: str) -> set[str]:
+    """The keys of the dict a notebook passes to ``notebook.start``."""
+    nb = nbformat.read(f"notebooks/{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "notebook.start(" in cell.source:
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "start":
+                    return {k.arg for k in node.args[1].keywords}
+    raise AssertionError(f"{name} never calls notebook.start")
+
+
+def check_figures(directory: Path, name: str, fingerprint: str) -> None:
+    """Every expected figure of ``name`` exists in all formats, with a record whose hashes and data identity hold."""
+    for label in EXPECTED_FIGURES[name]:
+        for suffix in ("pdf", "svg", "png", "provenance.json", "bib"):
+            assert (directory / f"{label}.{suffix}").stat().st_size > 0, (label, suffix)
+        record = json.loads((directory / f"{label}.provenance.json").read_text())
+        assert record["notebook"] == f"notebooks/{name}.ipynb" and record["label"] == label and record["title"]
+        assert record["data_fingerprint"] == fingerprint, (label, record["data_fingerprint"])
+        for fmt in ("pdf", "svg", "png"):
+            digest = hashlib.sha256((directory / f"{label}.{fmt}").read_bytes()).hexdigest()
+            assert record["files"][fmt]["sha256"] == digest, (label, fmt)
+        assert record["files"]["pdf"]["sha256"] in record["citation"] and record["commit"] in record["citation"]
+        assert record["bibtex"] == (directory / f"{label}.bib").read_text()
+        assert record["bibtex"].startswith(f"@misc{{qap-companion:{label},")
+
+
 def test_every_notebook_is_tested_and_has_a_parameters_cell_first():
     assert set(notebook_names()) == set(EXPECTED_FIGURES)
     for name in notebook_names():
+        declared = set(declared_parameters(name))
+        assert set(COMMON_PARAMETERS) <= declared, name  # one -p source FILE reaches every chapter
+        assert start_call_names(name) == declared, name  # notebook.start sees (and records) every parameter
         nb = nbformat.read(f"notebooks/{name}.ipynb", as_version=4)
         code_cells = [c for c in nb.cells if c.cell_type == "code"]
         assert "parameters" in code_cells[0].metadata.get("tags", []), name
@@ -51,12 +91,11 @@ def test_notebook_runs_with_smoke_profile(name, tmp_path):
     executed = execute_notebook(name, parameters, output_dir=tmp_path)
     nb = nbformat.read(executed, as_version=4)
     assert nb.metadata.papermill.parameters == parameters
+    assert not output_problems(nb), output_problems(nb)
+    check_figures(tmp_path / "figures", name, data.load_jets("default").fingerprint)
     for label in EXPECTED_FIGURES[name]:
-        for suffix in ("pdf", "svg", "png", "provenance.json"):
-            assert (tmp_path / "figures" / f"{label}.{suffix}").stat().st_size > 0, (label, suffix)
         record = json.loads((tmp_path / "figures" / f"{label}.provenance.json").read_text())
-        assert record["parameters"]["profile"] == "smoke" and record["notebook"] == f"{name}.ipynb"
-        assert record["packages"]["tensorflow"] == "2.15.1" and record["data_fingerprint"]
+        assert record["parameters"]["profile"] == "smoke" and record["packages"]["tensorflow"] == "2.15.1"
         if name != "01_dataset" or label in ("fig-dataset-roc", "fig-dataset-confusion"):
             assert record["result_keys"], label
 
@@ -66,7 +105,7 @@ def test_changing_a_parameter_trains_only_the_runs_that_changed(tmp_path):
     first = execute_notebook("02_qap_sweep", {"profile": "smoke", "bits": [32, 6]}, output_dir=tmp_path / "a")
     second = execute_notebook("02_qap_sweep", {"profile": "smoke", "bits": [32, 6, 16]}, output_dir=tmp_path / "b")
     assert "runs trained now" in stream_text(nbformat.read(first, as_version=4))
-    assert "1 runs trained now, 2 taken from the store" in stream_text(nbformat.read(second, as_version=4))
+    assert "1 run trained now, 2 taken from the store" in stream_text(nbformat.read(second, as_version=4))
 
 
 @pytest.mark.parametrize(
@@ -92,3 +131,72 @@ def test_bad_parameter_stops_in_the_first_cell(name, parameters, message, tmp_pa
     assert message in str(failure.value)
     assert failure.value.exec_count == 3  # parameters, injected parameters, then the set-up cell fails
     assert not (tmp_path / "figures").exists()
+
+
+def test_unknown_parameter_fails_before_the_kernel_starts(tmp_path):
+    with pytest.raises(InvalidSpecError, match=r"02_qap_sweep has no parameter 'sauce'; its parameters are profile, source"):
+        execute_notebook("02_qap_sweep", {"profile": "smoke", "sauce": "real.csv"}, output_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_parameter_stops_a_plain_papermill_run_in_the_first_cell(tmp_path):
+    """Papermill itself only warns "Passed unknown parameter"; notebook.start turns that into an error."""
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook("notebooks/02_qap_sweep.ipynb", str(tmp_path / "out.ipynb"), cwd=str(tmp_path),
+                                   parameters={"profile": "smoke", "sauce": "real.csv"}, progress_bar=False)  # fmt: skip
+    assert "02_qap_sweep.ipynb has no parameter 'sauce'" in str(failure.value) and failure.value.exec_count == 3
+    assert not (tmp_path / "figures").exists()
+
+
+@pytest.fixture(scope="module")
+def small_real_format_csv(tmp_path_factory) -> Path:
+    """2,500 generated jets written as the OpenML hls4ml_lhc_jets_hlf CSV export (j_ columns, a class column)."""
+    import numpy as np
+    import pandas as pd
+
+    table = data.read_jets("default")
+    rows = np.random.default_rng(3).permutation(len(table.labels))[:2500]
+    frame = pd.DataFrame(table.features[rows], columns=[f"j_{name}" for name in data.FEATURE_NAMES])
+    frame["class"] = [data.CLASS_NAMES[k] for k in table.labels[rows]]
+    path = tmp_path_factory.mktemp("real") / "small_real_format.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_papermill_rerun_on_a_users_file_uses_it_everywhere_and_changes_nothing_tracked(tmp_path, small_real_format_csv):
+    """The README's command: papermill with -p source FILE and a list given as text, from the repository root."""
+    before = git_status()
+    papermill_cli = Path(sys.executable).with_name("papermill")
+    result = subprocess.run([str(papermill_cli), "notebooks/02_qap_sweep.ipynb", str(tmp_path / "out.ipynb"), "--cwd",
+                             str(tmp_path), "-p", "profile", "smoke", "-p", "source", str(small_real_format_csv),
+                             "-p", "bits", "[32, 6]", "-p", "workers", "2"],
+                            cwd=REPO_ROOT, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "unknown parameter" not in result.stderr and "Unable to parse" not in result.stderr
+    fingerprint = data.load_jets(str(small_real_format_csv)).fingerprint
+    assert fingerprint != data.load_jets("default").fingerprint
+    check_figures(tmp_path / "figures", "02_qap_sweep", fingerprint)
+    record = json.loads((tmp_path / "figures" / "fig-qap-accuracy-auc.provenance.json").read_text())
+    assert record["parameters"]["bits"] == [32, 6] and record["parameters"]["source"] == str(small_real_format_csv)
+    assert len(record["result_keys"]) == 2  # one float and one 6-bit run, trained on the file
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert "qap (smoke): 2 runs trained now" in stream_text(nb)
+    assert git_status() == before
+
+
+@pytest.mark.slow
+def test_dataset_chapter_on_a_users_file_records_that_files_fingerprint_on_every_figure(tmp_path, small_real_format_csv):
+    executed = execute_notebook("01_dataset", {"profile": "smoke", "source": str(small_real_format_csv), "workers": 1},
+                                output_dir=tmp_path)  # fmt: skip
+    check_figures(tmp_path / "figures", "01_dataset", data.load_jets(str(small_real_format_csv)).fingerprint)
+    nb = nbformat.read(executed, as_version=4)
+    assert "the file small_real_format.csv" in stream_text(nb)
+    assert not output_problems(nb, allowed_paths=(str(small_real_format_csv),))
+    parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert f'source = "{small_real_format_csv}"' in parameters.source  # the values the chapter ran with, in one cell
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)

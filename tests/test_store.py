@@ -69,3 +69,25 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     alive.mkdir()
     assert store.remove_stale_temporaries() == 1
     assert not dead.exists() and alive.exists()
+
+
+def test_default_store_reads_the_committed_results_and_writes_only_to_scratch(tmp_path, monkeypatch):
+    """A rerun never writes into the committed store; only QAP_RESULTS_DIR (the publish step) does."""
+    from qaplib import store as store_module
+
+    committed, scratch = tmp_path / "results", tmp_path / "out" / "results"
+    monkeypatch.setattr(store_module, "COMMITTED_ROOT", committed)
+    monkeypatch.setattr(store_module, "SCRATCH_ROOT", scratch)
+    monkeypatch.delenv("QAP_RESULTS_DIR")
+    old, new = fake_result("ab" + "1" * 22), fake_result("cd" + "2" * 22)
+    ResultStore(committed).save(old)
+    default = ResultStore()
+    assert default.is_complete(old.key) and default.load(old.key).phases == old.phases
+    assert default.path(old.key) == committed / "ab" / old.key
+    assert default.save(old) == committed / "ab" / old.key  # already there: not copied
+    assert default.save(new) == scratch / "cd" / new.key
+    assert not (committed / "cd").exists()
+    monkeypatch.setenv("QAP_RESULTS_DIR", str(committed))
+    published = ResultStore()
+    assert published.root == committed and published.read_only == ()
+    assert published.save(new) == committed / "cd" / new.key

@@ -1,0 +1,51 @@
+"""Executing notebooks: parameters checked before any kernel starts, one parameters cell in the result."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from qaplib import book, notebook
+from qaplib.errors import InvalidSpecError
+
+
+def test_injected_names_come_from_papermills_cell_only():
+    history = ["", 'profile = "default"  # budget\nbits = [32]', '# Parameters\nprofile = "smoke"\nsauce = 1\n', "import x"]
+    assert notebook.injected_parameter_names(history) == {"profile", "sauce"}
+    assert notebook.injected_parameter_names(["", "profile = 1"]) == set()
+
+
+def test_a_parameter_the_notebook_does_not_declare_is_an_error():
+    history = ["", "# Parameters\nprofile = 'smoke'\nsauce = 1\n"]
+    with pytest.raises(InvalidSpecError, match="02.ipynb has no parameter 'sauce'; its parameters are bits, profile"):
+        notebook.check_declared("02.ipynb", {"profile": "x", "bits": [32]}, history)
+    notebook.check_declared("02.ipynb", {"profile": "x", "sauce": 1}, history)  # declared: fine
+
+
+def test_injected_values_are_merged_into_the_parameters_cell():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell('profile = "default"   # budget\nbits = [32, 6]        # bit widths\nseed = None',
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('# Parameters\nprofile = "smoke"\nbits = "[32, 4]"\n',
+                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("run = 1"),
+    ]
+    nb.metadata["papermill"] = {"parameters": {"profile": "smoke", "bits": "[32, 4]"}}
+    book.merge_injected_parameters(nb)
+    assert [c.source for c in nb.cells][1:] == ['profile = "smoke"     # budget\nbits = [32, 4]        # bit widths\nseed = None',
+                                                "run = 1"]
+
+
+def test_unknown_notebook_parameter_is_refused_by_name():
+    with pytest.raises(InvalidSpecError, match="04_batchnorm_l1 has no parameter 'label_noise'"):
+        book.check_parameters("04_batchnorm_l1", {"profile": "smoke", "label_noise": [0.5]})
+
+
+def test_a_missing_source_file_is_refused_before_any_notebook_runs(tmp_path):
+    from qaplib.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="does not exist"):
+        book.execute_all("smoke", output_dir=tmp_path, source=str(tmp_path / "real.csv"))
+    assert not list(tmp_path.glob("*.ipynb"))

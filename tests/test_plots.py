@@ -1,0 +1,86 @@
+"""Figures: fixed colours per bit width, legible layouts, and citable saved files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex
+
+from qaplib import plots
+
+matplotlib.use("Agg")
+
+
+def summary_for(bits, phases=3):
+    rows = []
+    for b in bits:
+        for p in range(phases):
+            rows.append({"bits": b, "phase": p, "sparsity": p / phases, "bops": 1e6 * b / (p + 1), "accuracy": 0.7 - 0.01 * p,
+                         "accuracy_se": 0.001, "macro_auc": 0.9, "neural_efficiency": 0.3, "scheme": "ft", "label_noise": 0.0})
+    return pd.DataFrame(rows)
+
+
+def series_colours(ax) -> dict[str, str]:
+    """Label -> colour of each error-bar curve drawn on ``ax``."""
+    return {c.get_label(): to_hex(c.lines[0].get_color()) for c in ax.containers}
+
+
+@pytest.mark.parametrize("bits", [(32, 6), (6, 4), (32, 12, 8, 6, 4), (6,), (16, 6)])
+def test_a_bit_width_has_the_same_colour_whatever_else_is_plotted(bits):
+    plots.use_book_style()
+    fig = plots.curves_figure(summary_for(bits), ["accuracy", "macro_auc"])
+    expected = {plots.series_label("bits", b): plots.BIT_COLORS[b] for b in bits}
+    assert series_colours(fig.axes[0]) == series_colours(fig.axes[1]) == expected
+
+
+@pytest.mark.parametrize("n_metrics", [1, 2, 3, 5])
+def test_multi_panel_figures_have_at_most_two_panels_a_row_and_readable_text(n_metrics):
+    plots.use_book_style()
+    metrics = ["accuracy", "macro_auc", "neural_efficiency", "accuracy", "macro_auc"][:n_metrics]
+    fig = plots.curves_figure(summary_for((32, 6)), metrics)
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert len(panels) == n_metrics
+    assert len({round(ax.get_position().x0, 3) for ax in panels}) <= 2
+    assert fig.get_size_inches()[0] <= 2 * plots.PANEL_SIZE[0] + 0.01  # printed at the page width: about 75 px per inch
+    assert min(label.get_fontsize() for ax in panels for label in ax.get_xticklabels()) >= 10
+
+
+def test_firmware_figure_accepts_every_bit_width():
+    table = pd.DataFrame({"bits": [16, 12, 6, 4], "weights pruned": [0.0, 0.5, 0.8, 0.9], "BOPs": [4e6, 1e6, 3e5, 1e5],
+                          "LUT": [90_000, 40_000, 16_000, 9_000]})
+    fig = plots.lut_vs_bops_figure(table)
+    colours = {to_hex(c) for c in np.concatenate([s.get_facecolor() for s in fig.axes[0].collections])}
+    assert colours == {plots.BIT_COLORS[b] for b in (16, 12, 6, 4)}
+
+
+def test_label_noise_colours_are_fixed_by_value():
+    assert plots.color_of("label_noise", 0.5) == plots.color_of("label_noise", 0.5)
+    assert plots.color_of("label_noise", 0.0) != plots.color_of("label_noise", 0.9)
+
+
+def test_saved_figure_records_its_file_hashes_citation_and_bibtex(tmp_path):
+    plots.use_book_style()
+    fig = plots.curves_figure(summary_for((32, 6)), ["accuracy"])
+    record = {"notebook": "notebooks/02_qap_sweep.ipynb", "parameters": {"profile": "smoke", "bits": [32, 6]},
+              "data_fingerprint": "1a8aa64061f559d6", "result_keys": ["k1", "k2"], "commit": "0123456789ab", "packages": {}}
+    saved = plots.save_figure(fig, "fig-test", "A test figure", record, tmp_path)
+    stored = json.loads((tmp_path / "fig-test.provenance.json").read_text())
+    for fmt in ("pdf", "svg", "png"):
+        assert stored["files"][fmt]["sha256"] == hashlib.sha256((tmp_path / f"fig-test.{fmt}").read_bytes()).hexdigest()
+    pdf_hash = stored["files"]["pdf"]["sha256"]
+    assert pdf_hash in stored["citation"] and "made by notebooks/02_qap_sweep.ipynb at commit 0123456789ab" in stored["citation"]
+    bib = (tmp_path / "fig-test.bib").read_text()
+    assert bib.startswith("@misc{qap-companion:fig-test,") and pdf_hash in bib and "02\\_qap\\_sweep" in bib
+    assert bib.count("{") == bib.count("}")
+    caption = plots.provenance_markdown(saved)
+    assert "made by `notebooks/02_qap_sweep.ipynb` at commit `0123456789ab`" in caption and "from 2 stored runs" in caption
+    assert "{download}`BibTeX <" in caption and pdf_hash[:16] in caption
+
+
+def test_count_says_one_run_and_two_runs():
+    assert plots.count(1, "run") == "1 run" and plots.count(2, "run") == "2 runs" and plots.count(0, "run") == "0 runs"
