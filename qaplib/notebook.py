@@ -83,7 +83,11 @@ def quiet_libraries() -> None:
 
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # TensorFlow's own C++ notices in this kernel
     os.environ[QUIET_WORKERS_VARIABLE] = "1"  # XLA's "Compiled cluster" (absl) lines in training workers
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices from per-model predict calls
+    import tensorflow as tf
+
+    # retracing notices from per-model predict calls; TensorFlow sets its logger to INFO on first use in
+    # a notebook, so the level is set through its own get_logger, after that first use
+    tf.get_logger().setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")  # QKeras quantizers
 
 

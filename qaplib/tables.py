@@ -83,6 +83,12 @@ DISPLAY = {
 }
 
 
+#: How every table of the book is laid out: numbers right-aligned on one line, the footnote under the table.
+TABLE_STYLES = [{"selector": "td", "props": "text-align: right; white-space: nowrap;"},
+                {"selector": "th", "props": "text-align: right;"},
+                {"selector": "caption", "props": "caption-side: bottom; text-align: left;"}]  # fmt: skip
+
+
 def _finite(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
 
@@ -136,7 +142,5 @@ def show(frame: pd.DataFrame, kinds: dict[str, str] | None = None, headers: dict
         values = [formatted(v, kind, None if errors is None else errors.iloc[i]) for i, v in enumerate(frame[column])]
         shown[headers.get(column, column)] = values
     styler = shown.style.hide(axis="index").set_uuid(hashlib.sha256(shown.to_json().encode()).hexdigest()[:8])
-    styler = styler.set_table_styles([{"selector": "td", "props": "text-align: right; white-space: nowrap;"},
-                                      {"selector": "th", "props": "text-align: right;"},
-                                      {"selector": "caption", "props": "caption-side: bottom; text-align: left;"}])  # fmt: skip
+    styler = styler.set_table_styles(TABLE_STYLES)
     return styler.set_caption(note) if note else styler

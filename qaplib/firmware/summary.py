@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from qaplib.firmware.labels import EMULATED, RTL_SIMULATED, SYNTHESISED
-from qaplib.tables import formatted
+from qaplib.tables import TABLE_STYLES, formatted
 
 #: Column name -> provenance label of the numbers in it ("training" for the run's own metrics).
 COLUMN_SOURCES = {
@@ -70,8 +70,7 @@ def styled(table: pd.DataFrame):
     shown = pd.DataFrame({column: [formatted(v, _KINDS.get(column, "number")) for v in table[column]] for column in table})
     shown = labelled(shown)
     styler = shown.style.hide(axis="index").set_uuid("firmware")
-    styler = styler.set_table_styles([{"selector": "td", "props": "text-align: right; white-space: nowrap;"},
-                                      {"selector": "caption", "props": "caption-side: bottom; text-align: left;"}])  # fmt: skip
+    styler = styler.set_table_styles(TABLE_STYLES)
     return styler.set_caption(NOT_APPLICABLE) if table.isna().any().any() else styler
 
 
