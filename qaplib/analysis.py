@@ -98,8 +98,8 @@ def efficiency_spread(summary: pd.DataFrame, accuracy_window: float = 0.01) -> d
 def describe_model(row: dict) -> str:
     """One line naming a fold-averaged model of :func:`qaplib.tables.summarise` and its key numbers."""
     return (f"{row['bits']}-bit {str(row['scheme']).upper()}, BN {'on' if row['batchnorm'] else 'off'}, L1 {row['l1']:g}, "
-            f"{row['sparsity']:.1%} pruned: accuracy {row['accuracy']:.4f}, efficiency {row['neural_efficiency']:.3f}, "
-            f"BOPs {row['bops']:,.0f}")
+            f"{100 * row['sparsity']:.1f} % pruned (accuracy {100 * row['accuracy']:.2f} %, efficiency "
+            f"{row['neural_efficiency']:.3f}, {row['bops']:,.0f} BOPs)")
 
 
 def claim_sentence(claims: pd.DataFrame, tolerance: float) -> str:
