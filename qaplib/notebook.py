@@ -1,8 +1,9 @@
 """What every notebook does first and last: check its parameters, publish labelled figures and verdicts.
 
-A notebook calls :func:`start` in its first cell after ``parameters``, with every parameter it
-declares. A bad parameter, or one the notebook does not declare, stops there with a clear message,
-before any computation. The common parameters (:data:`COMMON_PARAMETERS`) are the same in every
+A notebook calls :func:`start` in its first cell after ``parameters``, with its namespace
+(``globals()``): :func:`start` takes the parameters that the notebook's ``parameters`` cell declares.
+A bad parameter, or one the notebook does not declare, stops there with a clear message, before any
+computation. The common parameters (:data:`COMMON_PARAMETERS`) are the same in every
 chapter: ``source`` and ``test_source`` replace the profile's dataset, so one ``-p source FILE``
 reruns any chapter on the user's data. :meth:`NotebookRun.publish` saves a figure (PDF, SVG, 300-dpi
 PNG) with a citable provenance record and glues it for the book's ``{glue:figure}`` directives;
@@ -69,12 +70,12 @@ def _executed_cells() -> list[str]:
     return list(shell.user_ns.get("In", [])) if shell is not None else []
 
 
-def check_declared(notebook: str, parameters: dict, history: list[str] | None = None) -> None:
+def check_declared(notebook: str, declared, history: list[str] | None = None) -> None:
     """Fail when papermill injected a parameter that ``notebook`` does not declare (papermill only warns)."""
-    unknown = sorted(injected_parameter_names(_executed_cells() if history is None else history) - set(parameters))
+    unknown = sorted(injected_parameter_names(_executed_cells() if history is None else history) - set(declared))
     if unknown:
         raise InvalidSpecError(f"{notebook} has no parameter {', '.join(map(repr, unknown))}; "
-                               f"its parameters are {', '.join(sorted(parameters))}")  # fmt: skip
+                               f"its parameters are {', '.join(sorted(declared))}")  # fmt: skip
 
 
 def quiet_libraries() -> None:
@@ -188,15 +189,20 @@ def _glue(label: str, value) -> None:
     glue(label, value, display=False)
 
 
-def start(notebook: str, parameters: dict) -> NotebookRun:
-    """Validate ``parameters`` (every parameter ``notebook`` declares) and set up figure output.
+def start(notebook: str, namespace) -> NotebookRun:
+    """Take the parameters ``notebooks/<notebook>`` declares from ``namespace`` (its ``globals()``), check them,
+    and set up figure output.
 
     Checks the common ones (:data:`COMMON_PARAMETERS`); the notebook checks its own after.
     """
-    check_declared(notebook, parameters)
-    missing = [name for name in COMMON_PARAMETERS if name not in parameters]
+    from qaplib.book import declared_parameters
+
+    declared = list(declared_parameters(notebook.removesuffix(".ipynb")))
+    check_declared(notebook, declared)
+    missing = [name for name in (*COMMON_PARAMETERS, *declared) if name not in declared or name not in namespace]
     if missing:
-        raise InvalidSpecError(f"{notebook} must declare the common parameters {missing}")
+        raise InvalidSpecError(f"{notebook} must declare and set the parameters {missing}")
+    parameters = {name: namespace[name] for name in declared}
     check_type("profile", parameters["profile"], str)
     check_type("executor", parameters["executor"], str)
     check_type("workers", parameters["workers"], (int, type(None)))

@@ -31,7 +31,7 @@ LINE_STYLES = {
 #: Label-noise fractions are coloured by value on this sequential map (0 dark, 0.9 light).
 NOISE_COLORMAP = "plasma"
 #: Width [inches] of one panel; at most two panels share a row so that text reads at the book's page width.
-PANEL_SIZE = (4.6, 3.5)
+PANEL_SIZE = (4.0, 3.1)
 
 
 def use_book_style() -> None:
@@ -55,11 +55,12 @@ def style_of(column: str | None, value):
 
 
 def tidy_log_axis(axis) -> None:
-    """Readable labels on a log axis: decades as 10^n, and 2 and 5 times a decade as plain numbers, nothing else."""
+    """Readable labels on a log axis of fractions or counts: 1, 2 and 5 times a power of ten as plain numbers."""
     def label(value, _position):
         mantissa = value / 10 ** np.floor(np.log10(value) + 1e-9)
-        return f"{value:g}" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+        return f"{value:g}" if round(mantissa) in (1, 2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
 
+    axis.set_major_formatter(ticker.FuncFormatter(label))
     axis.set_minor_formatter(ticker.FuncFormatter(label))
 
 

@@ -18,8 +18,8 @@ def test_injected_names_come_from_papermills_cell_only():
 def test_a_parameter_the_notebook_does_not_declare_is_an_error():
     history = ["", "# Parameters\nprofile = 'smoke'\nsauce = 1\n"]
     with pytest.raises(InvalidSpecError, match="02.ipynb has no parameter 'sauce'; its parameters are bits, profile"):
-        notebook.check_declared("02.ipynb", {"profile": "x", "bits": [32]}, history)
-    notebook.check_declared("02.ipynb", {"profile": "x", "sauce": 1}, history)  # declared: fine
+        notebook.check_declared("02.ipynb", ["profile", "bits"], history)
+    notebook.check_declared("02.ipynb", ["profile", "sauce"], history)  # declared: fine
 
 
 def test_injected_values_are_merged_into_the_parameters_cell():
