@@ -106,15 +106,17 @@ def claim_sentence(claims: pd.DataFrame, tolerance: float) -> str:
     """The claim table of :func:`claim_table` in one sentence, or why it cannot be made."""
     qap = claims.loc["QAP (any bit width)"]
     if np.isnan(qap["BOPs"]):
-        return f"No reduced-precision model stays within {tolerance:.1%} of the float baseline's accuracy: no claim can be made."
+        return (f"No reduced-precision model stays within {100 * tolerance:.1f} percentage points of the float baseline's "
+                "accuracy: no claim can be made.")
     parts = []
     for column, name in (("reduction vs pruning only", "pruning only"), ("reduction vs quantization only", "quantization only")):
         value, error = qap[column], qap[f"{column}_se"]
         if np.isnan(value):
-            parts.append(f"{name} never gets within {tolerance:.1%}")
+            parts.append(f"{name} never gets within {100 * tolerance:.1f} percentage points")
         else:
-            parts.append(f"{value:.1f}x" + ("" if np.isnan(error) else f" ± {error:.2f}") + f" fewer BOPs than {name}")
-    return f"At equal accuracy (within {tolerance:.1%} of the float baseline), QAP needs " + " and ".join(parts) + "."
+            parts.append(f"**{value:.1f}×**" + ("" if np.isnan(error) else f" ± {error:.2f}") + f" fewer BOPs than {name}")
+    return (f"At equal accuracy (at most {100 * tolerance:.1f} percentage points below the float baseline), QAP needs "
+            + " and ".join(parts) + ".")
 
 
 def bo_comparison(summary: pd.DataFrame, retrained: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
@@ -224,7 +226,7 @@ def variant_verdict(effects: pd.DataFrame) -> str:
 
 def efficiency_verdict(spread: dict, accuracy_window: float) -> str:
     """Chapter 5's conclusion from :func:`efficiency_spread`."""
-    return (f"{spread['n_models']} models lie within {accuracy_window:.1%} of the best accuracy "
+    return (f"{spread['n_models']} models lie within {100 * accuracy_window:.1f} percentage points of the best accuracy "
             f"({100 * spread['accuracy_range'][0]:.2f}–{100 * spread['accuracy_range'][1]:.2f} %), yet their neural "
             f"efficiencies differ by a factor **{spread['ratio']:.2f}**: from {describe_model(spread['lowest'])} to "
             f"{describe_model(spread['highest'])}. Accuracy alone does not say how efficiently a network uses its "
@@ -268,7 +270,7 @@ def bo_verdict(comparison: pd.DataFrame, tolerance: float) -> str:
         width = "float" if bits == 32 else f"{bits}-bit"
         ratio = row["BOPs ratio BO / QAP"]
         if np.isnan(ratio):
-            parts.append(f"at {width} no QAP model comes within {tolerance:.1%} of the best BO model")
+            parts.append(f"at {width} no QAP model comes within {100 * tolerance:.1f} percentage points of the best BO model")
             continue
         wins += ratio >= 1
         parts.append(f"at {width} the best BO architecture ({row['best BO widths']}) needs {ratio:.2f}× the BOPs of the "
@@ -277,4 +279,4 @@ def bo_verdict(comparison: pd.DataFrame, tolerance: float) -> str:
                if wins == len(comparison) else
                f"QAP is the cheaper choice at only {wins} of {len(comparison)} bit widths, unlike the paper's finding")
     text = "; ".join(parts)
-    return text[0].upper() + text[1:] + f" (equal accuracy: within {tolerance:.1%}). {outcome}."
+    return text[0].upper() + text[1:] + f" (equal accuracy: at most {100 * tolerance:.1f} percentage points less). {outcome}."

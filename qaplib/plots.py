@@ -54,14 +54,37 @@ def style_of(column: str | None, value):
     return LINE_STYLES.get(column, {}).get(value, "-") if column else "-"
 
 
-def tidy_log_axis(axis) -> None:
-    """Readable labels on a log axis of fractions or counts: 1, 2 and 5 times a power of ten as plain numbers."""
+def _scientific(value: float) -> str:
+    exponent = int(np.floor(np.log10(value) + 1e-9))
+    mantissa = round(value / 10**exponent)
+    return f"$10^{{{exponent}}}$" if mantissa == 1 else f"${mantissa}\\times10^{{{exponent}}}$"
+
+
+def tidy_log_axis(axis, style: str = "plain") -> None:
+    """Readable labels on a log axis: 1, 2 and 5 times a power of ten (every integer multiple where the axis spans
+    less than a factor 10), as plain numbers ("plain": 0.05, 20,000) or powers of ten ("scientific": 2×10⁵)."""
+    low, high = sorted(axis.get_view_interval())
+    mantissas = (1, 2, 3, 4, 5, 6, 8) if high / max(low, 1e-300) < 10 else (1, 2, 5)
+
     def label(value, _position):
         mantissa = value / 10 ** np.floor(np.log10(value) + 1e-9)
-        return f"{value:g}" if round(mantissa) in (1, 2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+        if round(mantissa) not in mantissas or abs(mantissa - round(mantissa)) > 1e-6:
+            return ""
+        return _scientific(value) if style == "scientific" else f"{value:,.0f}" if value >= 1000 else f"{value:g}"
 
     axis.set_major_formatter(ticker.FuncFormatter(label))
     axis.set_minor_formatter(ticker.FuncFormatter(label))
+
+
+def bops_axis(ax) -> None:
+    """The BOPs (x) axis: log scale, decades labelled; 2 and 5 times a decade too when the data span less than one."""
+    ax.set_xscale("log")
+    low, high = ax.get_xlim() if ax.has_data() else (1, 10)
+    if high / low < 10:
+        tidy_log_axis(ax.xaxis, "scientific")
+    else:
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("BOPs")
 
 
 def count(n: int, noun: str) -> str:
@@ -122,23 +145,24 @@ def _panels(n_panels: int, columns: int = 2, size: tuple[float, float] = PANEL_S
     return fig, flat[:n_panels], flat[n_panels:]
 
 
-def _legends(fig, spare: list, legends: list[dict]) -> None:
-    """Draw ``legends`` (keyword dicts of ``Axes.legend``) in the first spare panel, else below the figure."""
+def _legends(fig, spare: list, main: dict, extra: dict | None = None) -> None:
+    """Place the ``main`` legend (keywords of ``legend``) in the first spare panel, else below the figure on the
+    left; the ``extra`` legend goes below the figure (centred, or on the right beside ``main``)."""
     fig.tight_layout()
     if spare:
-        anchors = [("upper left", (0.0, 1.0)), ("lower left", (0.0, 0.0))]
-        for options, (loc, anchor) in zip(legends, anchors, strict=False):
-            spare[0].add_artist(spare[0].legend(loc=loc, bbox_to_anchor=anchor, frameon=False, **options))
+        spare[0].legend(loc="center left", bbox_to_anchor=(0.0, 0.5), frameon=False, **main)
+        if extra:
+            fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False, **{**extra, "ncol": 6})
         return
-    anchors = [("upper left", (0.0, 0.0)), ("upper right", (1.0, 0.0))]
-    for options, (loc, anchor) in zip(legends, anchors, strict=False):
-        fig.legend(loc=loc, bbox_to_anchor=anchor, frameon=False, **options)
+    fig.legend(loc="upper left", bbox_to_anchor=(0.0, 0.0), frameon=False, **main)
+    if extra:
+        fig.legend(loc="upper right", bbox_to_anchor=(1.0, 0.0), frameon=False, **extra)
 
 
 def feature_distributions_figure(features: np.ndarray, labels: np.ndarray, feature_names, class_names):
     """Normalised per-class histograms of every feature (3 a row), central 99.8 % range, log y."""
     n_features = features.shape[1]
-    fig, axes, spare = _panels(n_features, columns=3, size=(3.4, 2.6))
+    fig, axes, spare = _panels(n_features, columns=3, size=(2.9, 2.3))
     for i, ax in enumerate(axes):
         low, high = np.percentile(features[:, i], [0.1, 99.9])
         bins = np.linspace(low, high, 41) if high > low else 40
@@ -149,7 +173,7 @@ def feature_distributions_figure(features: np.ndarray, labels: np.ndarray, featu
         ax.set_yscale("log")
         ax.tick_params(labelsize=10)
     handles, names = axes[0].get_legend_handles_labels()
-    _legends(fig, spare, [{"handles": handles, "labels": names, "title": "true class"}])
+    _legends(fig, spare, {"handles": handles, "labels": names, "title": "true class"})
     return fig
 
 
@@ -264,12 +288,10 @@ def curves_figure(summary, metrics: list[str], color_by: str = "bits", style_by:
             if quantization_only and values[0] != 32:
                 first = rows.iloc[0]
                 ax.plot(first["bops"], first[metric], marker="o", ms=13, mfc="none", mec="black", mew=1.2, ls="")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # BOPs span decades: label only 10^n
+        bops_axis(ax)
         if metric in log_y:
             ax.set_yscale("log")
             tidy_log_axis(ax.yaxis)
-        ax.set_xlabel("BOPs")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         if metric in PANEL_TITLES:
             ax.set_title(PANEL_TITLES[metric])
@@ -283,8 +305,8 @@ def curves_figure(summary, metrics: list[str], color_by: str = "bits", style_by:
     sparsity = summary.groupby("phase")["sparsity"].mean()
     marker_handles = [plt.Line2D([], [], marker=SPARSITY_MARKERS[int(p) % 12], color="gray", ls="",
                                  label=f"{100 * sparsity[p]:.1f} %") for p in sorted(summary["phase"].unique())]
-    _legends(fig, spare, [{"handles": handles, "labels": labels, "title": "model", "fontsize": 10},
-                          {"handles": marker_handles, "title": "weights pruned", "ncol": 3, "fontsize": 10}])
+    _legends(fig, spare, {"handles": handles, "labels": labels, "title": "model", "fontsize": 10},
+             {"handles": marker_handles, "title": "weights pruned", "ncol": 3, "fontsize": 10})
     return fig
 
 
@@ -297,10 +319,12 @@ def efficiency_scatter_figure(summary, x: str = "accuracy", y: str = "neural_eff
     for value, rows in sorted(summary.groupby(color_by), key=lambda item: -item[0] if color_by == "bits" else item[0]):
         ax.scatter(rows[x], rows[y], s=sizes[rows.index], color=color_of(color_by, value), alpha=0.75,
                    label=series_label(color_by, value), edgecolor="white", lw=0.4)  # fmt: skip
-    if log_x:
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.set_xlabel(METRIC_LABELS.get(x, x) if x != "bops" else "BOPs")
+    if x == "bops":
+        bops_axis(ax)
+    else:
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(METRIC_LABELS.get(x, x))
     ax.set_ylabel(METRIC_LABELS.get(y, y))
     ax.grid(True, which="both", alpha=0.25)
     size_name = "BOPs (log)" if size_by == "bops" else METRIC_LABELS.get(size_by, size_by)
@@ -322,11 +346,9 @@ def lut_vs_bops_figure(table, x: str = "BOPs", y: str = "LUT"):
         grid = np.logspace(np.log10(rows[x].min()), np.log10(rows[x].max()), 50)
         ax.plot(grid, 10**intercept * grid**slope, ls=":", color="gray", label=f"fit: LUT ∝ BOPs$^{{{slope:.2f}}}$")
         ax.legend()
-    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     tidy_log_axis(ax.yaxis)
-    ax.set_xlabel("BOPs")
+    bops_axis(ax)
     ax.set_ylabel("LUTs (Yosys synth_xilinx, pre-P&R)")
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()

@@ -144,3 +144,14 @@ def show(frame: pd.DataFrame, kinds: dict[str, str] | None = None, headers: dict
     styler = shown.style.hide(axis="index").set_uuid(hashlib.sha256(shown.to_json().encode()).hexdigest()[:8])
     styler = styler.set_table_styles(TABLE_STYLES)
     return styler.set_caption(note) if note else styler
+
+
+def by_bits(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+    """``value`` per pruning phase (rows, labelled by the mean fraction pruned) and bit width (columns, widest first).
+
+    ``frame`` has columns ``bits``, ``phase``, ``sparsity`` and ``value``; the columns of the result are
+    ``sparsity`` and one per bit width, named as in legends ("float (32-bit)", "6-bit").
+    """
+    wide = frame.pivot_table(index="phase", columns="bits", values=value).sort_index(axis=1, ascending=False)
+    wide.columns = [FORMATS["bits"](b) for b in wide.columns]
+    return pd.concat([frame.groupby("phase")["sparsity"].mean(), wide], axis=1).reset_index(drop=True)

@@ -39,7 +39,7 @@ def test_claim_table_averages_per_fold_ratios_with_standard_errors():
     assert qap["reduction vs pruning only"] == pytest.approx(ratios.mean())
     assert qap["reduction vs quantization only"] == pytest.approx(np.mean([400_000 / 200_000, 400_000 / 250_000]))
     assert qap["reduction vs quantization only_se"] == pytest.approx(np.std([2.0, 1.6], ddof=1) / np.sqrt(2))
-    assert "10.0x" in analysis.claim_sentence(claims, 0.01)
+    assert "**10.0×** ± 0.00 fewer BOPs than pruning only" in analysis.claim_sentence(claims, 0.01)
 
 
 def test_no_matching_model_gives_nan_and_says_so():

@@ -65,8 +65,16 @@ NOT_APPLICABLE = ("n/a: the float model has no fixed-point network to export, so
                   "approximation (its decisions are compared instead) and it has no RTL or synthesis.")  # fmt: skip
 
 
-def styled(table: pd.DataFrame):
-    """The labelled table as the book shows it: percentages, integer counts, "n/a" with its reason below."""
+#: The two halves the book shows: what the firmware computes, and what it costs.
+ACCURACY_COLUMNS = ("bits", "weights pruned", "BOPs", "accuracy (trained)", "accuracy (exported)", "identical logits",
+                    "same decision", "identical logits (RTL)")  # fmt: skip
+HARDWARE_COLUMNS = ("bits", "weights pruned", "BOPs", "latency [cycles]", "LUT", "FF", "CARRY", "DSP")
+
+
+def styled(table: pd.DataFrame, columns: tuple[str, ...] | None = None):
+    """The labelled table (or those ``columns`` of it) as the book shows it: percentages, integer counts,
+    "n/a" with its reason below."""
+    table = table[list(columns)] if columns else table
     shown = pd.DataFrame({column: [formatted(v, _KINDS.get(column, "number")) for v in table[column]] for column in table})
     shown = labelled(shown)
     styler = shown.style.hide(axis="index").set_uuid("firmware")
