@@ -188,7 +188,9 @@ def scheme_verdict(difference: pd.DataFrame) -> str:
             f"largest gap {_pp(accuracy.abs().max() * np.sign(accuracy[accuracy.abs().idxmax()]))}). "
             f"In neural efficiency FT − LT = {efficiency.mean():+.3f} on average "
             f"({efficiency[pruned.index].mean():+.3f} over the pruned phases alone): "
-            f"{'FT' if efficiency.mean() > 0 else 'LT'} models use more of their neurons' state space.")  # fmt: skip
+            + (f"{'FT' if efficiency.mean() > 0 else 'LT'} models use more of their neurons' state space."
+               if abs(efficiency.mean()) >= 0.01 else
+               "the two schemes use their neurons' state space alike (less than 0.01 apart)."))  # fmt: skip
 
 
 def variant_effects(summary: pd.DataFrame, reference: str = "BN + L1") -> pd.DataFrame:

@@ -347,3 +347,15 @@ def test_rtl_is_bit_exact_with_constant_neurons(tmp_path, verilator):
     report = rtl.run_worker(tmp_path / "spec.npz", tmp_path, latency_cutoff=2, verilator=verilator)
     assert report["interpreter"]["bit_exact"], report["interpreter"]
     assert (report["verilator"] or {}).get("bit_exact", not verilator), report["verilator"]
+
+
+def test_firmware_verdict_names_the_largest_and_smallest_design():
+    from qaplib.firmware import summary
+
+    table = pd.DataFrame({"bits": [32, 6, 6, 4], "weights pruned": [0.0, 0.0, 0.9, 0.8], "BOPs": [4e6, 4e5, 1.6e5, 1.45e5],
+                          "identical logits": [np.nan, 1.0, 1.0, 0.999], "identical logits (RTL)": [np.nan, 1.0, 1.0, 1.0],
+                          "LUT": [np.nan, 37_699, 7_283, 9_607]})  # fmt: skip
+    text = summary.firmware_verdict(table)
+    assert text.startswith("2 of 3 quantized models give exactly the QKeras logits")
+    assert "from 37,699 (6-bit, 0% pruned) down to 7,283 (6-bit, 90% pruned), 5.2× fewer" in text
+    assert "rank correlation of BOPs and LUTs is +0.50" in text and "only roughly" in text

@@ -92,9 +92,9 @@ def firmware_verdict(table: pd.DataFrame) -> str:
             "jet compared.")  # fmt: skip
     measured = table.dropna(subset=["LUT"])
     if len(measured) >= 2:
-        small, large = measured.loc[measured["BOPs"].idxmin()], measured.loc[measured["BOPs"].idxmax()]
-        text += (f" Synthesised LUTs fall from {large['LUT']:,.0f} ({large['bits']:.0f}-bit, {large['weights pruned']:.0%} "
-                 f"pruned) to {small['LUT']:,.0f} ({small['bits']:.0f}-bit, {small['weights pruned']:.0%} pruned), "
+        small, large = measured.loc[measured["LUT"].idxmin()], measured.loc[measured["LUT"].idxmax()]
+        text += (f" Synthesised LUTs range from {large['LUT']:,.0f} ({large['bits']:.0f}-bit, {large['weights pruned']:.0%} "
+                 f"pruned) down to {small['LUT']:,.0f} ({small['bits']:.0f}-bit, {small['weights pruned']:.0%} pruned), "
                  f"{large['LUT'] / small['LUT']:.1f}× fewer")  # fmt: skip
         if len(measured) >= 3:
             rho = measured[["BOPs", "LUT"]].corr("spearman").iloc[0, 1]
