@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from qaplib.errors import DatasetError, InvalidSpecError
+from qaplib.files import sha256_of
 from qaplib.generator.features import FEATURE_NAMES
 from qaplib.generator.settings import CLASS_NAMES
-from qaplib.generator.shards import MANIFEST, sha256_of, verify_dataset
+from qaplib.generator.shards import MANIFEST, manifest_shards, verify_dataset
 
 #: Named generated datasets, relative to the data directory.
 NAMED_SOURCES = {"default": "jets-default", "full": "jets-full"}
@@ -190,8 +191,7 @@ def read_generated(path: Path) -> JetTable:
     problems = verify_dataset(path)
     if problems:
         raise DatasetError(f"{path}: dataset is incomplete or modified: {problems[0]}; regenerate it with `make data`")
-    manifest = json.loads((path / MANIFEST).read_text())
-    frame = pd.concat([pd.read_parquet(path / s["file"]) for s in manifest["shards"]], ignore_index=True)
+    frame = pd.concat([pd.read_parquet(s["path"]) for s in manifest_shards(path)], ignore_index=True)
     features = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
     return JetTable(features, frame["label"].to_numpy(dtype=np.int64), str(path))
 
@@ -265,7 +265,10 @@ def source_fingerprint(source: str) -> str:
     path = source_path(source)
     digest = hashlib.sha256()
     if (path / MANIFEST).exists():  # the shards' recorded hashes: the data, not the generator's code version
-        shards = json.loads((path / MANIFEST).read_text())["shards"]
+        try:
+            shards = manifest_shards(path)
+        except ValueError as exc:
+            raise DatasetError(f"{exc}; regenerate the dataset with `make data`") from None
         digest.update(json.dumps(sorted((s["file"], s["sha256"]) for s in shards)).encode())
     else:
         for file in sorted(path.glob("*.h5")) if path.is_dir() else [path]:

@@ -4,7 +4,9 @@ A result lives in ``<root>/<key[:2]>/<key>/``: ``spec.json``, ``phases.json`` (o
 per phase), ``weights.npz`` (the weights after each phase), ``curves.json`` (training curves),
 ``meta.json`` (provenance) and ``record.json``, which holds the SHA-256 of every other file.
 A result is written into a temporary directory and renamed into place, so it appears whole or not
-at all; a directory whose files do not match ``record.json`` is treated as missing and recomputed.
+at all. A result is served only if its files match the checksums in ``record.json``, the key in the
+record is the directory's, and the stored spec hashes to that key (:func:`qaplib.runs.run_key`); any
+other directory is treated as missing and recomputed, so a copied or edited record is never served.
 Failed runs are noted in ``<root>/failed/<key>.json`` with their error.
 
 Where results go: the committed store ``results/`` is read, never written, by default. New results
@@ -24,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qaplib.generator.shards import sha256_of
+from qaplib.errors import QapError
+from qaplib.files import atomic_write_json, sha256_of
 from qaplib.provenance import REPO_ROOT
-from qaplib.runs import RunResult, RunSpec
+from qaplib.runs import RunResult, RunSpec, run_key
 
 #: The committed store (read-only unless ``$QAP_RESULTS_DIR`` points at it) and the scratch store.
 COMMITTED_ROOT = REPO_ROOT / "results"
@@ -161,13 +164,17 @@ class ResultStore:
     def mark_failed(self, key: str, spec: RunSpec, error: str) -> None:
         failed = self.root / "failed"
         failed.mkdir(parents=True, exist_ok=True)
-        tmp = failed / f".{key}.{os.getpid()}.tmp"
-        tmp.write_bytes(_json_bytes({"key": key, "spec": spec.to_dict(), "error": error}))
-        os.replace(tmp, failed / f"{key}.json")
+        atomic_write_json(failed / f"{key}.json", {"key": key, "spec": spec.to_dict(), "error": error})
 
     def failure(self, key: str) -> str | None:
+        """The error a failed run of ``key`` left (None if it did not fail); an unreadable note says so, never raises."""
         path = self.root / "failed" / f"{key}.json"
-        return json.loads(path.read_text())["error"] if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            return str(json.loads(path.read_text())["error"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            return f"the failure note {path} is unreadable ({type(exc).__name__}); delete it to retry the run"
 
     def remove_stale_temporaries(self) -> int:
         """Delete temporary directories left by killed writers on this host; returns how many."""
@@ -182,11 +189,16 @@ class ResultStore:
 
 
 def _is_complete(directory: Path) -> bool:
-    """True if ``directory`` holds a result whose every file matches the checksums in its record."""
+    """True if ``directory`` holds the result of the key it is named by: every file matches the checksums
+    in its record, the record names that key, and the stored spec hashes to it."""
     try:
         record = json.loads((directory / "record.json").read_text())
-        return all(sha256_of(directory / name) == record["sha256"][name] for name in _FILES)
-    except (OSError, KeyError, ValueError, TypeError):
+        if record["key"] != directory.name:
+            return False
+        if not all(sha256_of(directory / name) == record["sha256"][name] for name in _FILES):
+            return False
+        return run_key(RunSpec.from_dict(json.loads((directory / "spec.json").read_text()))) == directory.name
+    except (OSError, KeyError, ValueError, TypeError, QapError):
         return False
 
 

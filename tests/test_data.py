@@ -230,6 +230,38 @@ def test_tampered_generated_dataset(tmp_path, smoke_dataset):
         data.read_jets(str(directory))
 
 
+@pytest.mark.parametrize("entry", ["../../../../etc/hostname", "/etc/hostname", "..", "sub/../../outside.parquet"])
+def test_a_manifest_may_not_name_files_outside_its_folder(tmp_path, smoke_dataset, entry):
+    import json
+    import shutil
+
+    from qaplib.generator.shards import verify_dataset
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["shards"][0]["file"] = entry
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    problems = verify_dataset(directory)
+    assert len(problems) == 1 and "points outside" in problems[0] and "only files in its own folder" in problems[0]
+    with pytest.raises(DatasetError, match="points outside"):
+        data.read_jets(str(directory))
+    with pytest.raises(DatasetError, match="points outside"):
+        data.source_fingerprint(str(directory))
+
+
+def test_a_malformed_manifest_is_a_clear_error(tmp_path, smoke_dataset):
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    (directory / "manifest.json").write_text('{"shards": [{"file": "g-000.parquet"')
+    with pytest.raises(DatasetError, match="not a valid dataset manifest"):
+        data.source_fingerprint(str(directory))
+    with pytest.raises(DatasetError, match="not a valid dataset manifest"):
+        data.read_jets(str(directory))
+
+
 def test_missing_named_dataset_says_how_to_make_it(tmp_path, monkeypatch):
     monkeypatch.setenv("QAP_DATA_DIR", str(tmp_path))
     with pytest.raises(DatasetError, match="make data-full"):

@@ -359,3 +359,35 @@ def test_firmware_verdict_names_the_largest_and_smallest_design():
     assert text.startswith("2 of 3 quantized models give exactly the QKeras logits")
     assert "from 37,699 (6-bit, 0% pruned) down to 7,283 (6-bit, 90% pruned), 5.2× fewer" in text
     assert "rank correlation of BOPs and LUTs is +0.50" in text and "only roughly" in text
+
+
+@pytest.mark.parametrize("damage", ["truncate", "edit", "other key", "garbage"])
+def test_a_damaged_firmware_report_is_recomputed_not_served(tmp_path, monkeypatch, damage):
+    import json
+
+    from qaplib.firmware import cache
+    from qaplib.store import ResultStore
+
+    calls = []
+
+    class FakeReport:
+        def to_dict(self):
+            calls.append(1)
+            return {"csim": {"bit_exact_fraction": 1.0}, "quantized": True}
+
+    monkeypatch.setattr(cache, "firmware_report", lambda *args, **kwargs: FakeReport())
+    store = ResultStore(tmp_path)
+    monkeypatch.setattr(store, "load_model", lambda key, phase: None)
+    x, y = np.zeros((4, 16)), np.zeros(4, dtype=int)
+    first = cache.cached_firmware_report(store, "run-key", 3, x, y, tmp_path / "work")
+    again = cache.cached_firmware_report(store, "run-key", 3, x, y, tmp_path / "work")
+    assert first == again and len(calls) == 1  # a sound report is served, not recomputed
+    path = tmp_path / "firmware" / f"{first['key']}.json"
+    text = path.read_text()
+    damaged = {"truncate": text[: len(text) // 2], "garbage": "\x00\xff not json",
+               "edit": text.replace('"bit_exact_fraction": 1.0', '"bit_exact_fraction": 0.5'),
+               "other key": json.dumps({**json.loads(text), "key": "another"})}[damage]  # fmt: skip
+    assert damaged != text
+    path.write_text(damaged)
+    assert cache.read_report(path, first["key"]) is None
+    assert cache.cached_firmware_report(store, "run-key", 3, x, y, tmp_path / "work") == first and len(calls) == 2

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from qaplib.errors import InvalidSpecError
+from qaplib.files import sha256_of
 from qaplib.generator import detector
 from qaplib.generator.events import TruthObject, delta_r, generate_jets, is_matched
 from qaplib.generator.features import FEATURE_NAMES, cluster_and_compute
 from qaplib.generator.settings import TIERS, GeneratorSettings, tier_settings
-from qaplib.generator.shards import generate_dataset, plan, run_shard, sha256_of, shard_is_done, verify_dataset
+from qaplib.generator.shards import generate_dataset, plan, run_shard, shard_is_done, verify_dataset
 
 
 def massless(pt, eta, phi):

@@ -7,21 +7,23 @@ import os
 import numpy as np
 import pytest
 
-from qaplib.runs import RunResult, RunSpec
+from qaplib.runs import RunResult, RunSpec, run_key
 from qaplib.store import ResultStore
 
 
-def fake_result(key="ab" + "0" * 22):
+def fake_result(seed: int = 0):
+    """A result under the real key of its spec (the store checks that the spec hashes to the key)."""
+    spec = RunSpec(seed=seed)
     weights = [[np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(3, np.float32)] for _ in range(2)]
     phases = [{"phase": 0, "accuracy": 0.5}, {"phase": 1, "accuracy": 0.6}]
-    return RunResult(RunSpec(), key, phases, weights, [{"loss": [1.0]}, {"loss": [0.9]}], {"seconds": 1.0})
+    return RunResult(spec, run_key(spec), phases, weights, [{"loss": [1.0]}, {"loss": [0.9]}], {"seconds": 1.0})
 
 
 def test_save_and_load_round_trip(tmp_path):
     store = ResultStore(tmp_path)
     result = fake_result()
     path = store.save(result)
-    assert path == tmp_path / "ab" / result.key and store.is_complete(result.key)
+    assert path == tmp_path / result.key[:2] / result.key and store.is_complete(result.key)
     loaded = store.load(result.key)
     assert loaded.spec == result.spec and loaded.phases == result.phases and loaded.curves == result.curves
     pairs = [(a, b) for p, q in zip(loaded.weights, result.weights, strict=True) for a, b in zip(p, q, strict=True)]
@@ -79,15 +81,56 @@ def test_default_store_reads_the_committed_results_and_writes_only_to_scratch(tm
     monkeypatch.setattr(store_module, "COMMITTED_ROOT", committed)
     monkeypatch.setattr(store_module, "SCRATCH_ROOT", scratch)
     monkeypatch.delenv("QAP_RESULTS_DIR")
-    old, new = fake_result("ab" + "1" * 22), fake_result("cd" + "2" * 22)
+    old, new = fake_result(1), fake_result(2)
     ResultStore(committed).save(old)
     default = ResultStore()
     assert default.is_complete(old.key) and default.load(old.key).phases == old.phases
-    assert default.path(old.key) == committed / "ab" / old.key
-    assert default.save(old) == committed / "ab" / old.key  # already there: not copied
-    assert default.save(new) == scratch / "cd" / new.key
-    assert not (committed / "cd").exists()
+    assert default.path(old.key) == committed / old.key[:2] / old.key
+    assert default.save(old) == committed / old.key[:2] / old.key  # already there: not copied
+    assert default.save(new) == scratch / new.key[:2] / new.key
+    assert not (committed / new.key[:2] / new.key).exists()
     monkeypatch.setenv("QAP_RESULTS_DIR", str(committed))
     published = ResultStore()
     assert published.root == committed and published.read_only == ()
-    assert published.save(new) == committed / "cd" / new.key
+    assert published.save(new) == committed / new.key[:2] / new.key
+
+
+def test_a_record_copied_under_another_key_is_refused(tmp_path):
+    import shutil
+
+    store = ResultStore(tmp_path)
+    genuine, other = fake_result(1), fake_result(2)
+    store.save(genuine)
+    target = tmp_path / other.key[:2] / other.key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(store.path(genuine.key), target)  # checksums all match, but it is another run's record
+    assert not store.is_complete(other.key)
+    with pytest.raises(KeyError):
+        store.load(other.key)
+    store.save(other)  # recomputed results replace it
+    assert store.is_complete(other.key) and store.load(other.key).spec.seed == 2
+
+
+def test_an_edited_spec_is_refused_even_with_matching_checksums(tmp_path):
+    import hashlib
+    import json
+
+    store = ResultStore(tmp_path)
+    result = fake_result(1)
+    directory = store.save(result)
+    spec = json.loads((directory / "spec.json").read_text())
+    spec["seed"] = 99
+    (directory / "spec.json").write_text(json.dumps(spec))
+    record = json.loads((directory / "record.json").read_text())
+    record["sha256"]["spec.json"] = hashlib.sha256((directory / "spec.json").read_bytes()).hexdigest()
+    (directory / "record.json").write_text(json.dumps(record))
+    assert not store.is_complete(result.key)
+
+
+def test_a_truncated_failure_note_is_reported_not_raised(tmp_path):
+    store = ResultStore(tmp_path)
+    result = fake_result()
+    store.mark_failed(result.key, result.spec, "boom")
+    note = tmp_path / "failed" / f"{result.key}.json"
+    note.write_text(note.read_text()[:10])
+    assert "unreadable" in store.failure(result.key) and "delete it to retry" in store.failure(result.key)

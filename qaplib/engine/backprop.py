@@ -4,14 +4,16 @@ Why by hand: XLA on CPU hands each matrix product to Eigen, and Eigen is several
 products ``tf.GradientTape`` asks for than on a plain row-major one. A weight gradient h^T dz contracts
 the batch axis of two batch-major arrays (2 to 4x slower), and a product batched over the member axis
 (C, B, n) is slower than C separate 2D products. Together they were about 60 % of a training step.
-Here every product is a 2D product of row-major, untransposed operands:
+Here every product is a plain 2D product, and everything is batch-major except the softmax:
 
-* forward, batch-major: z = h @ q(W), shape (B, out);
-* backward, feature-major: dz^T (out, B); weight gradient dW^T = dz^T @ h (out, in); input gradient
-  dh^T = q(W) @ dz^T (in, B).
+* forward: z = h @ q(W), shape (B, out);
+* backward: dz (B, out); input gradient dh = dz @ q(W)^T (B, in), with q(W)^T materialised (a small
+  array); weight gradient dW = h^T dz (in, out), computed with the narrower operand transposed and
+  materialised first (see :func:`_weight_gradient`);
+* softmax and cross-entropy are class-major, (5, B), so that the exponentials are vectorised along the
+  batch; their gradient is transposed back to batch-major once.
 
-The layout changes from batch-major to feature-major happen in element-wise work (the activation's
-derivative reads the forward values transposed), never on an operand of a product.
+Every transpose is materialised, so XLA never folds one into an operand of a product.
 
 The gradients are those ``tf.GradientTape`` derives for the model of ``qaplib.models.build_model`` and the
 loss of ``qaplib.train.fit`` (``tests/test_engine.py`` compares them with Keras's own):

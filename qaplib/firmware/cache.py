@@ -1,17 +1,18 @@
 """Firmware results cached beside the training runs they come from.
 
 A report lives in ``<store root>/firmware/<key>.json`` (read from any of the store's roots), keyed
-by the run's key, the phase, the firmware settings, the number of test jets and :data:`FIRMWARE_FORMAT_VERSION`; it is written
-atomically and never recomputed for the same key.
+by the run's key, the phase, the firmware settings, the number of test jets and
+:data:`FIRMWARE_FORMAT_VERSION`. It is written atomically with a checksum of its content; a report
+that is unreadable, edited or filed under another key is recomputed, never served.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from qaplib.files import atomic_write_json, json_sha256
 from qaplib.firmware.report import firmware_report
 from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF
 from qaplib.provenance import package_versions
@@ -27,6 +28,25 @@ def firmware_key(run_key: str, phase: int, n_samples: int, rtl: bool, synthesis:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def read_report(path: Path, key: str) -> dict | None:
+    """The report stored at ``path`` if it is whole, unedited (its ``sha256`` matches) and of ``key``; else None."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(report, dict):
+        return None
+    checksum = report.pop("sha256", None)
+    return report if checksum == json_sha256(report) and report.get("key") == key else None
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Store ``report`` atomically with the checksum :func:`read_report` verifies."""
+    report = json.loads(json.dumps(report, default=float))  # the checksum is of what a reader will parse
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {**report, "sha256": json_sha256(report)})
+
+
 def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labels, workdir: Path, rtl: bool = True,
                            synthesis: bool = True, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dict:
     """The firmware report (a plain dict) of a stored run's model after ``phase``; computed once.
@@ -35,14 +55,11 @@ def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labe
     """
     key = firmware_key(run_key, phase, len(x), rtl, synthesis, latency_cutoff)
     found = store.locate(Path("firmware") / f"{key}.json")
-    if found is not None:
-        return json.loads(found.read_text())
-    path = store.root / "firmware" / f"{key}.json"
+    report = read_report(found, key) if found is not None else None
+    if report is not None:
+        return report
     report = firmware_report(store.load_model(run_key, phase), x, Path(workdir) / key, labels=labels, rtl=rtl,
                              synthesis=synthesis, latency_cutoff=latency_cutoff).to_dict()  # fmt: skip
     report.update({"key": key, "run_key": run_key, "phase": phase, "packages": package_versions()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1, sort_keys=True, default=float) + "\n")
-    os.replace(tmp, path)
-    return report
+    write_report(store.root / "firmware" / f"{key}.json", report)
+    return read_report(store.root / "firmware" / f"{key}.json", key)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from qaplib.files import atomic_write_bytes, inside, sha256_of
 from qaplib.generator.events import generate_jets
 from qaplib.generator.features import FEATURE_NAMES, KINEMATIC_NAMES
 from qaplib.generator.settings import CLASS_NAMES, SCHEMA_VERSION, GeneratorSettings
@@ -48,14 +49,6 @@ class ShardTask:
         return f"{self.class_name}-{self.shard:03d}.parquet"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def generator_code_hash() -> str:
     """SHA-256 over the generator's source files: changes whenever the generator logic does."""
     here = Path(__file__).parent
@@ -72,15 +65,6 @@ def plan(settings: GeneratorSettings) -> list[ShardTask]:
         for name in CLASS_NAMES
         for shard in range(settings.shards_per_class)
     ]
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _shard_table(task: ShardTask, values: np.ndarray) -> pa.Table:
@@ -118,7 +102,7 @@ def run_shard(directory: Path, task: ShardTask, settings: GeneratorSettings, pro
     sink = pa.BufferOutputStream()
     pq.write_table(_shard_table(task, jets.values), sink, compression="zstd", compression_level=9)
     path = directory / task.file_name
-    _atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
     record = {
         "file": task.file_name,
         "class": task.class_name,
@@ -130,7 +114,7 @@ def run_shard(directory: Path, task: ShardTask, settings: GeneratorSettings, pro
         "sha256": sha256_of(path),
         "settings_key": _settings_key(settings),
     }
-    _atomic_write_bytes(_record_path(directory, task), json.dumps(record, sort_keys=True).encode())
+    atomic_write_bytes(_record_path(directory, task), json.dumps(record, sort_keys=True).encode())
     return record
 
 
@@ -158,7 +142,7 @@ def write_manifest(directory: Path, settings: GeneratorSettings, tier: str) -> d
         "shards": records,
     }
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    _atomic_write_bytes(directory / MANIFEST, text.encode())
+    atomic_write_bytes(directory / MANIFEST, text.encode())
     return manifest
 
 
@@ -208,16 +192,36 @@ def generate_dataset(
     return write_manifest(directory, settings, tier)
 
 
+def manifest_shards(directory: Path) -> list[dict]:
+    """The shard entries of ``directory``'s manifest, each with a ``path`` checked to lie inside ``directory``.
+
+    Raises ValueError with the reason when the manifest is unreadable, malformed, or names a file elsewhere.
+    """
+    manifest_path = Path(directory) / MANIFEST
+    try:
+        shards = json.loads(manifest_path.read_text())["shards"]
+        entries = [{**shard, "path": inside(directory, shard["file"])} for shard in shards]
+        for entry in entries:
+            if not isinstance(entry["sha256"], str):
+                raise TypeError("sha256 is not a string")
+    except FileNotFoundError:
+        raise ValueError(f"{manifest_path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{manifest_path} is not a valid dataset manifest ({type(exc).__name__}: {exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"{manifest_path}: a shard entry {exc}; a manifest may name only files in its own folder") from None
+    return entries
+
+
 def verify_dataset(directory: Path) -> list[str]:
-    """Problems found in a dataset directory (missing shards, hash mismatches); empty if sound."""
-    directory = Path(directory)
-    manifest_path = directory / MANIFEST
-    if not manifest_path.exists():
-        return [f"{manifest_path} does not exist"]
-    manifest = json.loads(manifest_path.read_text())
+    """Problems found in a dataset directory (bad manifest, missing shards, hash mismatches); empty if sound."""
+    try:
+        shards = manifest_shards(Path(directory))
+    except ValueError as exc:
+        return [str(exc)]
     problems = []
-    for shard in manifest["shards"]:
-        path = directory / shard["file"]
+    for shard in shards:
+        path = shard["path"]
         if not path.exists():
             problems.append(f"{path} is missing")
         elif sha256_of(path) != shard["sha256"]:

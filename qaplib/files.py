@@ -1,0 +1,57 @@
+"""Files written whole or not at all, their SHA-256, and paths kept inside their folder.
+
+The one place the library writes and hashes files: the result store, the firmware cache, the
+generator's shards and records all use these helpers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def json_sha256(value) -> str:
+    """SHA-256 (hex) of ``value`` written as canonical JSON (sorted keys, no spaces): a checksum of its content."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=float).encode()).hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, then renamed over ``path``.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: str | Path, value) -> None:
+    """:func:`atomic_write_bytes` of ``value`` as indented, key-sorted JSON."""
+    atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=True, default=float) + "\n").encode())
+
+
+def inside(directory: str | Path, relative: str) -> Path:
+    """``directory / relative``, or ValueError when that resolves outside ``directory`` (``..``, absolute, links)."""
+    base = Path(directory).resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base) or target == base:
+        raise ValueError(f"{relative!r} points outside {directory}")
+    return target
