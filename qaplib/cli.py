@@ -13,11 +13,13 @@ from qaplib.errors import QapError
 
 def _cmd_data_generate(args: argparse.Namespace) -> int:
     from qaplib.data import NAMED_SOURCES, data_dir
+    from qaplib.files import writable_directory
     from qaplib.generator.settings import tier_settings
     from qaplib.generator.shards import MANIFEST, generate_dataset
 
     settings = tier_settings(args.tier)
     out = Path(args.out) if args.out else data_dir() / NAMED_SOURCES.get(args.tier, f"jets-{args.tier}")
+    writable_directory(out, "dataset directory")
     previous = {}
     if (out / MANIFEST).exists():
         previous = {s["file"]: s["sha256"] for s in json.loads((out / MANIFEST).read_text())["shards"]}
@@ -36,9 +38,13 @@ def _cmd_data_generate(args: argparse.Namespace) -> int:
 
 def _cmd_data_verify(args: argparse.Namespace) -> int:
     from qaplib.data import data_dir
-    from qaplib.generator.shards import verify_dataset
+    from qaplib.generator.shards import manifest_shards, verify_dataset
 
     directory = Path(args.directory) if args.directory else data_dir() / "jets-default"
+    try:
+        manifest_shards(directory)
+    except ValueError as exc:  # not a dataset at all: bad input, not a failed verification
+        raise QapError(f"{exc}; regenerate it with `qap data generate`") from None
     problems = verify_dataset(directory)
     for problem in problems:
         print(problem)
@@ -63,20 +69,23 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace):
+    from qaplib.files import writable_directory
     from qaplib.store import ResultStore
 
-    return ResultStore(args.store)
+    return ResultStore(writable_directory(args.store, "result store") if args.store else None)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from qaplib.errors import InvalidSpecError
     from qaplib.runs import RunSpec, execute_run, run_key
+    from qaplib.sweep import check_data
 
     path = Path(args.spec)
     if not path.exists():
         raise InvalidSpecError(f"spec file {path} does not exist")
-    spec = RunSpec.from_json(path.read_text())
+    spec = RunSpec.from_json(path.read_bytes())
     key, store = run_key(spec), _store(args)
+    check_data([spec.data])  # unreadable or too small data fails before any training
     if store.is_complete(key):
         print(f"{key}: already in {store.path(key)}, nothing to train")
     else:
@@ -103,10 +112,14 @@ def _grid_or_profile(args: argparse.Namespace):
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from qaplib.sweep import run_sweep
+    from qaplib.sweep import run_sweep, tls_security
 
+    tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    if any(tls) and not (all(tls) and args.scheduler):
+        raise QapError("--tls-ca-file, --tls-cert and --tls-key go together, with --scheduler tls://host:port")
     sweep = _grid_or_profile(args)
-    report = run_sweep(sweep, _store(args), executor=args.executor, scheduler=args.scheduler, workers=args.workers)
+    report = run_sweep(sweep, _store(args), executor=args.executor, scheduler=args.scheduler, workers=args.workers,
+                       security=tls_security(*tls) if all(tls) else None)  # fmt: skip
     print(f"{sweep.name}: {len(report.computed)} trained, {len(report.reused)} reused, {len(report.failed)} failed")
     for key, error in report.failed.items():
         print(f"failed {key}:\n{error}", file=sys.stderr)
@@ -151,7 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("grid", nargs="?", help="grid YAML file (name, base, grid)")
     sweep.add_argument("--profile", help="instead of a grid: every run the book needs under this profile")
     sweep.add_argument("--executor", default="local", help="local (process pool, default) or dask")
-    sweep.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: a LocalCluster)")
+    sweep.add_argument("--scheduler", help="Dask scheduler address tcp://host:port or tls://host:port (default: a "
+                       "LocalCluster on this machine, TLS with temporary credentials)")
+    sweep.add_argument("--tls-ca-file", help="CA certificate of a TLS-secured scheduler (with --tls-cert, --tls-key)")
+    sweep.add_argument("--tls-cert", help="this client's TLS certificate for the scheduler")
+    sweep.add_argument("--tls-key", help="this client's TLS private key for the scheduler")
     sweep.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     sweep.add_argument("--store", help=STORE_HELP)
     sweep.set_defaults(handler=_cmd_sweep)

@@ -61,7 +61,8 @@ class DataSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not self.source:
             raise InvalidSpecError(f"source must be 'default', 'full' or a path, got {self.source!r}")
-        if not 0.0 < self.test_fraction < 1.0:
+        if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) \
+                or not 0.0 < self.test_fraction < 1.0:
             raise InvalidSpecError(f"test_fraction must lie in (0, 1), got {self.test_fraction!r}")
         if not isinstance(self.n_folds, int) or self.n_folds < 2:
             raise InvalidSpecError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
@@ -132,6 +133,8 @@ def _frame_to_table(frame: pd.DataFrame, path: Path, label_column: str | None) -
         labels = one_hot.argmax(axis=1).astype(np.int64)
     if not np.all(np.isfinite(features)):
         raise DatasetError(f"{path}: features contain NaN or infinite values")
+    if len(labels) == 0:
+        raise DatasetError(f"{path}: holds no jets (a header but no rows)")
     return JetTable(features, labels, str(path))
 
 
@@ -276,6 +279,17 @@ def source_fingerprint(source: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _check_split_sizes(pool: JetTable, test: JetTable, train_index: np.ndarray, val_index: np.ndarray) -> None:
+    """Every split must hold at least one jet of every class; a clear error (before any training) otherwise."""
+    splits = {"training": pool.labels[train_index], "validation": pool.labels[val_index], "test": test.labels}
+    for name, labels in splits.items():
+        counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+        if counts.min() == 0:
+            missing = [CLASS_NAMES[k] for k in np.flatnonzero(counts == 0)]
+            raise DatasetError(f"{pool.origin}: the {name} split has {len(labels)} jets and none of class {missing}; "
+                               f"{len(pool.labels)} distinct jets are too few for this split, use a larger file")  # fmt: skip
+
+
 def split_jets(pool: JetTable, test: JetTable | None, spec: DataSpec) -> JetData:
     """Split and standardise (see the module docstring). Deterministic in ``spec``."""
     pool = _deduplicate(pool)
@@ -289,6 +303,7 @@ def split_jets(pool: JetTable, test: JetTable | None, spec: DataSpec) -> JetData
     train_index = np.concatenate([f for k, f in enumerate(folds) if k != spec.fold])
     if spec.max_train_jets is not None:
         train_index = train_index[: spec.max_train_jets]
+    _check_split_sizes(pool, test, train_index, val_index)
     pool_labels = randomize_labels(pool.labels, spec.label_noise, spec.split_seed) if spec.label_noise else pool.labels
     x_train = pool.features[train_index]
     mean = x_train.mean(axis=0, dtype=np.float64)

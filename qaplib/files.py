@@ -55,3 +55,21 @@ def inside(directory: str | Path, relative: str) -> Path:
     if not target.is_relative_to(base) or target == base:
         raise ValueError(f"{relative!r} points outside {directory}")
     return target
+
+
+def writable_directory(path: str | Path, what: str) -> Path:
+    """``path`` as a directory this process can write in (created if missing); otherwise a clear
+    :class:`qaplib.errors.InvalidSpecError` naming ``what`` it was meant for. Called before any work."""
+    from qaplib.errors import InvalidSpecError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InvalidSpecError(f"the {what} {path} is a file, not a directory; give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidSpecError(f"cannot write the {what} {path} ({exc.strerror or exc}); give a writable directory") from None
+    return path

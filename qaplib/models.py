@@ -52,8 +52,8 @@ class ModelSpec:
             raise InvalidSpecError(f"widths must be a non-empty tuple of positive integers, got {self.widths!r}")
         if not isinstance(self.batchnorm, bool):
             raise InvalidSpecError(f"batchnorm must be True or False, got {self.batchnorm!r}")
-        if isinstance(self.l1, bool) or not isinstance(self.l1, (int, float)) or self.l1 < 0:
-            raise InvalidSpecError(f"l1 must be a non-negative number, got {self.l1!r}")
+        if isinstance(self.l1, bool) or not isinstance(self.l1, (int, float)) or not 0 <= self.l1 < float("inf"):
+            raise InvalidSpecError(f"l1 must be a non-negative, finite number, got {self.l1!r}")
         if self.input_bits is not None and (isinstance(self.input_bits, bool) or self.input_bits not in ALLOWED_BITS[:-1]):
             raise InvalidSpecError(f"input_bits must be None or one of {set(ALLOWED_BITS[:-1])}, got {self.input_bits!r}")
 

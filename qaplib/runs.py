@@ -41,6 +41,8 @@ from qaplib.train import TrainSettings, fit, set_determinism
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
 RESULT_FORMAT_VERSION = 1
 PRUNING_SCHEMES = ("ft", "lt")
+#: Largest run seed: phase seeds are ``seed * 1000 + phase`` and NumPy's legacy seeding stops at 2**32 - 1.
+MAX_SEED = 999_999
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,8 @@ class RunSpec:
         for name, kind in (("model", ModelSpec), ("pruning", PruningSpec), ("train", TrainSettings), ("data", DataSpec)):
             if not isinstance(getattr(self, name), kind):
                 raise InvalidSpecError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidSpecError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise InvalidSpecError(f"seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -115,9 +117,11 @@ class RunSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> RunSpec:
+    def from_json(cls, text: str | bytes) -> RunSpec:
         try:
             return cls.from_dict(json.loads(text))
+        except UnicodeDecodeError:
+            raise InvalidSpecError("run spec is not UTF-8 text; save it as UTF-8 JSON") from None
         except json.JSONDecodeError as exc:
             raise InvalidSpecError(f"run spec is not valid JSON: {exc}") from None
 

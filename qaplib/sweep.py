@@ -22,9 +22,13 @@ step); batches are formed automatically, split so that every worker gets one.
 from __future__ import annotations
 
 import copy
+import ctypes
 import itertools
 import multiprocessing as mp
 import os
+import re
+import signal
+import socket
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -63,9 +67,12 @@ class SweepSpec:
         unknown = sorted(set(raw) - {"name", "base", "grid"})
         if unknown:
             raise InvalidSpecError(f"unknown grid keys {unknown}; allowed: name, base, grid")
-        name, base, grid = raw.get("name", "sweep"), raw.get("base") or {}, raw.get("grid") or {}
+        name, base, grid = raw.get("name", "sweep"), raw.get("base") or {}, raw.get("grid")
         if not isinstance(base, dict) or not isinstance(grid, dict):
             raise InvalidSpecError("'base' and 'grid' must be mappings")
+        if not grid:
+            raise InvalidSpecError("'grid' is empty: name at least one field to vary, e.g. grid: {model.bits: [32, 6]}; "
+                                   "for one run, use `qap run spec.json`")  # fmt: skip
         for field_name, values in grid.items():
             if not isinstance(values, list) or not values:
                 raise InvalidSpecError(f"grid entry {field_name!r} must be a non-empty list, got {values!r}")
@@ -87,7 +94,9 @@ class SweepSpec:
         if not path.exists():
             raise InvalidSpecError(f"grid file {path} does not exist")
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidSpecError(f"grid file {path} is not UTF-8 text; save it as UTF-8") from None
         except yaml.YAMLError as exc:
             raise InvalidSpecError(f"grid file {path} is not valid YAML: {exc}") from None
         return cls.from_grid(raw)
@@ -110,6 +119,20 @@ class SweepStatus:
     done: tuple[str, ...]
     missing: tuple[str, ...]
     failed: tuple[str, ...]
+
+
+def check_data(specs: list) -> None:
+    """Read each data source once and split it as every ``DataSpec`` asks: unreadable or too small data fails
+    here, with :class:`qaplib.errors.DatasetError`, before any worker starts training."""
+    from qaplib.data import read_jets, split_jets
+
+    by_source: dict[tuple, list] = {}
+    for data in dict.fromkeys(specs):
+        by_source.setdefault((data.source, data.test_source), []).append(data)
+    for (source, test_source), group in by_source.items():
+        pool, test = read_jets(source), read_jets(test_source) if test_source else None
+        for data in group:
+            split_jets(pool, test, data)
 
 
 def sweep_keys(sweep: SweepSpec) -> list[str]:
@@ -206,12 +229,15 @@ def run_sweep(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: bool = True,
+    security=None,
 ) -> SweepReport:
     """Compute the sweep's missing runs and store them; finished runs are never redone.
 
     ``executor='local'``: a process pool of ``workers`` (default: all cores). ``executor='dask'``:
     the Dask scheduler at ``scheduler`` (``tcp://host:port``) or, without one, a LocalCluster of
-    ``workers`` single-threaded processes. ``progress`` shows a bar on a terminal, never in a notebook's output.
+    ``workers`` single-threaded processes (:func:`local_cluster`). ``security``: the credentials for a
+    TLS scheduler (:func:`tls_security`). ``progress`` shows a bar on a terminal, never in a notebook's output.
+    Every input, the scheduler's reachability and the data are checked before any training starts.
     """
     if executor not in EXECUTORS:
         raise InvalidSpecError(f"executor must be one of {EXECUTORS}, got {executor!r}")
@@ -219,10 +245,13 @@ def run_sweep(
         raise InvalidSpecError("--scheduler needs --executor dask")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise InvalidSpecError(f"workers must be a positive integer, got {workers!r}")
+    if scheduler is not None:
+        check_scheduler(scheduler)
     store = store or ResultStore()
     store.remove_stale_temporaries()
     keys = sweep_keys(sweep)
     todo = [(spec, key) for spec, key in zip(sweep.runs, keys, strict=True) if not store.is_complete(key)]
+    check_data([spec.data for spec, _ in todo])
     reused = tuple(key for key in keys if key not in {k for _, k in todo})
     failed: dict[str, str] = {}
     computed: list[str] = []
@@ -233,7 +262,7 @@ def run_sweep(
         jobs = [([spec.to_json() for spec, _ in job], [key for _, key in job], str(store.root)) for job in planned]
         runner = _run_dask if executor == "dask" else _run_local
         with tqdm(total=len(keys), initial=len(reused), unit="run", desc=sweep.name, disable=None if progress else True) as bar:
-            for outcomes in runner(jobs, workers, scheduler):
+            for outcomes in runner(jobs, workers, scheduler, security):
                 for key, error in outcomes:
                     if error is None:
                         computed.append(key)
@@ -243,24 +272,73 @@ def run_sweep(
     return SweepReport(computed=tuple(computed), reused=reused, failed=failed)
 
 
-def _run_local(jobs, workers, _scheduler):
+def die_with_parent() -> None:
+    """Have the kernel kill this worker process when the process that started it dies, even by ``kill -9``
+    (Linux ``PR_SET_PDEATHSIG``), so that no orphaned worker goes on writing results. Elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the call took effect
+        os._exit(1)
+
+
+def _run_local(jobs, workers, _scheduler, _security):
     context = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent) as pool:
         futures = [pool.submit(_execute_and_store, *job) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
 
 
-def _run_dask(jobs, workers, scheduler):
-    from dask.distributed import Client, LocalCluster
+#: A Dask scheduler address: tcp:// or tls://, a host name or IPv4 address or [IPv6] address, and a port.
+SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$")
+
+
+def check_scheduler(address: str, timeout: float = 3.0) -> None:
+    """``address`` must read ``tcp://host:port`` or ``tls://host:port`` and accept a connection within ``timeout`` s."""
+    match = SCHEDULER_ADDRESS.match(address) if isinstance(address, str) else None
+    if match is None or not 0 < int(match.group(3)) < 65536:
+        raise InvalidSpecError(f"--scheduler must look like tcp://host:port or tls://host:port, got {address!r}")
+    try:
+        with socket.create_connection((match.group(2).strip("[]"), int(match.group(3))), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise InvalidSpecError(f"no Dask scheduler answers at {address} ({exc.strerror or exc}); start one "
+                               "(`dask scheduler`) or correct the address") from None  # fmt: skip
+
+
+def tls_security(ca_file: str, certificate: str, key: str):
+    """Client credentials for a TLS-secured Dask scheduler (``distributed.security.Security``); files checked first."""
+    from distributed.security import Security
+
+    for name, path in (("CA file", ca_file), ("certificate", certificate), ("key", key)):
+        if not path or not Path(path).is_file():
+            raise InvalidSpecError(f"the TLS {name} {path!r} is not a readable file")
+    return Security(tls_ca_file=ca_file, tls_client_cert=certificate, tls_client_key=key, require_encryption=True)
+
+
+def local_cluster(workers: int):
+    """The Dask cluster a sweep starts when it is given no scheduler: ``workers`` single-threaded processes on
+    the loopback interface, reachable only over TLS with credentials made for this cluster alone
+    (``Security.temporary()``), so no other local process can connect to it and run code."""
+    from dask.distributed import LocalCluster
+    from distributed.security import Security
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        host="127.0.0.1", protocol="tls://", security=Security.temporary())  # fmt: skip
+
+
+def _run_dask(jobs, workers, scheduler, security):
+    from dask.distributed import Client
     from dask.distributed import as_completed as dask_completed
 
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
+    cluster = None if scheduler else local_cluster(workers)
+    client = Client(scheduler, security=security) if scheduler else Client(cluster)
     try:
+        if cluster is not None:
+            client.run(die_with_parent)  # the workers end with their nanny, which ends with this process
         futures = [client.submit(_execute_and_store, *job, key=f"qap-job-{job[1][0]}-x{len(job[1])}", pure=False) for job in jobs]
         for future in dask_completed(futures):
             yield future.result()
@@ -268,4 +346,3 @@ def _run_dask(jobs, workers, scheduler):
         client.close()
         if cluster is not None:
             cluster.close()
-

@@ -36,8 +36,9 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.engine not in TRAINING_ENGINES:
             raise InvalidSpecError(f"engine must be one of {TRAINING_ENGINES}, got {self.engine!r}")
-        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
-            raise InvalidSpecError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        if (isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float))
+                or not 0 < self.learning_rate < float("inf")):
+            raise InvalidSpecError(f"learning_rate must be a positive, finite number, got {self.learning_rate!r}")
         for name in ("max_epochs", "patience", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

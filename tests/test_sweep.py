@@ -201,3 +201,44 @@ def test_bad_command_line_input_exits_2(args, message, tmp_path):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not store.exists()
+
+
+@pytest.mark.slow
+def test_killing_only_the_sweep_process_ends_its_workers_within_5_seconds(tmp_path):
+    """kill -9 of the parent alone (not its process group): the kernel ends the workers (PR_SET_PDEATHSIG)."""
+    import psutil
+
+    grid = tmp_path / "grid.yaml"
+    slow = {**SMOKE_GRID, "base": {**SMOKE_GRID["base"], "train": {**SMOKE_GRID["base"]["train"], "max_epochs": 50,
+                                                                    "patience": 50}}}  # fmt: skip
+    grid.write_text(yaml.safe_dump(slow))
+    command = [sys.executable, "-m", "qaplib.cli", "sweep", str(grid), "--store", str(tmp_path / "store"), "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(process.pid)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(workers) < 2:
+        workers = [p for p in parent.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+        time.sleep(0.2)
+    assert len(workers) == 2, "the sweep never started its workers"
+    time.sleep(3)  # the workers are training now
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, f"workers still running 5 s after their sweep was killed: {[p.pid for p in alive]}"
+    assert not list((tmp_path / "store").glob("*/*/record.json"))  # and nothing half-trained was stored
+
+
+@pytest.mark.slow
+def test_the_local_dask_cluster_admits_only_its_own_client():
+    from dask.distributed import Client
+
+    from qaplib.sweep import local_cluster
+
+    with local_cluster(1) as cluster:
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
+        with pytest.raises((OSError, TimeoutError)):  # no credentials: the TLS handshake fails, no code runs
+            Client(cluster.scheduler_address.replace("tls://", "tcp://"), timeout=3)
+        with pytest.raises((OSError, TimeoutError, TypeError)):
+            Client(cluster.scheduler_address, timeout=3)
+        with Client(cluster) as client:  # the sweep's own client holds the temporary credentials
+            assert client.submit(sum, [1, 2], pure=False).result() == 3
