@@ -76,8 +76,9 @@ def _store(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from qaplib.engines import train
     from qaplib.errors import InvalidSpecError
-    from qaplib.runs import RunSpec, execute_run, run_key
+    from qaplib.runs import RunSpec, run_key
     from qaplib.sweep import check_data
 
     path = Path(args.spec)
@@ -89,7 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if store.is_complete(key):
         print(f"{key}: already in {store.path(key)}, nothing to train")
     else:
-        store.save(execute_run(spec, key=key))
+        store.save(train([spec], [key])[0])
         print(f"{key}: trained and stored in {store.path(key)}")
     for row in store.load(key).phases:
         print(f"  phase {row['phase']:2d}  sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}  "

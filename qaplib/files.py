@@ -58,18 +58,18 @@ def inside(directory: str | Path, relative: str) -> Path:
 
 
 def writable_directory(path: str | Path, what: str) -> Path:
-    """``path`` as a directory this process can write in (created if missing); otherwise a clear
-    :class:`qaplib.errors.InvalidSpecError` naming ``what`` it was meant for. Called before any work."""
+    """``path``, checked (without creating anything) to be a directory this process can write in, or one it can
+    create; otherwise a clear :class:`qaplib.errors.InvalidSpecError` naming ``what`` it was meant for."""
     from qaplib.errors import InvalidSpecError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InvalidSpecError(f"the {what} {path} is a file, not a directory; give a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise InvalidSpecError(f"cannot write the {what} {path} ({exc.strerror or exc}); give a writable directory") from None
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidSpecError(f"cannot write the {what} {path}: {existing} is a file; give a writable directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidSpecError(f"cannot write the {what} {path}: {existing} is not writable; give a writable directory")
     return path

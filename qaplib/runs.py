@@ -1,9 +1,10 @@
-"""One quantization-aware pruning run: a model taken through its pruning phases.
+"""The run core: what one quantization-aware pruning run is, its key, its result, and how a phase is scored.
 
 A :class:`RunSpec` fixes everything that changes the result (model, pruning scheme and schedule,
-training settings, data and label noise, seed). :func:`execute_run` trains it: phase k prunes the
-Dense kernels globally to ``sparsities[k]`` by magnitude, then trains with a fresh Adam and early
-stopping (best weights restored), then evaluates on the test set.
+training settings, data and label noise, seed); :func:`run_key` is its cache key. An engine
+(:mod:`qaplib.engines`) trains it: phase k prunes the Dense kernels globally to ``sparsities[k]`` by
+magnitude, then trains with a fresh Adam and early stopping (best weights restored), then scores the
+phase on the test set with :func:`evaluate`.
 
 * **FT** (fine-tuning): each phase continues from the previous phase's trained weights.
 * **LT** (lottery ticket): each phase rewinds every weight to its initial value, keeps the mask,
@@ -16,7 +17,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,18 +25,11 @@ from qaplib import metrics
 from qaplib.data import DataSpec, JetData, load_jets, source_fingerprint
 from qaplib.errors import InvalidSpecError
 from qaplib.generator.settings import CLASS_NAMES
-from qaplib.models import ModelSpec, build_model
-from qaplib.provenance import provenance
+from qaplib.models import ModelSpec
 from qaplib.pruning import (
     PAPER_SPARSITIES,
-    apply_masks,
-    dense_kernels,
-    full_masks,
-    kernel_masks_for_sparsity,
-    mask_callback,
-    measured_sparsity,
 )
-from qaplib.train import TrainSettings, fit, set_determinism
+from qaplib.train import TrainSettings
 
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
 RESULT_FORMAT_VERSION = 1
@@ -196,43 +189,3 @@ def evaluate(model, jets: JetData) -> dict:
 def phase_start_weights(scheme: str, phase: int, initial: list[np.ndarray], current: list[np.ndarray]) -> list[np.ndarray]:
     """Weights a phase starts from (before masking): FT continues, LT rewinds to the initial weights."""
     return [w.copy() for w in (initial if scheme == "lt" and phase > 0 else current)]
-
-
-def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = None) -> RunResult:
-    """Train and evaluate every phase of ``spec`` (see the module docstring). Deterministic in ``spec``.
-
-    A spec with ``train.engine == "batched"`` is trained by :func:`qaplib.engine.execute_runs_batched`
-    (as a batch of one; sweeps batch many such specs together).
-    """
-    import tensorflow as tf
-
-    key = key or run_key(spec)
-    if spec.train.engine == "batched":
-        from qaplib.engine.runs import execute_runs_batched
-
-        return execute_runs_batched([spec], [key], jets={spec.data: jets} if jets is not None else None)[0]
-    configure_tensorflow()
-    jets = jets if jets is not None else cached_jets(spec.data)
-    tf.keras.backend.clear_session()  # a worker runs many specs: keep its graph from growing
-    set_determinism(spec.seed)
-    model = build_model(spec.model)
-    initial_weights = model.get_weights()
-    masks = full_masks(model)
-    phases, weights, curves = [], [], []
-    start_run = time.perf_counter()
-    for phase, sparsity in enumerate(spec.pruning.sparsities):
-        start = time.perf_counter()
-        masks = kernel_masks_for_sparsity(dense_kernels(model), masks, sparsity)
-        model.set_weights(phase_start_weights(spec.pruning.scheme, phase, initial_weights, model.get_weights()))
-        apply_masks(model, masks)
-        fitted = fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, spec.train,
-                     seed=spec.seed * 1000 + phase, callbacks=[mask_callback(masks)])  # fmt: skip
-        row = {"phase": phase, "target_sparsity": sparsity, "sparsity": measured_sparsity(model), **evaluate(model, jets)}
-        row.update({"epochs": fitted.epochs, "best_val_loss": min(fitted.history["val_loss"]),
-                    "seconds": time.perf_counter() - start})  # fmt: skip
-        phases.append(row)
-        weights.append(model.get_weights())
-        curves.append(fitted.history)
-    meta = provenance("qaplib.runs.execute_run", spec.to_dict(), jets.fingerprint, [key])
-    meta["seconds"] = time.perf_counter() - start_run
-    return RunResult(spec=spec, key=key, phases=phases, weights=weights, curves=curves, meta=meta)

@@ -44,8 +44,6 @@ from qaplib.store import ResultStore
 EXECUTORS = ("local", "dask")
 #: Most runs the engine trains in one job: bounds what a crash can lose (a batch's runs finish together).
 MAX_BATCH_RUNS = 16
-#: ``train.engine`` of a grid's runs unless the grid sets it.
-DEFAULT_SWEEP_ENGINE = "batched"
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ class SweepSpec:
     def from_grid(cls, raw: dict) -> SweepSpec:
         """Expand ``base`` x ``grid`` (see the module docstring); every spec is validated here.
 
-        A grid that does not set ``train.engine`` gets :data:`DEFAULT_SWEEP_ENGINE` (``batched``);
+        A grid that does not set ``train.engine`` gets the default engine (``batched``, as every spec does);
         ``train: {engine: reference}`` trains each run with Keras ``fit``.
         """
         if not isinstance(raw, dict):
@@ -79,8 +77,6 @@ class SweepSpec:
         runs: list[RunSpec] = []
         for combination in itertools.product(*grid.values()):
             spec = copy.deepcopy(base)
-            if isinstance(spec.get("train", {}), dict):  # sweeps batch by default; a wrong type is reported below
-                spec["train"] = {"engine": DEFAULT_SWEEP_ENGINE, **spec.get("train", {})}
             for dotted, value in zip(grid, combination, strict=True):
                 _set_dotted(spec, dotted, value)
             run = RunSpec.from_dict(spec)
@@ -173,18 +169,14 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
     round-off does not depend on the machine); a reference job is one run for ``execute_run``. A job
     that fails is recorded as failed for each of its runs, and the sweep goes on.
     """
-    from qaplib.engine.runs import execute_runs_batched
-    from qaplib.runs import execute_run
+    from qaplib.engines import train
 
     if os.environ.get(QUIET_WORKERS_VARIABLE):
         _silence_native_stderr()
     store = ResultStore(store_root)
     specs = [RunSpec.from_json(raw) for raw in spec_jsons]
     try:
-        if specs[0].train.engine == "batched":
-            results = execute_runs_batched(specs, keys)
-        else:
-            results = [execute_run(spec, key=key) for spec, key in zip(specs, keys, strict=True)]
+        results = train(specs, keys)
     except Exception:  # a failed job must not stop the sweep; it is recorded and reported
         error = traceback.format_exc(limit=8)
         for spec, key in zip(specs, keys, strict=True):
@@ -199,12 +191,13 @@ def plan_jobs(todo: list[tuple[RunSpec, str]], workers: int) -> list[list[tuple[
     """Cut the runs to compute into jobs: one per reference run; batched runs grouped by
     :func:`qaplib.engine.batch_group` and each group split into near-equal batches of at most
     :data:`MAX_BATCH_RUNS`, at least ``workers`` of them where the group is that large."""
-    from qaplib.engine.runs import batch_group
+    from qaplib.engines import engine_of
 
     jobs, groups = [], {}
     for item in todo:
-        if item[0].train.engine == "batched":
-            groups.setdefault(batch_group(item[0]), []).append(item)
+        engine = engine_of(item[0])
+        if engine.group is not None:
+            groups.setdefault((item[0].train.engine, engine.group(item[0])), []).append(item)
         else:
             jobs.append([item])
     for group in groups.values():

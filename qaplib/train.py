@@ -15,6 +15,8 @@ from qaplib.errors import InvalidSpecError
 
 #: ``TrainSettings.engine`` values: Keras ``fit`` per model, or the batched engine (:mod:`qaplib.engine`).
 TRAINING_ENGINES = ("reference", "batched")
+#: The engine of a spec that does not name one (``qap run``, grids and profiles alike).
+DEFAULT_ENGINE = "batched"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class TrainSettings:
     max_epochs: int = 250
     patience: int = 10
     batch_size: int = 1024
-    engine: str = "reference"
+    engine: str = DEFAULT_ENGINE
 
     def __post_init__(self) -> None:
         if self.engine not in TRAINING_ENGINES:

@@ -16,8 +16,9 @@ from qaplib.engine.runs import execute_runs_batched
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ALLOWED_BITS, ModelSpec, build_model
 from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback
-from qaplib.runs import PruningSpec, RunSpec, execute_run, run_key
-from qaplib.train import TrainSettings, fit, set_determinism
+from qaplib.reference import execute_run
+from qaplib.runs import PruningSpec, RunSpec, run_key
+from qaplib.train import TRAINING_ENGINES, TrainSettings, fit, set_determinism
 
 #: Every engine call in this file uses these sizes, so XLA compiles few programs.
 N_TRAIN, N_VAL = 10_000, 5_000
@@ -325,7 +326,9 @@ def test_batched_runs_have_the_structure_of_execute_run(short_jets):
         assert len(result.curves[1]["val_loss"]) == result.phases[1]["epochs"]
 
 
-def test_execute_run_sends_batched_specs_to_the_engine_and_the_engine_refuses_reference_specs(short_jets):
+def test_the_registry_trains_each_spec_with_its_engine_and_engines_refuse_the_others(short_jets):
+    from qaplib import engines
+
     spec = RunSpec(
         model=ModelSpec(bits=6),
         pruning=PruningSpec(sparsities=(0.0,)),
@@ -333,11 +336,18 @@ def test_execute_run_sends_batched_specs_to_the_engine_and_the_engine_refuses_re
         data=DataSpec(max_train_jets=3000),
         seed=3,
     )
-    alone = execute_run(spec, jets=short_jets)
+    assert RunSpec().train.engine == engines.DEFAULT_ENGINE == "batched"  # one default, for qap run and grids alike
+    assert set(engines.ENGINES) == set(TRAINING_ENGINES)
+    alone = engines.train([spec], jets={spec.data: short_jets})[0]
     together = execute_runs_batched([spec, dataclasses.replace(spec, seed=4)], jets={spec.data: short_jets})[0]
     assert alone.meta["engine"]["batch_members"] == 1 and together.meta["engine"]["batch_members"] == 2
     assert [{k: v for k, v in row.items() if k != "seconds"} for row in alone.phases] == [
         {k: v for k, v in row.items() if k != "seconds"} for row in together.phases
     ]
+    reference_spec = dataclasses.replace(spec, train=dataclasses.replace(SETTINGS, engine="reference"))
     with pytest.raises(InvalidSpecError, match="train.engine='batched'"):
-        execute_runs_batched([dataclasses.replace(spec, train=SETTINGS)], jets={spec.data: short_jets})
+        execute_runs_batched([reference_spec], jets={spec.data: short_jets})
+    with pytest.raises(InvalidSpecError, match="execute_run trains train.engine='reference' specs"):
+        execute_run(spec, jets=short_jets)
+    with pytest.raises(InvalidSpecError, match="one call trains the specs of one engine"):
+        engines.train([spec, reference_spec])

@@ -10,13 +10,14 @@ import pytest
 from qaplib.data import DataSpec
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ModelSpec
-from qaplib.runs import PruningSpec, RunSpec, execute_run, run_key
+from qaplib.reference import execute_run
+from qaplib.runs import PruningSpec, RunSpec, run_key
 from qaplib.train import TrainSettings
 
 TINY = RunSpec(
     model=ModelSpec(bits=6, widths=(16, 8)),
     pruning=PruningSpec(scheme="ft", sparsities=(0.0, 0.6)),
-    train=TrainSettings(learning_rate=3e-3, max_epochs=2, patience=2, batch_size=128),
+    train=TrainSettings(learning_rate=3e-3, max_epochs=2, patience=2, batch_size=128, engine="reference"),
     data=DataSpec(max_train_jets=1500),
     seed=3,
 )
@@ -81,10 +82,10 @@ def test_reference_keys_do_not_depend_on_the_engine_field():
         ({"pruning": {"sparsities": [0.0, 0.5, 0.3]}}, "strictly increasing"),
         ({"pruning": {"sparsities": [0.0, 1.0]}}, "fractions in [0, 1)"),
         ({"pruning": {"scheme": "random"}}, "pruning scheme must be one of"),
-        ({"model": {"l1": -1}}, "l1 must be a non-negative number"),
+        ({"model": {"l1": -1}}, "l1 must be a non-negative, finite number"),
         ({"model": {"depth": 3}}, "unknown model fields"),
         ({"optimizer": "sgd"}, "unknown run spec fields"),
-        ({"seed": -2}, "seed must be a non-negative integer"),
+        ({"seed": -2}, "seed must be an integer in [0, 999999]"),
         ({"train": {"patience": 0}}, "patience must be a positive integer"),
         ({"train": "fast"}, "train must be a mapping"),
         ({"train": {"engine": "jax"}}, "engine must be one of"),

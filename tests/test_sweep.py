@@ -53,7 +53,7 @@ def test_batched_runs_are_planned_in_architecture_groups_split_over_the_workers(
 
 @pytest.mark.slow
 def test_a_batched_sweep_stores_each_run_as_if_trained_alone_and_resumes(tmp_path):
-    from qaplib.runs import execute_run
+    from qaplib.engines import train as train_runs
 
     train = {**SMOKE_GRID["base"]["train"], "engine": "batched"}
     base = {**SMOKE_GRID["base"], "model": {"widths": [64, 32, 32]}, "train": train}
@@ -62,7 +62,7 @@ def test_a_batched_sweep_stores_each_run_as_if_trained_alone_and_resumes(tmp_pat
     first = run_sweep(sweep, store, workers=2, progress=False)
     assert len(first.computed) == 4 and not first.failed
     assert all(store.load(key).meta["engine"]["batch_members"] == 2 for key in first.computed)
-    alone = execute_run(sweep.runs[0])
+    alone = train_runs([sweep.runs[0]])[0]
     assert comparable(store.load(alone.key).phases) == comparable(alone.phases)
     stamps = {k: os.stat(store.path(k) / "record.json").st_mtime_ns for k in first.computed}
     again = run_sweep(sweep, store, workers=2, progress=False)
@@ -136,7 +136,7 @@ def test_sigkill_mid_sweep_then_rerun_completes_without_retraining(tmp_path):
 
 
 def base_with(**sections):
-    grid = {"name": "bad", "base": {k: dict(v) for k, v in SMOKE_GRID["base"].items()}, "grid": {}}
+    grid = {"name": "bad", "base": {k: dict(v) for k, v in SMOKE_GRID["base"].items()}, "grid": {"seed": [0]}}
     for section, values in sections.items():
         if section in ("grid", "extra"):
             grid[section] = values
@@ -149,10 +149,10 @@ BAD_GRIDS = [
     (base_with(model={"bits": 5}), "bits must be one of {4, 6, 8, 12, 16, 32}, got 5"),
     (base_with(pruning={"sparsities": [0.0, 0.8, 0.5]}), "sparsities must be strictly increasing"),
     (base_with(pruning={"sparsities": [0.0, 1.2]}), "fractions in [0, 1)"),
-    (base_with(model={"l1": -0.1}), "l1 must be a non-negative number"),
+    (base_with(model={"l1": -0.1}), "l1 must be a non-negative, finite number"),
     (base_with(pruning={"scheme": "magnitude"}), "pruning scheme must be one of"),
     (base_with(data={"source": "/no/such/jets.arff"}), "does not exist"),
-    (base_with(train={"learning_rate": -1}), "learning_rate must be a positive number"),
+    (base_with(train={"learning_rate": -1}), "learning_rate must be a positive, finite number"),
     (base_with(train={"patience": 0}), "patience must be a positive integer"),
     (base_with(data={"fold": 9}), "fold must be an integer in"),
     (base_with(data={"label_noise": 1.5}), "label_noise must be a fraction"),

@@ -1,7 +1,7 @@
 """Batched training engine: many small QAP models trained at once, one compiled XLA loop per chunk of models.
 
 ``train_phase_batched`` is the batched ``qaplib.train.fit`` (one pruning phase of many members);
-``execute_runs_batched`` is the batched ``qaplib.runs.execute_run`` (whole RunSpecs, every phase).
+``execute_runs_batched`` is the batched ``qaplib.reference.execute_run`` (whole RunSpecs, every phase).
 """
 
 from qaplib.engine.phase import Member, TrainedMember, train_phase_batched

@@ -1,4 +1,4 @@
-"""Whole runs, batched: :func:`execute_runs_batched` is ``qaplib.runs.execute_run`` for many specs at once.
+"""Whole runs, batched: :func:`execute_runs_batched` is ``qaplib.reference.execute_run`` for many specs at once.
 
 Each spec goes through the same phases as in ``execute_run`` (same initial weights, the same global
 magnitude masks computed from its own weights, FT continues / LT rewinds, the same metrics from
