@@ -80,7 +80,7 @@ class Architecture:
     @property
     def weight_shapes(self) -> tuple[tuple[int, ...], ...]:
         """Shape of each weight of one model, in :attr:`weight_names` order."""
-        sizes = (16, *self.widths, 5)
+        sizes = ModelSpec(widths=self.widths).layer_sizes
         shapes = []
         for layer, role in self.weight_names:
             index = int(layer[2:]) - 1
