@@ -66,7 +66,7 @@ NOT_APPLICABLE = ("n/a: the float model has no fixed-point network to export, so
 
 
 #: The two halves the book shows: what the firmware computes, and what it costs.
-ACCURACY_COLUMNS = ("bits", "weights pruned", "BOPs", "accuracy (trained)", "accuracy (exported)", "identical logits",
+ACCURACY_COLUMNS = ("bits", "weights pruned", "accuracy (trained)", "accuracy (exported)", "identical logits",
                     "same decision", "identical logits (RTL)")  # fmt: skip
 HARDWARE_COLUMNS = ("bits", "weights pruned", "BOPs", "latency [cycles]", "LUT", "FF", "CARRY", "DSP")
 
