@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from qaplib.errors import DatasetError, InvalidSpecError
-from qaplib.files import sha256_of
+from qaplib.files import sha256_of_unchanged
 from qaplib.generator.features import FEATURE_NAMES
 from qaplib.generator.settings import CLASS_NAMES
 from qaplib.generator.shards import MANIFEST, manifest_shards, verify_dataset
@@ -275,7 +275,7 @@ def source_fingerprint(source: str) -> str:
         digest.update(json.dumps(sorted((s["file"], s["sha256"]) for s in shards)).encode())
     else:
         for file in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
-            digest.update(sha256_of(file).encode())
+            digest.update(sha256_of_unchanged(file).encode())  # every run key hashes its data: once per process
     return digest.hexdigest()[:16]
 
 

@@ -6,6 +6,7 @@ generator's shards and records all use these helpers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,6 +15,24 @@ from pathlib import Path
 
 def sha256_of(path: str | Path) -> str:
     """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_of_unchanged(path: str | Path) -> str:
+    """:func:`sha256_of`, memoised per process for as long as the file's size and modification time stay the same.
+
+    For inputs hashed again and again (a user's data file behind every run key); never for files being verified.
+    """
+    stat = Path(path).stat()
+    return _memoised_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _memoised_sha256(path: str, _size: int, _mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -6,7 +6,6 @@ writes it as PDF, SVG and 300-dpi PNG under a stable label, next to a JSON file 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import seaborn as sns
 from matplotlib import ticker
 
 from qaplib.citation import figure_bibtex, figure_citation
+from qaplib.files import sha256_of
 
 CLASS_LABELS = {"g": "gluon", "q": "light quark", "w": "W boson", "z": "Z boson", "t": "top quark"}
 FIGURE_FORMATS = ("pdf", "svg", "png")
@@ -92,10 +92,6 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def save_figure(fig, label: str, title: str, provenance: dict, directory: str | Path = "figures") -> dict:
     """Write ``fig`` as ``<label>.pdf|svg|png`` (PNG at 300 dpi) with its provenance and citation.
 
@@ -111,7 +107,7 @@ def save_figure(fig, label: str, title: str, provenance: dict, directory: str | 
         paths[fmt] = directory / f"{label}.{fmt}"
         fig.savefig(paths[fmt], dpi=300 if fmt == "png" else None, metadata=metadata[fmt])
     record = {"label": label, "title": title, **provenance,
-              "files": {fmt: {"file": paths[fmt].name, "sha256": _sha256(paths[fmt])} for fmt in FIGURE_FORMATS}}
+              "files": {fmt: {"file": paths[fmt].name, "sha256": sha256_of(paths[fmt])} for fmt in FIGURE_FORMATS}}
     record["citation"] = figure_citation(label, title, record)
     record["bibtex"] = figure_bibtex(label, title, record)
     paths["provenance"] = directory / f"{label}.provenance.json"

@@ -141,7 +141,15 @@ def show(frame: pd.DataFrame, kinds: dict[str, str] | None = None, headers: dict
         kind = kinds.get(column, "number" if pd.api.types.is_float_dtype(frame[column]) else "text")
         values = [formatted(v, kind, None if errors is None else errors.iloc[i]) for i, v in enumerate(frame[column])]
         shown[headers.get(column, column)] = values
-    styler = shown.style.hide(axis="index").set_uuid(hashlib.sha256(shown.to_json().encode()).hexdigest()[:8])
+    return styled_text(shown, note)
+
+
+def styled_text(shown: pd.DataFrame, note: str | None = None, uuid: str | None = None):
+    """A frame of already formatted text as a Styler: no row numbers, :data:`TABLE_STYLES`, ``note`` under it.
+
+    ``uuid`` names the table's HTML ids (default: from its content, so re-executed notebooks do not change).
+    """
+    styler = shown.style.hide(axis="index").set_uuid(uuid or hashlib.sha256(shown.to_json().encode()).hexdigest()[:8])
     styler = styler.set_table_styles(TABLE_STYLES)
     return styler.set_caption(note) if note else styler
 

@@ -40,11 +40,12 @@ def read_report(path: Path, key: str) -> dict | None:
     return report if checksum == json_sha256(report) and report.get("key") == key else None
 
 
-def write_report(path: Path, report: dict) -> None:
-    """Store ``report`` atomically with the checksum :func:`read_report` verifies."""
+def write_report(path: Path, report: dict) -> dict:
+    """Store ``report`` atomically with the checksum :func:`read_report` verifies; returns it as a reader will see it."""
     report = json.loads(json.dumps(report, default=float))  # the checksum is of what a reader will parse
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, {**report, "sha256": json_sha256(report)})
+    return report
 
 
 def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labels, workdir: Path, rtl: bool = True,
@@ -61,5 +62,4 @@ def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labe
     report = firmware_report(store.load_model(run_key, phase), x, Path(workdir) / key, labels=labels, rtl=rtl,
                              synthesis=synthesis, latency_cutoff=latency_cutoff).to_dict()  # fmt: skip
     report.update({"key": key, "run_key": run_key, "phase": phase, "packages": package_versions()})
-    write_report(store.root / "firmware" / f"{key}.json", report)
-    return read_report(store.root / "firmware" / f"{key}.json", key)
+    return write_report(store.root / "firmware" / f"{key}.json", report)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from qaplib.firmware.labels import EMULATED, RTL_SIMULATED, SYNTHESISED
-from qaplib.tables import TABLE_STYLES, formatted
+from qaplib.tables import formatted, styled_text
 
 #: Column name -> provenance label of the numbers in it ("training" for the run's own metrics).
 COLUMN_SOURCES = {
@@ -76,10 +76,7 @@ def styled(table: pd.DataFrame, columns: tuple[str, ...] | None = None):
     "n/a" with its reason below."""
     table = table[list(columns)] if columns else table
     shown = pd.DataFrame({column: [formatted(v, _KINDS.get(column, "number")) for v in table[column]] for column in table})
-    shown = labelled(shown)
-    styler = shown.style.hide(axis="index").set_uuid("firmware")
-    styler = styler.set_table_styles(TABLE_STYLES)
-    return styler.set_caption(NOT_APPLICABLE) if table.isna().any().any() else styler
+    return styled_text(labelled(shown), NOT_APPLICABLE if table.isna().any().any() else None, uuid="firmware")
 
 
 def firmware_verdict(table: pd.DataFrame) -> str:
