@@ -139,6 +139,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_results_fill_in(args: argparse.Namespace) -> int:
+    from qaplib.runs import WEIGHT_METRICS
+
+    store = _store(args)
+    rewritten = store.fill_in()
+    print(f"{store.root}: {len(rewritten)} records given the missing {', '.join(WEIGHT_METRICS)} columns "
+          "(computed from their stored weights)")
+    return 0
+
+
 STORE_HELP = "result store directory (default: read results/ and out/results, write out/results)"
 
 
@@ -178,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--profile", help="instead of a grid: every run the book needs under this profile")
     status.add_argument("--store", help=STORE_HELP)
     status.set_defaults(handler=_cmd_status)
+
+    results = commands.add_parser("results", help="maintain a result store").add_subparsers(dest="action", required=True)
+    fill_in = results.add_parser("fill-in", help="write weight-derived columns (effective BOPs) missing from old records")
+    fill_in.add_argument("--store", help="result store directory (default: out/results, or $QAP_RESULTS_DIR)")
+    fill_in.set_defaults(handler=_cmd_results_fill_in)
 
     figures = commands.add_parser("figures", help="execute the book's notebooks with papermill")
     figures.add_argument("--profile", default="default", help="smoke, default or paper (default: default)")

@@ -72,32 +72,69 @@ def _quantizer_bits(layer, attribute: str) -> int:
     return int(quantizer.bits) if quantizer is not None and hasattr(quantizer, "bits") else 32
 
 
-def bops(model) -> int:
-    """Total BOPs of a tagger built by :func:`qaplib.models.build_model` (pruned or not).
-
-    Sum of :func:`layer_bops` over the Dense layers fc1..fcN. b_w is the kernel quantizer's bit
-    width (32 for float layers). b_a is 32 for fc1 unless the model quantizes its inputs
-    (``input_quant`` layer), otherwise the bit width of the preceding activation quantizer.
-    p counts non-zero stored weights and biases of the layer (as the paper's code does; the
-    quantizer may round a few more small weights to zero, which BOPs ignores).
-    BN and softmax are not counted.
-
-    Example (unpruned, all biases non-zero): 4,652,832 for 32 bits, 412,960 for 6 bits.
-    """
+def _dense_layers(model) -> list[tuple[object, int, int]]:
+    """(layer, weight bits b_w, input-activation bits b_a) of the Dense layers fc1..fcN, input to output."""
     names = sorted((layer.name for layer in model.layers if layer.name.startswith("fc")), key=lambda n: int(n[2:]))
     layer_names = {layer.name for layer in model.layers}
-    total = 0.0
+    layers = []
     for index, name in enumerate(names):
         layer = model.get_layer(name)
-        kernel, bias = layer.get_weights()[:2]
         if index == 0:
             activation_bits = _quantizer_bits(model.get_layer("input_quant"), "quantizer") if "input_quant" in layer_names else 32
         else:
             activation_bits = _quantizer_bits(model.get_layer(f"relu{index}"), "quantizer")
+        layers.append((layer, _quantizer_bits(layer, "kernel_quantizer"), activation_bits))
+    return layers
+
+
+def _total_bops(model, parameters: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+    """Sum of :func:`layer_bops` with p counted from ``parameters`` (layer name -> (kernel, bias))."""
+    total = 0.0
+    for layer, weight_bits, activation_bits in _dense_layers(model):
+        kernel, bias = parameters[layer.name]
         unpruned = (np.count_nonzero(kernel) + np.count_nonzero(bias)) / (kernel.size + bias.size)
-        weight_bits = _quantizer_bits(layer, "kernel_quantizer")
         total += layer_bops(kernel.shape[0], kernel.shape[1], weight_bits, activation_bits, unpruned)
     return int(round(total))
+
+
+def bops(model) -> int:
+    """Total BOPs of a tagger built by :func:`qaplib.models.build_model` (pruned or not): the paper's count.
+
+    Sum of :func:`layer_bops` over the Dense layers fc1..fcN. b_w is the kernel quantizer's bit
+    width (32 for float layers). b_a is 32 for fc1 unless the model quantizes its inputs
+    (``input_quant`` layer), otherwise the bit width of the preceding activation quantizer.
+    p counts the non-zero *stored* (float) weights and biases of the layer, as the paper's code
+    does; weights that only the quantizer rounds to zero still count (see :func:`effective_bops`).
+    BN and softmax are not counted.
+
+    Example (unpruned, all biases non-zero): 4,652,832 for 32 bits, 412,960 for 6 bits.
+    """
+    return _total_bops(model, {layer.name: tuple(layer.get_weights()[:2]) for layer, _, _ in _dense_layers(model)})
+
+
+def effective_bops(model) -> int:
+    """Total BOPs with p counted from the weights the firmware implements: the *effective* count.
+
+    The same formula, b_w and b_a as :func:`bops`, but p is the non-zero fraction of each layer's kernel
+    and bias after its quantizer and the batch-normalisation fold
+    (:func:`qaplib.firmware.export.exported_dense_weights`): a weight that quantization rounds to zero
+    costs nothing in the firmware, so it is not counted. For float models the fold is exact and the
+    two counts differ only where a stored bias is exactly zero.
+    """
+    from qaplib.firmware.export import exported_dense_weights
+
+    return _total_bops(model, exported_dense_weights(model))
+
+
+def effective_sparsity(model) -> float:
+    """Fraction of all Dense kernel weights that are zero as the firmware implements them (pruned or rounded).
+
+    Compare :func:`qaplib.pruning.measured_sparsity`, which counts the stored zeros only.
+    """
+    from qaplib.firmware.export import exported_dense_weights
+
+    kernels = [kernel for kernel, _ in exported_dense_weights(model).values()]
+    return float(sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels))
 
 
 # ---------------------------------------------------------------- information content

@@ -9,6 +9,13 @@ record is the directory's, and the stored spec hashes to that key (:func:`qaplib
 other directory is treated as missing and recomputed, so a copied or edited record is never served.
 Failed runs are noted in ``<root>/failed/<key>.json`` with their error.
 
+Format rules: the key covers what a run *computes* (spec, data, :data:`qaplib.runs.RESULT_FORMAT_VERSION`);
+a change to training or to a metric measured on the test set bumps the version, so every stored run
+counts as missing and is recomputed. A phase column that depends on the stored weights alone
+(:data:`qaplib.runs.WEIGHT_METRICS`, such as the effective BOPs) is instead filled in: :meth:`ResultStore.load`
+computes a missing one from the weights, and :meth:`ResultStore.fill_in` writes it into the record
+(``qap results fill-in``), with a note in ``meta.json``; the key, spec and weights stay as they were.
+
 Where results go: the committed store ``results/`` is read, never written, by default. New results
 go to the git-ignored scratch store ``out/results/``, and a result is served from either. Setting
 ``$QAP_RESULTS_DIR`` (``make book RERUN=1`` sets it to ``results/``: the explicit publish step) makes
@@ -29,7 +36,7 @@ import numpy as np
 from qaplib.errors import QapError
 from qaplib.files import atomic_write_json, sha256_of
 from qaplib.provenance import REPO_ROOT
-from qaplib.runs import RunResult, RunSpec, run_key
+from qaplib.runs import WEIGHT_METRICS, RunResult, RunSpec, fill_in_weight_metrics, run_key
 
 #: The committed store (read-only unless ``$QAP_RESULTS_DIR`` points at it) and the scratch store.
 COMMITTED_ROOT = REPO_ROOT / "results"
@@ -115,13 +122,23 @@ class ResultStore:
             return existing
         final = self.root / result.key[:2] / result.key
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._write(final, result)
+        (self.root / "failed" / f"{result.key}.json").unlink(missing_ok=True)
+        return final
+
+    @staticmethod
+    def _write(final: Path, result: RunResult, weights_file: bytes | None = None) -> None:
+        """Write ``result`` into a temporary sibling of ``final`` and rename it into place (it appears whole).
+
+        ``weights_file``: the bytes of an existing ``weights.npz`` of the same weights, kept as they are.
+        """
         tmp = final.parent / f".tmp-{result.key}-{socket.gethostname()}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         contents = {
             "spec.json": _json_bytes(result.spec.to_dict()),
             "phases.json": _json_bytes(result.phases),
-            "weights.npz": _weights_bytes(result.weights),
+            "weights.npz": weights_file if weights_file is not None else _weights_bytes(result.weights),
             "curves.json": _json_bytes(result.curves),
             "meta.json": _json_bytes(result.meta),
         }
@@ -135,11 +152,12 @@ class ResultStore:
         if final.exists():  # incomplete or corrupt leftover: replace it
             shutil.rmtree(final)
         os.replace(tmp, final)
-        (self.root / "failed" / f"{result.key}.json").unlink(missing_ok=True)
-        return final
 
     def load(self, key: str) -> RunResult:
-        """The stored result of ``key`` (raises KeyError if it is missing or corrupt)."""
+        """The stored result of ``key``, any missing weight-derived column filled in (KeyError if missing or corrupt)."""
+        return fill_in_weight_metrics(self._load_stored(key))
+
+    def _load_stored(self, key: str) -> RunResult:
         directory = self._complete_copy(key)
         if directory is None:
             raise KeyError(f"no complete result {key} in {' or '.join(map(str, self.roots))}")
@@ -151,6 +169,43 @@ class ResultStore:
             curves=json.loads((directory / "curves.json").read_text()),
             meta=json.loads((directory / "meta.json").read_text()),
         )
+
+    def fill_in(self) -> list[str]:
+        """Write every missing :data:`~qaplib.runs.WEIGHT_METRICS` column into the records under :attr:`root`.
+
+        Each record is rewritten as a whole (a filled-in copy is renamed into place); its key, spec and
+        weights are unchanged, and ``meta.json`` notes which columns were computed from the stored weights
+        and by which code. Returns the keys it rewrote.
+        """
+        from qaplib.provenance import git_commit
+
+        rewritten = []
+        for directory in sorted(self.root.glob("??/*")):
+            if directory.name.startswith(".") or not _is_complete(directory):
+                continue
+            stored = self._load_stored(directory.name)
+            missing = sorted({name for row in stored.phases for name in WEIGHT_METRICS if name not in row})
+            if not missing:
+                continue
+            filled = fill_in_weight_metrics(stored)
+            note = {"columns": missing, "from": "the stored weights", "code_commit": git_commit()}
+            meta = {**filled.meta, "filled_in": [*filled.meta.get("filled_in", []), note]}
+            self._replace(directory, RunResult(filled.spec, filled.key, filled.phases, filled.weights, filled.curves, meta))
+            rewritten.append(directory.name)
+        return rewritten
+
+    def _replace(self, directory: Path, result: RunResult) -> None:
+        """Swap the record in ``directory`` for ``result`` (same key): write it whole beside, then rename."""
+        weights_file = (directory / "weights.npz").read_bytes()
+        old = directory.parent / f".old-{result.key}-{socket.gethostname()}-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+        try:
+            self._write(directory, result, weights_file)
+        except BaseException:
+            os.replace(old, directory)
+            raise
+        shutil.rmtree(old)
 
     def load_model(self, key: str, phase: int):
         """The Keras model of ``key`` with the weights it had after ``phase``."""

@@ -96,6 +96,57 @@ def test_bops_of_a_pruned_model_match_a_hand_computation_from_its_masks():
     assert metrics.bops(model) < GOLDEN_UNPRUNED_BOPS[6]
 
 
+# ---------------------------------------------------------------- effective BOPs
+
+
+def tiny_model(bits: int, batchnorm: bool = False):
+    """16 -> 2 -> 5 tagger: fc1 kernel all 0.06, bias 0.5; fc2 kernel all 0.5, bias 0.25."""
+    from qaplib.models import ModelSpec, build_model
+
+    model = build_model(ModelSpec(bits=bits, widths=(2,), batchnorm=batchnorm, l1=0.0))
+    model.get_layer("fc1").set_weights([np.full((16, 2), 0.06, np.float32), np.full(2, 0.5, np.float32)])
+    model.get_layer("fc2").set_weights([np.full((2, 5), 0.5, np.float32), np.full(5, 0.25, np.float32)])
+    return model
+
+
+def test_effective_bops_drop_the_weights_a_4_bit_quantizer_rounds_to_zero():
+    # 4 bits: step 2**-3 = 0.125, so 0.06 -> 0 and fc1 keeps only its 2 biases of 34 parameters.
+    # fc1 (n=16, m=2, b_a=32, b_w=4): paper 32 * (1 * 128 + 32 + 4 + 4) = 5376,
+    #                                 effective 32 * (2/34 * 128 + 40) = 1520.94
+    # fc2 (n=2, m=5, b_a=4, b_w=4): 10 * (16 + 4 + 4 + 1) = 250 under both counts.
+    model = tiny_model(4)
+    assert metrics.bops(model) == 5376 + 250
+    assert metrics.effective_bops(model) == round(32 * (2 / 34 * 128 + 40) + 250)
+    assert metrics.effective_sparsity(model) == pytest.approx(32 / 42)  # 32 of the 42 kernel weights
+
+
+def test_effective_bops_equal_the_paper_count_where_the_quantizer_keeps_every_weight():
+    # 8 bits: step 2**-7, so 0.06 -> 0.0625, non-zero. fc1: 32 * (256 + 44) = 9600; fc2: 10 * (64 + 17) = 810.
+    model = tiny_model(8)
+    assert metrics.bops(model) == metrics.effective_bops(model) == 9600 + 810
+    assert metrics.effective_sparsity(model) == 0.0
+
+
+def test_effective_bops_see_the_batch_norm_fold_as_the_firmware_does():
+    # 4 bits, bn1 scale 0.4 on fc1: each kernel weight of one step (0.125) folds to 0.05, which rounds to 0;
+    # each zero bias folds to beta = 0.3, which rounds to 0.25. The fold zeroes the kernel, keeps the biases.
+    model = tiny_model(4, batchnorm=True)
+    model.get_layer("fc1").set_weights([np.full((16, 2), 0.125, np.float32), np.zeros(2, np.float32)])
+    epsilon = model.get_layer("bn1").epsilon
+    model.get_layer("bn1").set_weights([np.full(2, 0.4), np.full(2, 0.3), np.zeros(2), np.full(2, 1.0 - epsilon)])
+    assert metrics.bops(model) == round(32 * (32 / 34 * 128 + 40) + 250)  # paper: 32 kernel weights, 0 biases
+    assert metrics.effective_bops(model) == round(32 * (2 / 34 * 128 + 40) + 250)  # firmware: 0 and 2
+    assert metrics.effective_sparsity(model) == pytest.approx(32 / 42)
+
+
+def test_effective_bops_of_a_float_model_with_non_zero_biases_equal_the_paper_count():
+    from qaplib.models import ModelSpec, build_model
+
+    model = with_nonzero_biases(build_model(ModelSpec(bits=32)))
+    assert metrics.effective_bops(model) == metrics.bops(model) == GOLDEN_UNPRUNED_BOPS[32]
+    assert metrics.effective_sparsity(model) == 0.0
+
+
 # ---------------------------------------------------------------- neural efficiency and aIQ
 
 

@@ -15,7 +15,8 @@ def fake_result(seed: int = 0):
     """A result under the real key of its spec (the store checks that the spec hashes to the key)."""
     spec = RunSpec(seed=seed)
     weights = [[np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(3, np.float32)] for _ in range(2)]
-    phases = [{"phase": 0, "accuracy": 0.5}, {"phase": 1, "accuracy": 0.6}]
+    costs = {"bops": 10, "effective_bops": 9, "effective_sparsity": 0.1}  # present: nothing is filled in
+    phases = [{"phase": 0, "accuracy": 0.5, **costs}, {"phase": 1, "accuracy": 0.6, **costs}]
     return RunResult(spec, run_key(spec), phases, weights, [{"loss": [1.0]}, {"loss": [0.9]}], {"seconds": 1.0})
 
 
@@ -134,3 +135,34 @@ def test_a_truncated_failure_note_is_reported_not_raised(tmp_path):
     note = tmp_path / "failed" / f"{result.key}.json"
     note.write_text(note.read_text()[:10])
     assert "unreadable" in store.failure(result.key) and "delete it to retry" in store.failure(result.key)
+
+
+def test_weight_metrics_missing_from_an_old_record_are_filled_in_from_its_weights(tmp_path):
+    """A record stored before the effective BOPs existed: load computes them, fill_in writes them, same key."""
+    from qaplib import metrics
+    from qaplib.models import build_model
+
+    spec = RunSpec()
+    model = build_model(spec.model)
+    weights = [model.get_weights(), [w * 0.5 for w in model.get_weights()]]
+    phases = [{"phase": 0, "accuracy": 0.5, "bops": 123}, {"phase": 1, "accuracy": 0.6, "bops": 456}]
+    store = ResultStore(tmp_path)
+    store.save(RunResult(spec, run_key(spec), phases, weights, [{}, {}], {"seconds": 1.0}))
+    directory = store.path(run_key(spec))
+    weights_file = (directory / "weights.npz").read_bytes()
+
+    model.set_weights(weights[1])
+    loaded = store.load(run_key(spec))
+    assert [row["bops"] for row in loaded.phases] == [123, 456]  # stored values are kept, not recomputed
+    assert loaded.phases[1]["effective_bops"] == metrics.effective_bops(model)
+    assert loaded.phases[1]["effective_sparsity"] == metrics.effective_sparsity(model)
+    assert "effective_bops" not in (directory / "phases.json").read_text()  # load never writes
+
+    assert store.fill_in() == [run_key(spec)]
+    assert store.is_complete(run_key(spec)) and store.path(run_key(spec)) == directory
+    assert (directory / "weights.npz").read_bytes() == weights_file
+    assert store.load(run_key(spec)).phases == loaded.phases
+    note = store.load(run_key(spec)).meta["filled_in"][0]
+    assert note["columns"] == ["effective_bops", "effective_sparsity"] and note["from"] == "the stored weights"
+    assert store.fill_in() == []  # nothing left to fill in
+    assert not list(tmp_path.glob("*/.old-*")) and not list(tmp_path.glob("*/.tmp-*"))

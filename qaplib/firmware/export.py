@@ -128,7 +128,7 @@ def _chain(model) -> list[_Op]:
                     f"{kind} is only supported as the input quantizer (quantized_bits) or after a dense layer (quantized_relu)",
                 )
         elif cls in ("QDense", "Dense"):
-            if layer.get_config()["activation"] != "linear":
+            if getattr(layer.activation, "__name__", None) != "linear":  # not get_config: it warns on QKeras quantizers
                 raise _unsupported(layer, "a fused activation must be a separate layer")
             if cls == "QDense":
                 _quantizer(layer, layer.kernel_quantizer, "quantized_bits")
@@ -217,11 +217,17 @@ def _quantized_dense(layer) -> tuple[np.ndarray, np.ndarray, FixedType, FixedTyp
     return kernel, bias, kernel_type, bias_type
 
 
-def _fold(dense, batchnorm, kernel, bias, kernel_type, bias_type) -> tuple[np.ndarray, np.ndarray, FixedType, FixedType]:
-    """Fold ``batchnorm`` into (kernel, bias) and round back onto the same fraction bits (see module docstring)."""
+def _folded_values(batchnorm, kernel, bias, kernel_type, bias_type) -> tuple[np.ndarray, np.ndarray]:
+    """``batchnorm`` folded into (kernel, bias), rounded back onto the same fraction bits (module docstring)."""
     scale, shift = _batchnorm_scale_shift(batchnorm)
     folded_kernel = FixedType(64, 64 - kernel_type.fraction).quantize(kernel * scale)
     folded_bias = FixedType(64, 64 - bias_type.fraction).quantize(bias * scale + shift)
+    return folded_kernel, folded_bias
+
+
+def _fold(dense, batchnorm, kernel, bias, kernel_type, bias_type) -> tuple[np.ndarray, np.ndarray, FixedType, FixedType]:
+    """Fold ``batchnorm`` into (kernel, bias) and give the widened types; raises if float32 cannot hold them."""
+    folded_kernel, folded_bias = _folded_values(batchnorm, kernel, bias, kernel_type, bias_type)
     new_kernel_type = FixedType.covering(folded_kernel, kernel_type.fraction, kernel_type.integer)
     new_bias_type = FixedType.covering(folded_bias, bias_type.fraction, bias_type.integer)
     for name, fixed_type in (("kernel", new_kernel_type), ("bias", new_bias_type)):
@@ -232,6 +238,40 @@ def _fold(dense, batchnorm, kernel, bias, kernel_type, bias_type) -> tuple[np.nd
                 f"({fixed_type.hls()}), which float32 QKeras cannot hold exactly",
             )
     return folded_kernel, folded_bias, new_kernel_type, new_bias_type
+
+
+def _float_dense(dense, batchnorm) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of a float Dense layer (float64) with ``batchnorm`` (if any) folded in exactly."""
+    kernel = dense.kernel.numpy().astype(np.float64)
+    bias = dense.bias.numpy().astype(np.float64) if dense.use_bias else np.zeros(kernel.shape[1])
+    if batchnorm is not None:
+        scale, shift = _batchnorm_scale_shift(batchnorm)
+        kernel, bias = kernel * scale, bias * scale + shift
+    return kernel, bias
+
+
+def exported_dense_weights(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Dense layer name -> (kernel (n_in, n_out), bias (n_out,)) float64, as the firmware implements them.
+
+    Quantized models: each kernel and bias through its layer's quantizer, then batch normalisation folded
+    in and rounded back onto the quantizer's grid (exactly the values of :func:`export_network`, without
+    its range checks). Float models: batch normalisation folded in exactly (:func:`fold_float_model`).
+    A weight that is zero here is a multiplication the firmware does not build, whatever made it zero:
+    pruning, or rounding by the quantizer or the fold.
+    """
+    check_supported(model)
+    quantized = is_quantized(model)
+    weights = {}
+    for group in _dense_groups(_chain(model)):
+        dense, batchnorm = group["dense"], group["batchnorm"]
+        if not quantized:
+            weights[dense.name] = _float_dense(dense, batchnorm)
+            continue
+        kernel, bias, kernel_type, bias_type = _quantized_dense(dense)
+        if batchnorm is not None:
+            kernel, bias = _folded_values(batchnorm, kernel, bias, kernel_type, bias_type)
+        weights[dense.name] = (kernel, bias)
+    return weights
 
 
 def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE) -> NetworkSpec:
@@ -407,11 +447,7 @@ def fold_float_model(model):
     x = inputs
     for group in _dense_groups(ops):
         dense, batchnorm, relu = group["dense"], group["batchnorm"], group["relu"]
-        kernel = dense.kernel.numpy().astype(np.float64)
-        bias = dense.bias.numpy().astype(np.float64) if dense.use_bias else np.zeros(kernel.shape[1])
-        if batchnorm is not None:
-            scale, shift = _batchnorm_scale_shift(batchnorm)
-            kernel, bias = kernel * scale, bias * scale + shift
+        kernel, bias = _float_dense(dense, batchnorm)
         layer = tf.keras.layers.Dense(kernel.shape[1], name=dense.name)
         x = layer(x)
         layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
