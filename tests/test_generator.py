@@ -204,3 +204,93 @@ def test_invalid_generator_settings_are_rejected(change):
 def test_unknown_tier_lists_the_known_ones():
     with pytest.raises(InvalidSpecError, match="smoke"):
         tier_settings("huge")
+
+
+# ---------------------------------------------------------------- the same bytes on every CPU
+
+TRANSCENDENTAL = ("arcsinh", "arctan2", "sin", "cos", "sinh", "cosh", "tan", "exp", "log", "hypot", "arccos", "arcsin")
+
+
+def nudged_numpy(rng):
+    """A stand-in for the numpy module whose transcendental functions are off by one ulp on half the elements:
+    what another CPU's SIMD code path (SVML on AVX-512, the C library elsewhere) may return."""
+    import types
+
+    def nudge(function):
+        def nudged(*args, **kwargs):
+            result = np.asarray(function(*args, **kwargs))
+            return np.where(rng.random(result.shape) < 0.5, np.nextafter(result, np.inf), result)
+
+        return nudged
+
+    proxy = types.SimpleNamespace(**{name: getattr(np, name) for name in dir(np) if not name.startswith("__")})
+    for name in TRANSCENDENTAL:
+        setattr(proxy, name, nudge(getattr(np, name)))
+    return proxy
+
+
+def busy_event(seed: int, n: int = 3000):
+    """A jet-like event: tracks, photons and neutral hadrons around one axis, some far forward."""
+    rng = np.random.default_rng(seed)
+    eta = np.concatenate([rng.normal(0.3, 0.3, n - 50), rng.uniform(-9, 9, 50)])
+    p4 = massless(rng.exponential(15, n), eta, rng.normal(1.0, 0.3, n))
+    pdg = rng.choice([211, -211, 22, 130, 2112, 12], n)
+    return p4, pdg, np.isin(pdg, (211, -211))
+
+
+def test_detector_output_does_not_depend_on_the_last_bit_of_any_transcendental_function(monkeypatch):
+    """The cause of datasets that differed between CPUs: a one-ulp change of a cell position flips mMDT grooming.
+    The emulation must not use any function whose last bit may differ, so its output is bit-identical."""
+    events = [busy_event(seed) for seed in range(3)]
+    expected = [detector.emulate_detector(*event, np.random.default_rng(1)) for event in events]
+    monkeypatch.setattr(detector, "np", nudged_numpy(np.random.default_rng(2)))
+    for event, reference in zip(events, expected, strict=True):
+        assert np.array_equal(detector.emulate_detector(*event, np.random.default_rng(1)), reference)
+
+
+def test_jet_matching_does_not_depend_on_the_last_bit_of_any_transcendental_function(monkeypatch):
+    import qaplib.generator.events as events
+
+    eta, phi = np.random.default_rng(4).normal(0, 1, (2, 1000))
+    expected = delta_r(0.1, 3.0, eta, phi)
+    monkeypatch.setattr(events, "np", nudged_numpy(np.random.default_rng(5)))
+    assert np.array_equal(delta_r(0.1, 3.0, eta, phi), expected)
+
+
+def test_cells_from_the_boundary_tables_are_the_floor_of_eta_and_phi_over_the_cell_size():
+    p4, _, _ = busy_event(7, 20000)
+    for cell in (detector.ECAL_CELL, detector.HCAL_CELL):
+        tables = detector.cell_tables(cell)
+        eta_row, phi_row = detector.cell_indices(p4, tables)
+        eta = np.arcsinh(p4[:, 2] / np.hypot(p4[:, 0], p4[:, 1]))
+        phi = np.arctan2(p4[:, 1], p4[:, 0])
+        assert np.array_equal(eta_row - tables.n_eta, np.floor(eta / cell))
+        assert np.array_equal(phi_row + tables.j_min, np.floor(phi / cell))
+    edges = np.array([[-1.0, 0.0, 0.0, 1.0], [-1.0, -0.0, 0.0, 1.0], [0.0, 0.0, 5.0, 5.0], [0.0, -1.0, 0.0, 1.0]])
+    _, phi_row = detector.cell_indices(edges, tables)
+    assert list(phi_row + tables.j_min) == [int(np.floor(np.pi / cell)), int(np.floor(-np.pi / cell)), 0,
+                                             int(np.floor(-np.pi / 2 / cell))]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_tier_generated_with_numpy_simd_dispatch_limited_is_byte_identical(smoke_dataset, tmp_path):
+    """NPY_DISABLE_CPU_FEATURES turns off every SIMD extension numpy dispatches to on this CPU (AVX2, AVX-512, ...):
+    the generator's workers must write the same bytes, as another CPU would."""
+    import os
+    import subprocess
+    import sys
+
+    from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    disabled = [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+    if not disabled:
+        pytest.fail("this CPU offers numpy no SIMD extension beyond its baseline: nothing to disable")
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(disabled)}
+    script = ("import sys; from pathlib import Path; from numpy.core._multiarray_umath import __cpu_features__; "
+              f"assert not any(__cpu_features__[name] for name in {disabled!r}), 'numpy ignored the limit'; "
+              "from qaplib.generator.settings import TIERS; from qaplib.generator.shards import generate_dataset; "
+              "generate_dataset(Path(sys.argv[1]), TIERS['smoke'], 'smoke', jobs=2)")  # fmt: skip
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, check=True, capture_output=True)
+    limited = json.loads((tmp_path / "manifest.json").read_text())["shards"]
+    reference = json.loads((smoke_dataset / "manifest.json").read_text())["shards"]
+    assert [s["sha256"] for s in limited] == [s["sha256"] for s in reference]

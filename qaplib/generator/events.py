@@ -47,7 +47,8 @@ class ShardJets:
 def delta_r(eta1: float, phi1: float, eta2: np.ndarray | float, phi2: np.ndarray | float) -> np.ndarray:
     """Angular distance sqrt(d_eta^2 + d_phi^2) with d_phi wrapped into [0, pi]."""
     dphi = np.abs(np.mod(np.asarray(phi1) - phi2 + np.pi, 2 * np.pi) - np.pi)
-    return np.hypot(np.asarray(eta1) - eta2, dphi)
+    deta = np.asarray(eta1) - eta2
+    return np.sqrt(deta * deta + dphi * dphi)  # not np.hypot: the C library's may differ between machines
 
 
 def make_pythia(settings: GeneratorSettings, class_name: str, seed: int):

@@ -2,7 +2,8 @@
 
 The kernel (``jetfeat.cpp``) is compiled on first use with g++ against the FastJet and fjcontrib
 headers and libraries that the ``fastjet`` wheel bundles, cached under ``~/.cache/qaplib``, and
-called through ctypes.
+called through ctypes. It is compiled with ``-ffp-contract=off``: no fused multiply-adds, whose
+rounding differs from a multiply then an add, on the compilers and CPUs that would fuse them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ KINEMATIC_NAMES: tuple[str, ...] = ("jet_pt", "jet_eta", "jet_phi", "jet_mass")
 
 _SOURCE = Path(__file__).with_name("jetfeat.cpp")
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
+_FLAGS = ("-O2", "-ffp-contract=off", "-std=c++17")
 
 
 def _cache_dir() -> Path:
@@ -65,7 +67,7 @@ def _kernel() -> ctypes.CDLL:
     fj = _fastjet_root()
     from importlib.metadata import version
 
-    tag = hashlib.sha256(_SOURCE.read_bytes() + version("fastjet").encode()).hexdigest()[:16]
+    tag = hashlib.sha256(_SOURCE.read_bytes() + version("fastjet").encode() + " ".join(_FLAGS).encode()).hexdigest()[:16]
     library = _cache_dir() / f"libjetfeat-{tag}.so"
     if not library.exists():
         if shutil.which("g++") is None:
@@ -74,7 +76,7 @@ def _kernel() -> ctypes.CDLL:
         with tempfile.TemporaryDirectory(dir=library.parent) as tmp:
             built = Path(tmp) / library.name
             command = [
-                "g++", "-O2", "-std=c++17", "-fPIC", "-shared", f"-I{fj / 'include'}", str(_SOURCE),
+                "g++", *_FLAGS, "-fPIC", "-shared", f"-I{fj / 'include'}", str(_SOURCE),
                 "-o", str(built), f"-L{fj / 'lib64'}", "-lfastjetcontribfragile", "-lfastjettools",
                 "-lfastjet", f"-Wl,-rpath,{fj / 'lib64'}",
             ]  # fmt: skip
