@@ -14,23 +14,28 @@ import pandas as pd
 
 from qaplib.tables import standard_error
 
+#: The two BOPs counts (columns of :func:`qaplib.tables.results_frame`) and how the book names them.
+BOPS_COUNTS = {"bops": "paper BOPs", "effective_bops": "effective BOPs"}
 
-def _cheapest(rows: pd.DataFrame, threshold: float) -> dict:
+
+def _cheapest(rows: pd.DataFrame, threshold: float, cost: str) -> dict:
     good = rows[rows["accuracy"] >= threshold]
     if good.empty:
         return {"bops": np.nan, "accuracy": np.nan, "bits": np.nan, "sparsity": np.nan}
-    best = good.loc[good["bops"].idxmin()]
-    return {"bops": float(best["bops"]), "accuracy": float(best["accuracy"]), "bits": int(best["bits"]),
+    best = good.loc[good[cost].idxmin()]
+    return {"bops": float(best[cost]), "accuracy": float(best["accuracy"]), "bits": int(best["bits"]),
             "sparsity": float(best["sparsity"])}  # fmt: skip
 
 
-def bops_at_equal_accuracy(frame: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
+def bops_at_equal_accuracy(frame: pd.DataFrame, tolerance: float = 0.01, cost: str = "bops") -> pd.DataFrame:
     """Per fold and approach: the cheapest model within ``tolerance`` of the float baseline's accuracy.
 
     ``frame``: rows of :func:`qaplib.tables.results_frame` for FT runs at several bit widths,
     including 32 bits. The reference is the unpruned 32-bit model of the same fold; "within 1 %" is
     accuracy >= reference - 0.01 (absolute). Approaches: ``pruning only`` (32-bit, any sparsity),
     ``quantization only`` (unpruned, < 32 bits), ``QAP`` (< 32 bits, any sparsity) and ``QAP b-bit``.
+    ``cost``: the BOPs count that "cheapest" means (a key of :data:`BOPS_COUNTS`); the result's
+    ``bops`` column holds that count.
     """
     records = []
     for fold, rows in frame.groupby("fold"):
@@ -46,7 +51,7 @@ def bops_at_equal_accuracy(frame: pd.DataFrame, tolerance: float = 0.01) -> pd.D
         }
         for name, subset in approaches.items():
             records.append({"fold": fold, "approach": name, "reference_accuracy": threshold + tolerance,
-                            **_cheapest(subset, threshold)})  # fmt: skip
+                            **_cheapest(subset, threshold, cost)})  # fmt: skip
     return pd.DataFrame(records)
 
 
@@ -73,6 +78,62 @@ def claim_table(per_fold: pd.DataFrame) -> pd.DataFrame:
             "folds": int(subset["bops"].count()),
         })  # fmt: skip
     return pd.DataFrame(rows).set_index("approach")
+
+
+def claims_by_count(frame: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
+    """The reduction factors of :func:`claim_table` under each of :data:`BOPS_COUNTS`, side by side.
+
+    Index: approach. Columns ``vs pruning only (paper)``, ``vs pruning only (effective)``,
+    ``vs quantization only (paper)``, ``vs quantization only (effective)``, each with its ``_se`` twin.
+    Each count picks its own cheapest model per approach.
+    """
+    claims = {name.split()[0]: claim_table(bops_at_equal_accuracy(frame, tolerance, cost)) for cost, name in BOPS_COUNTS.items()}
+    parts = {}
+    for baseline in ("pruning only", "quantization only"):
+        for count, table in claims.items():
+            parts[f"vs {baseline} ({count})"] = table[f"reduction vs {baseline}"]
+            parts[f"vs {baseline} ({count})_se"] = table[f"reduction vs {baseline}_se"]
+    return pd.DataFrame(parts)
+
+
+def quantization_sparsity(summary: pd.DataFrame) -> pd.DataFrame:
+    """What quantization adds to pruning, per bit width and phase (fold means of :func:`qaplib.tables.summarise`).
+
+    Columns: bits, phase, ``sparsity`` (weights pruned: stored zeros), ``effective_sparsity`` (weights zero in
+    the firmware), ``added by quantization`` (their difference, a fraction of all kernel weights), ``bops``,
+    ``effective_bops`` and ``effective / paper`` (the ratio of the two counts).
+    """
+    table = summary[["bits", "phase", "sparsity", "effective_sparsity", "bops", "effective_bops"]].copy()
+    table["added by quantization"] = table["effective_sparsity"] - table["sparsity"]
+    table["effective / paper"] = table["effective_bops"] / table["bops"]
+    return table.sort_values(["bits", "phase"], ascending=[False, True]).reset_index(drop=True)
+
+
+def quantization_sparsity_verdict(table: pd.DataFrame, counts: pd.DataFrame | None) -> str:
+    """Chapter 2's conclusion on the effective count: how much quantization prunes, and whether the claim moves
+    (``counts``: :func:`claims_by_count`, or None when the claim cannot be computed)."""
+    quantized = table[table["bits"] < 32]
+    if quantized.empty:
+        return "There is no reduced-precision model in `bits`: the two counts are equal for float models."
+    unpruned = quantized[quantized["phase"] == 0].set_index("bits")
+    last = quantized[quantized["phase"] == quantized["phase"].max()].set_index("bits")
+    parts = [f"{b}-bit {unpruned.loc[b, 'added by quantization']:.0%}" for b in sorted(unpruned.index)]
+    pruned = quantized[quantized["phase"] > 0]
+    widest = pruned.loc[(1 - pruned["effective / paper"]).idxmax()]
+    text = (f"Quantization itself zeroes weights: in the unpruned models the firmware sees "
+            f"{', '.join(parts)} of the kernel weights as zero beyond those pruned, so the effective count is "
+            f"{1 - unpruned['effective / paper'].max():.0%} to {1 - unpruned['effective / paper'].min():.0%} below the "
+            f"paper's. Pruning removes the small weights first, so in the pruned models the gap is smaller: at most "
+            f"{1 - widest['effective / paper']:.0%} ({widest['bits']:.0f}-bit, {widest['sparsity']:.0%} pruned), and "
+            f"{1 - last['effective / paper'].min():.1%} or less after the last phase.")
+    if counts is not None and "QAP (any bit width)" in counts.index:
+        qap = counts.loc["QAP (any bit width)"]
+        paper, effective = qap["vs quantization only (paper)"], qap["vs quantization only (effective)"]
+        if np.isfinite(paper) and np.isfinite(effective):
+            text += (f" Counted effectively, QAP's saving against quantization only is {effective:.1f}× instead of "
+                     f"{paper:.1f}×, and against pruning only {qap['vs pruning only (effective)']:.1f}× instead of "
+                     f"{qap['vs pruning only (paper)']:.1f}×: quantization only gains most from the effective count.")
+    return text
 
 
 def efficiency_spread(summary: pd.DataFrame, accuracy_window: float = 0.01) -> dict:

@@ -329,24 +329,52 @@ def efficiency_scatter_figure(summary, x: str = "accuracy", y: str = "neural_eff
     return fig
 
 
-def lut_vs_bops_figure(table, x: str = "BOPs", y: str = "LUT"):
-    """Synthesised LUTs against BOPs, one labelled point per model, log-log with a power-law fit."""
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    rows = table.dropna(subset=[x, y])
-    for (bits, sparsity), row in rows.set_index(["bits", "weights pruned"]).iterrows():
-        ax.scatter(row[x], row[y], s=45, color=BIT_COLORS[int(bits)], zorder=3)
-        ax.annotate(f"{series_label('bits', int(bits))}, {sparsity:.0%}", (row[x], row[y]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=10)  # fmt: skip
-    if len(rows) >= 2:
-        slope, intercept = np.polyfit(np.log10(rows[x]), np.log10(rows[y]), 1)
-        grid = np.logspace(np.log10(rows[x].min()), np.log10(rows[x].max()), 50)
-        ax.plot(grid, 10**intercept * grid**slope, ls=":", color="gray", label=f"fit: LUT ∝ BOPs$^{{{slope:.2f}}}$")
-        ax.legend()
-    ax.set_yscale("log")
-    tidy_log_axis(ax.yaxis)
-    bops_axis(ax)
-    ax.set_ylabel("LUTs (Yosys synth_xilinx, pre-P&R)")
-    ax.grid(True, which="both", alpha=0.25)
+def quantization_sparsity_figure(table):
+    """What quantization adds to pruning (rows of :func:`qaplib.analysis.quantization_sparsity`), per bit width.
+
+    Left: the fraction of kernel weights that are zero in the firmware but not pruned, against the
+    fraction pruned. Right: effective over paper BOPs against the fraction pruned.
+    """
+    fig, axes, spare = _panels(2)
+    for bits, rows in table.sort_values(["bits", "phase"], ascending=[False, True]).groupby("bits", sort=False):
+        for ax, column in zip(axes, ("added by quantization", "effective / paper"), strict=True):
+            scale = 100 if column == "added by quantization" else 1
+            ax.plot(100 * rows["sparsity"], scale * rows[column], color=color_of("bits", bits), marker="o", ms=4,
+                    lw=1.5, label=series_label("bits", bits))  # fmt: skip
+    axes[0].set_ylabel("weights zeroed by quantization [%]")
+    axes[1].set_ylabel("effective / paper BOPs")
+    for ax in axes:
+        ax.set_xlabel("weights pruned [%]")
+        ax.grid(True, alpha=0.25)
+    handles, labels = axes[0].get_legend_handles_labels()
+    _legends(fig, spare, {"handles": handles, "labels": labels, "ncol": len(labels)})
+    return fig
+
+
+def lut_vs_bops_figure(table, counts: tuple[str, ...] = ("BOPs", "effective BOPs"), y: str = "LUT"):
+    """Synthesised LUTs against each BOPs count (one panel each), one labelled point per model, log-log with a
+    power-law fit and the Spearman rank correlation in the legend."""
+    fig, axes = plt.subplots(1, len(counts), figsize=(PANEL_SIZE[0] * 1.2 * len(counts), PANEL_SIZE[1] * 1.3),
+                             squeeze=False, sharey=True)  # fmt: skip
+    for ax, x in zip(axes[0], counts, strict=True):
+        rows = table.dropna(subset=[x, y])
+        for (bits, sparsity), row in rows.set_index(["bits", "weights pruned"]).iterrows():
+            ax.scatter(row[x], row[y], s=45, color=BIT_COLORS[int(bits)], zorder=3)
+            ax.annotate(f"{series_label('bits', int(bits))}, {sparsity:.0%}", (row[x], row[y]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=9)  # fmt: skip
+        if len(rows) >= 2:
+            slope, intercept = np.polyfit(np.log10(rows[x]), np.log10(rows[y]), 1)
+            rho = rows[[x, y]].corr("spearman").iloc[0, 1]
+            grid = np.logspace(np.log10(rows[x].min()), np.log10(rows[x].max()), 50)
+            ax.plot(grid, 10**intercept * grid**slope, ls=":", color="gray",
+                    label=f"fit: LUT ∝ {x}$^{{{slope:.2f}}}$\nSpearman ρ = {rho:+.2f}")  # fmt: skip
+            ax.legend(loc="upper left", fontsize=9)
+        ax.set_yscale("log")
+        tidy_log_axis(ax.yaxis)
+        bops_axis(ax)
+        ax.set_xlabel(f"{x} (log scale)")
+        ax.grid(True, which="both", alpha=0.25)
+    axes[0][0].set_ylabel("LUTs (Yosys synth_xilinx, pre-P&R)")
     fig.tight_layout()
     return fig
 

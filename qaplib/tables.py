@@ -16,7 +16,7 @@ from qaplib.store import ResultStore
 from qaplib.sweep import SweepSpec, sweep_keys
 
 CONFIG_COLUMNS = ("bits", "scheme", "batchnorm", "l1", "label_noise", "widths")
-METRIC_COLUMNS = ("accuracy", "macro_auc", "bops", "neural_efficiency", "aiq", "sparsity",
+METRIC_COLUMNS = ("accuracy", "macro_auc", "bops", "effective_bops", "neural_efficiency", "aiq", "sparsity", "effective_sparsity",
                   *(f"auc_{c}" for c in "gqwzt"), *(f"bkg_eff_{c}" for c in "gqwzt"))  # fmt: skip
 
 
@@ -76,6 +76,10 @@ DISPLAY = {
     "macro_auc": ("macro AUC", "number"),
     "bops": ("BOPs", "count"),
     "BOPs": ("BOPs", "count"),
+    "effective_bops": ("effective BOPs", "count"),
+    "effective_sparsity": ("weights zero in firmware", "percent"),
+    "added by quantization": ("zeroed by quantization", "percent"),
+    "effective / paper": ("effective / paper BOPs", "number"),
     "neural_efficiency": ("neural efficiency", "number"),
     "aiq": ("aIQ", "number"),
     "epochs": ("epochs", "count"),

@@ -120,3 +120,31 @@ def test_baseline_verdict_states_the_threshold_outcome():
     assert "below" not in fidelity.baseline_verdict(0.74, 0.93, "the generated default dataset", generated=True)
     real = fidelity.baseline_verdict(0.757, 0.94, "the file real.csv", generated=False)
     assert "threshold" not in real and "75.0–76.4 %" in real
+
+
+def test_claims_under_each_count_pick_their_own_cheapest_model():
+    frame = pd.concat([frame_for(0, FOLD0), frame_for(1, FOLD1)], ignore_index=True)
+    # the quantizer zeroes a quarter of the unpruned 6-bit model's cost, little of the pruned ones'
+    frame["effective_bops"] = frame["bops"] * np.where((frame["bits"] == 6) & (frame["phase"] == 0), 0.75, 0.95)
+    frame.loc[frame["bits"] == 32, "effective_bops"] = frame["bops"]
+    counts = analysis.claims_by_count(frame, 0.01)
+    qap = counts.loc["QAP (any bit width)"]
+    assert qap["vs quantization only (paper)"] == pytest.approx(np.mean([400_000 / 200_000, 400_000 / 250_000]))
+    assert qap["vs quantization only (effective)"] == pytest.approx(np.mean([300_000 / 190_000, 300_000 / 237_500]))
+    assert qap["vs pruning only (effective)"] == pytest.approx(np.mean([2e6 / 190_000, 2.5e6 / 237_500]))
+
+
+def test_quantization_sparsity_and_its_verdict_from_the_numbers():
+    summary = pd.DataFrame({"bits": [32, 32, 6, 6], "phase": [0, 1, 0, 1], "sparsity": [0.0, 0.9, 0.0, 0.9],
+                            "effective_sparsity": [0.0, 0.9, 0.2, 0.92], "bops": [4e6, 1e6, 4e5, 1.6e5],
+                            "effective_bops": [4e6, 1e6, 3.4e5, 1.52e5]})  # fmt: skip
+    table = analysis.quantization_sparsity(summary)
+    six = table[table["bits"] == 6].set_index("phase")
+    assert six.loc[0, "added by quantization"] == pytest.approx(0.2) and six.loc[1, "effective / paper"] == pytest.approx(0.95)
+    counts = pd.DataFrame({"vs quantization only (paper)": [2.7], "vs quantization only (effective)": [2.4],
+                           "vs pruning only (paper)": [5.4], "vs pruning only (effective)": [5.7]},
+                          index=["QAP (any bit width)"])  # fmt: skip
+    text = analysis.quantization_sparsity_verdict(table, counts)
+    assert "6-bit 20% of the kernel weights as zero beyond those pruned" in text and "15% to 15% below" in text
+    assert "at most 5% (6-bit, 90% pruned)" in text
+    assert "2.4× instead of 2.7×" in text and "5.7× instead of 5.4×" in text

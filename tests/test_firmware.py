@@ -287,7 +287,7 @@ def test_firmware_table_labels_every_column_with_its_source():
               "export": {"exported_accuracy": 0.69},
               "rtl": {"latency_cycles": 5, "verilator": {"bit_exact_fraction": 1.0},
                       "synthesis": {"lut": 100, "ff": 10, "carry": 5, "dsp": 0}}}  # fmt: skip
-    row = summary.firmware_row(report, 6, 0.8, 160_000, 0.70)
+    row = summary.firmware_row(report, 6, 0.8, 160_000, 150_000, 0.70)
     assert row["LUT"] == 100 and row["latency [cycles]"] == 5 and row["identical logits (RTL)"] == 1.0
     table = summary.labelled(pd.DataFrame([row]))
     sources = dict((c, s) for s, c in table.columns)
@@ -295,12 +295,12 @@ def test_firmware_table_labels_every_column_with_its_source():
     assert sources["latency [cycles]"] == labels.RTL_SIMULATED
     float_report = {"quantized": False, "csim": {"bit_exact_fraction": 0.0, "argmax_agreement": 0.9994},
                     "export": None, "rtl": None}
-    float_row = summary.firmware_row(float_report, 32, 0.0, 4_652_832, 0.7)
+    float_row = summary.firmware_row(float_report, 32, 0.0, 4_652_832, 4_652_832, 0.7)
     assert np.isnan(float_row["LUT"]) and np.isnan(float_row["accuracy (exported)"])
     assert np.isnan(float_row["identical logits"]) and float_row["same decision"] == 0.9994  # never a bare 0
     html = summary.styled(pd.DataFrame([row, float_row])).to_html()
     assert "n/a" in html and "no fixed-point network" in html and "99.94 %" in html and "0.0000" not in html
-    assert "float (32-bit)" in html and "80.0 %" in html and "160,000" in html
+    assert "float (32-bit)" in html and "80.0 %" in html and "160,000" in html and "150,000" in html
 
 
 def test_firmware_cache_key_changes_with_every_setting():
@@ -353,12 +353,20 @@ def test_firmware_verdict_names_the_largest_and_smallest_design():
     from qaplib.firmware import summary
 
     table = pd.DataFrame({"bits": [32, 6, 6, 4], "weights pruned": [0.0, 0.0, 0.9, 0.8], "BOPs": [4e6, 4e5, 1.6e5, 1.45e5],
+                          "effective BOPs": [4e6, 3.5e5, 1.4e5, 1.5e5],
                           "identical logits": [np.nan, 1.0, 1.0, 0.999], "identical logits (RTL)": [np.nan, 1.0, 1.0, 1.0],
                           "LUT": [np.nan, 37_699, 7_283, 9_607]})  # fmt: skip
     text = summary.firmware_verdict(table)
     assert text.startswith("2 of 3 quantized models give exactly the QKeras logits")
     assert "from 37,699 (6-bit, 0% pruned) down to 7,283 (6-bit, 90% pruned), 5.2× fewer" in text
-    assert "rank correlation of BOPs and LUTs is +0.50" in text and "only roughly" in text
+    # LUT ranks 3, 1, 2; paper BOPs 3, 2, 1 (rho +0.50); effective BOPs 3, 1, 2 (rho +1.00)
+    assert "rank correlation of LUTs with the paper's BOPs is +0.50 and with the effective BOPs +1.00" in text
+    assert text.endswith("the effective count predicts the hardware better.")
+    tied = table.assign(**{"effective BOPs": [4e6, 4.4e5, 1.65e5, 1.44e5]})  # same ranks as the paper count
+    r2 = summary.lut_log_fit_r2(tied.dropna(subset=["LUT"]))
+    logs = np.log10(tied.dropna(subset=["LUT"])[["LUT", "BOPs"]])
+    assert r2["BOPs"] == pytest.approx(np.corrcoef(logs["LUT"], logs["BOPs"])[0, 1] ** 2)
+    assert f"R² = {r2['BOPs']:.2f} of the spread in log LUTs" in summary.firmware_verdict(tied)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "edit", "other key", "garbage"])

@@ -52,10 +52,13 @@ def test_multi_panel_figures_have_at_most_two_panels_a_row_and_readable_text(n_m
 
 def test_firmware_figure_accepts_every_bit_width():
     table = pd.DataFrame({"bits": [16, 12, 6, 4], "weights pruned": [0.0, 0.5, 0.8, 0.9], "BOPs": [4e6, 1e6, 3e5, 1e5],
-                          "LUT": [90_000, 40_000, 16_000, 9_000]})
+                          "effective BOPs": [4e6, 9e5, 2e5, 1.1e5], "LUT": [90_000, 40_000, 16_000, 9_000]})
     fig = plots.lut_vs_bops_figure(table)
-    colours = {to_hex(c) for c in np.concatenate([s.get_facecolor() for s in fig.axes[0].collections])}
-    assert colours == {plots.BIT_COLORS[b] for b in (16, 12, 6, 4)}
+    assert [ax.get_xlabel() for ax in fig.axes] == ["BOPs (log scale)", "effective BOPs (log scale)"]
+    for ax in fig.axes:
+        colours = {to_hex(c) for c in np.concatenate([s.get_facecolor() for s in ax.collections])}
+        assert colours == {plots.BIT_COLORS[b] for b in (16, 12, 6, 4)}
+    assert "Spearman ρ = +1.00" in fig.axes[0].get_legend().get_texts()[0].get_text()
 
 
 def test_label_noise_colours_are_fixed_by_value():

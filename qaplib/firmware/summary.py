@@ -13,6 +13,7 @@ COLUMN_SOURCES = {
     "bits": "training",
     "weights pruned": "training",
     "BOPs": "training",
+    "effective BOPs": "training",
     "accuracy (trained)": "training",
     "accuracy (exported)": EMULATED,
     "identical logits": EMULATED,
@@ -26,8 +27,9 @@ COLUMN_SOURCES = {
 }
 
 
-def firmware_row(report: dict, bits: int, sparsity: float, bops: int, accuracy: float) -> dict:
-    """One table row from a report of :func:`qaplib.firmware.cache.cached_firmware_report`."""
+def firmware_row(report: dict, bits: int, sparsity: float, bops: int, effective_bops: int, accuracy: float) -> dict:
+    """One table row from a report of :func:`qaplib.firmware.cache.cached_firmware_report` and the run's own
+    numbers (paper and effective BOPs, see :mod:`qaplib.metrics`)."""
     rtl = report.get("rtl") or {}
     synthesis = rtl.get("synthesis") or {}
     export = report.get("export") or {}
@@ -36,6 +38,7 @@ def firmware_row(report: dict, bits: int, sparsity: float, bops: int, accuracy: 
         "bits": bits,
         "weights pruned": sparsity,
         "BOPs": bops,
+        "effective BOPs": effective_bops,
         "accuracy (trained)": accuracy,
         "accuracy (exported)": export.get("exported_accuracy", np.nan),
         "identical logits": report["csim"]["bit_exact_fraction"] if report["quantized"] else np.nan,
@@ -56,7 +59,8 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_KINDS = {"bits": "bits", "weights pruned": "percent", "BOPs": "count", "accuracy (trained)": "accuracy",
+_KINDS = {"bits": "bits", "weights pruned": "percent", "BOPs": "count", "effective BOPs": "count",
+          "accuracy (trained)": "accuracy",
           "accuracy (exported)": "accuracy", "identical logits": "accuracy", "same decision": "accuracy",
           "identical logits (RTL)": "accuracy", "latency [cycles]": "count", "LUT": "count", "FF": "count",
           "CARRY": "count", "DSP": "count"}  # fmt: skip
@@ -68,7 +72,7 @@ NOT_APPLICABLE = ("n/a: the float model has no fixed-point network to export, so
 #: The two halves the book shows: what the firmware computes, and what it costs.
 ACCURACY_COLUMNS = ("bits", "weights pruned", "accuracy (trained)", "accuracy (exported)", "identical logits",
                     "same decision", "identical logits (RTL)")  # fmt: skip
-HARDWARE_COLUMNS = ("bits", "weights pruned", "BOPs", "latency [cycles]", "LUT", "FF", "CARRY", "DSP")
+HARDWARE_COLUMNS = ("bits", "weights pruned", "BOPs", "effective BOPs", "latency [cycles]", "LUT", "FF", "CARRY", "DSP")
 
 
 def styled(table: pd.DataFrame, columns: tuple[str, ...] | None = None):
@@ -94,8 +98,35 @@ def firmware_verdict(table: pd.DataFrame) -> str:
                  f"pruned) down to {small['LUT']:,.0f} ({small['bits']:.0f}-bit, {small['weights pruned']:.0%} pruned), "
                  f"{large['LUT'] / small['LUT']:.1f}× fewer")  # fmt: skip
         if len(measured) >= 3:
-            rho = measured[["BOPs", "LUT"]].corr("spearman").iloc[0, 1]
-            text += (f"; over the {len(measured)} synthesised models the rank correlation of BOPs and LUTs is {rho:+.2f}: "
-                     f"BOPs rank the hardware cost of these models {'well' if rho > 0.8 else 'only roughly'}")  # fmt: skip
+            text += "; " + count_correlation_sentence(measured)
         text += "."
     return text
+
+
+def lut_rank_correlations(measured: pd.DataFrame, counts: tuple[str, ...] = ("BOPs", "effective BOPs")) -> dict[str, float]:
+    """Spearman rank correlation of synthesised LUTs with each BOPs count, over the rows that have LUTs."""
+    return {name: float(measured[[name, "LUT"]].corr("spearman").iloc[0, 1]) for name in counts}
+
+
+def lut_log_fit_r2(measured: pd.DataFrame, counts: tuple[str, ...] = ("BOPs", "effective BOPs")) -> dict[str, float]:
+    """R² of the power-law fit log10(LUT) = a + k log10(count) for each BOPs count (the squared Pearson
+    correlation of the logarithms): the fraction of the spread in log LUTs that the count explains."""
+    logs = np.log10(measured[["LUT", *counts]].astype(float))
+    return {name: float(logs[["LUT", name]].corr().iloc[0, 1] ** 2) for name in counts}
+
+
+def count_correlation_sentence(measured: pd.DataFrame) -> str:
+    """Which BOPs count predicts the synthesised models' LUTs better, measured: by rank (Spearman rho), and
+    where the ranks tie, by how much of the spread in log LUTs a power-law fit explains (R²)."""
+    rho, r2 = lut_rank_correlations(measured), lut_log_fit_r2(measured)
+    paper, effective = rho["BOPs"], rho["effective BOPs"]
+    text = (f"over the {len(measured)} synthesised models the rank correlation of LUTs with the paper's BOPs is "
+            f"{paper:+.2f} and with the effective BOPs {effective:+.2f}; a power-law fit explains R² = {r2['BOPs']:.2f} "
+            f"of the spread in log LUTs with the paper's count and {r2['effective BOPs']:.2f} with the effective count")
+    if abs(effective - paper) >= 0.005:
+        better = "effective" if effective > paper else "paper's"
+    elif abs(r2["effective BOPs"] - r2["BOPs"]) >= 0.005:
+        better = "effective" if r2["effective BOPs"] > r2["BOPs"] else "paper's"
+    else:
+        return text + ": the two counts predict the hardware equally well"
+    return text + f": the {better} count predicts the hardware better"
