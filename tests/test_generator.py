@@ -142,6 +142,10 @@ def test_manifest_records_hashes_settings_and_versions(smoke_dataset):
     assert manifest["settings"] == TIERS["smoke"].to_dict()
     assert set(manifest["packages"]) == {"pythia8mc", "fastjet", "numpy", "pyarrow"}
     assert len(manifest["shards"]) == 5
+    for name, card in manifest["pythia_cards"].items():  # the whole card, down to its last process line
+        seed = TIERS["smoke"].pythia_seed(name, 0)
+        assert [line.replace("<seed_rule>", str(seed)) for line in card] == list(TIERS["smoke"].pythia_card(name, seed))
+    assert manifest["pythia_cards"]["w"][-1] == "24:onIfAny = 1 2 3 4 5"
     for shard in manifest["shards"]:
         assert sha256_of(smoke_dataset / shard["file"]) == shard["sha256"]
         assert shard["n_jets"] == 40 and shard["pythia_seed"] > 0

@@ -122,6 +122,12 @@ def _package_versions() -> dict[str, str]:
     return {name: version(name) for name in ("pythia8mc", "fastjet", "numpy", "pyarrow")}
 
 
+def _card_without_seed(settings: GeneratorSettings, class_name: str) -> list[str]:
+    """The whole Pythia card of a class, its seed line naming the seed rule instead of one shard's seed."""
+    return ["Random:seed = <seed_rule>" if line.startswith("Random:seed =") else line
+            for line in settings.pythia_card(class_name, seed=0)]  # fmt: skip
+
+
 def write_manifest(directory: Path, settings: GeneratorSettings, tier: str) -> dict:
     """Gather the shard records into ``manifest.json`` (deterministic: no times, sorted keys)."""
     records = [json.loads(_record_path(directory, task).read_text()) for task in plan(settings)]
@@ -131,7 +137,7 @@ def write_manifest(directory: Path, settings: GeneratorSettings, tier: str) -> d
         "schema_version": SCHEMA_VERSION,
         "tier": tier,
         "settings": settings.to_dict(),
-        "pythia_cards": {name: list(settings.pythia_card(name, seed=0)[:-1]) for name in CLASS_NAMES},
+        "pythia_cards": {name: _card_without_seed(settings, name) for name in CLASS_NAMES},
         "seed_rule": "Random:seed = seed_base*100000 + class_index*10000 + shard + 1",
         "nan_policy": "jets with a non-finite feature are dropped and counted per shard",
         "class_names": list(CLASS_NAMES),
