@@ -45,6 +45,11 @@ def data_dir() -> Path:
     return Path(os.environ.get("QAP_DATA_DIR") or Path(__file__).resolve().parents[1] / "data")
 
 
+#: Version of the data pipeline (deduplication, splitting, standardisation, label noise), part of every
+#: run key: bump it when a change there alters any split or scaled feature, and every run is recomputed.
+PIPELINE_VERSION = 1
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """Which jets to load and how to split them (all splits deterministic in ``split_seed``)."""

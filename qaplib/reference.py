@@ -14,7 +14,16 @@ from qaplib.errors import InvalidSpecError
 from qaplib.models import build_model
 from qaplib.provenance import provenance
 from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback, measured_sparsity
-from qaplib.runs import RunResult, RunSpec, cached_jets, configure_tensorflow, evaluate, phase_start_weights, run_key
+from qaplib.runs import (
+    RunResult,
+    RunSpec,
+    cached_jets,
+    code_versions,
+    configure_tensorflow,
+    evaluate,
+    phase_start_weights,
+    run_key,
+)
 from qaplib.train import fit, set_determinism
 
 
@@ -50,6 +59,7 @@ def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = No
         curves.append(fitted.history)
     meta = provenance("qaplib.reference.execute_run", spec.to_dict(), jets.fingerprint, [key])
     meta["seconds"] = time.perf_counter() - start_run
+    meta["code_versions"] = code_versions(spec)
     return RunResult(spec=spec, key=key, phases=phases, weights=weights, curves=curves, meta=meta)
 
 

@@ -22,17 +22,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qaplib import metrics
-from qaplib.data import DataSpec, JetData, load_jets, source_fingerprint
+from qaplib.data import PIPELINE_VERSION, DataSpec, JetData, load_jets, source_fingerprint
 from qaplib.errors import InvalidSpecError
 from qaplib.generator.settings import CLASS_NAMES
 from qaplib.models import ModelSpec
 from qaplib.pruning import (
     PAPER_SPARSITIES,
 )
-from qaplib.train import TrainSettings
+from qaplib.train import ENGINE_VERSIONS, TrainSettings
 
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
-RESULT_FORMAT_VERSION = 1
+#: 2: every phase carries the effective BOPs and sparsity (:data:`WEIGHT_METRICS`).
+RESULT_FORMAT_VERSION = 2
+#: Version of the evaluation (:func:`evaluate` and the metrics it calls), part of every run key: bump it
+#: when a change there alters any stored metric, and every run is recomputed.
+EVALUATION_VERSION = 1
 PRUNING_SCHEMES = ("ft", "lt")
 #: Largest run seed: phase seeds are ``seed * 1000 + phase`` and NumPy's legacy seeding stops at 2**32 - 1.
 MAX_SEED = 999_999
@@ -119,20 +123,23 @@ class RunSpec:
             raise InvalidSpecError(f"run spec is not valid JSON: {exc}") from None
 
 
-def run_key(spec: RunSpec) -> str:
-    """Content hash of a run: the spec, the data's fingerprint and the result-format version.
+def code_versions(spec: RunSpec) -> dict[str, int]:
+    """The versions of the code that computes ``spec``'s result: its engine, the data pipeline, the evaluation."""
+    return {"engine": ENGINE_VERSIONS[spec.train.engine], "data_pipeline": PIPELINE_VERSION, "evaluation": EVALUATION_VERSION}
 
-    Any change to any field, to the data files, or to the stored format gives a different key. The
-    ``train.engine`` field enters only when it is not ``"reference"``, so that keys of reference runs
-    are the same as before the field existed.
+
+def run_key(spec: RunSpec) -> str:
+    """Content hash of a run: the spec, the data's fingerprint, the code versions and the result format.
+
+    Any change to any field, to the data files, to the version of the engine, data pipeline or
+    evaluation (:func:`code_versions`), or to the stored format gives a different key, so a stored result
+    made by other code counts as missing and is recomputed.
     """
-    described = spec.to_dict()
-    if described["train"]["engine"] == "reference":
-        del described["train"]["engine"]
     payload = {
-        "spec": described,
+        "spec": spec.to_dict(),
         "data": source_fingerprint(spec.data.source),
         "test_data": source_fingerprint(spec.data.test_source) if spec.data.test_source else None,
+        "code": code_versions(spec),
         "format": RESULT_FORMAT_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]

@@ -13,8 +13,11 @@ import numpy as np
 
 from qaplib.errors import InvalidSpecError
 
-#: ``TrainSettings.engine`` values: Keras ``fit`` per model, or the batched engine (:mod:`qaplib.engine`).
-TRAINING_ENGINES = ("reference", "batched")
+#: ``TrainSettings.engine`` values: Keras ``fit`` per model, or the batched engine (:mod:`qaplib.engine`),
+#: each with the version of its code. A version is part of every run key (:func:`qaplib.runs.run_key`):
+#: bump it when a change to that engine changes any trained weight, and every run it trained is recomputed.
+ENGINE_VERSIONS: dict[str, int] = {"reference": 1, "batched": 1}
+TRAINING_ENGINES = tuple(ENGINE_VERSIONS)
 #: The engine of a spec that does not name one (``qap run``, grids and profiles alike).
 DEFAULT_ENGINE = "batched"
 

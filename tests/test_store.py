@@ -166,3 +166,29 @@ def test_weight_metrics_missing_from_an_old_record_are_filled_in_from_its_weight
     assert note["columns"] == ["effective_bops", "effective_sparsity"] and note["from"] == "the stored weights"
     assert store.fill_in() == []  # nothing left to fill in
     assert not list(tmp_path.glob("*/.old-*")) and not list(tmp_path.glob("*/.tmp-*"))
+
+
+@pytest.mark.parametrize("version", ["engine", "data_pipeline", "evaluation"])
+def test_bumping_a_code_version_makes_a_stored_run_count_as_missing(tmp_path, monkeypatch, version):
+    from qaplib import data, runs, train
+
+    store = ResultStore(tmp_path)
+    result = fake_result()
+    store.save(result)
+    assert store.is_complete(run_key(result.spec))
+    if version == "engine":
+        monkeypatch.setitem(train.ENGINE_VERSIONS, result.spec.train.engine, train.ENGINE_VERSIONS[result.spec.train.engine] + 1)
+    elif version == "data_pipeline":
+        monkeypatch.setattr(runs, "PIPELINE_VERSION", data.PIPELINE_VERSION + 1)
+    else:
+        monkeypatch.setattr(runs, "EVALUATION_VERSION", runs.EVALUATION_VERSION + 1)
+    assert runs.code_versions(result.spec)[version] == 2
+    assert run_key(result.spec) != result.key
+    assert not store.is_complete(run_key(result.spec))  # the new key has no result: it is recomputed
+    assert not store.is_complete(result.key)  # and the old record is not served: its spec no longer hashes to it
+
+
+def test_every_registered_engine_has_a_code_version():
+    from qaplib import engines, train
+
+    assert set(engines.ENGINES) == set(train.ENGINE_VERSIONS) == set(train.TRAINING_ENGINES)

@@ -24,7 +24,16 @@ from qaplib.errors import InvalidSpecError
 from qaplib.models import ModelSpec, build_model
 from qaplib.provenance import provenance
 from qaplib.pruning import kernel_masks_for_sparsity, measured_sparsity
-from qaplib.runs import RunResult, RunSpec, cached_jets, configure_tensorflow, evaluate, phase_start_weights, run_key
+from qaplib.runs import (
+    RunResult,
+    RunSpec,
+    cached_jets,
+    code_versions,
+    configure_tensorflow,
+    evaluate,
+    phase_start_weights,
+    run_key,
+)
 from qaplib.train import set_determinism
 
 
@@ -168,4 +177,5 @@ def _result(state: _RunState, chunk_size: int) -> RunResult:
     meta = provenance("qaplib.engine.execute_runs_batched", state.spec.to_dict(), state.jets.fingerprint, [state.key])
     meta["seconds"] = state.seconds
     meta["engine"] = {"batch_members": state.batch_members, "chunk_size": chunk_size}
+    meta["code_versions"] = code_versions(state.spec)
     return RunResult(spec=state.spec, key=state.key, phases=state.phases, weights=state.weights, curves=state.curves, meta=meta)

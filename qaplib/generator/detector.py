@@ -137,7 +137,12 @@ def _merge_into_cells(p4: np.ndarray, cell: float) -> np.ndarray:
 
 
 def emulate_detector(
-    p4: np.ndarray, pdg_id: np.ndarray, charged: np.ndarray, rng: np.random.Generator
+    p4: np.ndarray,
+    pdg_id: np.ndarray,
+    charged: np.ndarray,
+    rng: np.random.Generator,
+    min_track_pt_gev: float = 0.0,
+    min_cell_energy_gev: float = 0.0,
 ) -> np.ndarray:
     """Detector-level particles of one event.
 
@@ -146,6 +151,9 @@ def emulate_detector(
         pdg_id: (n,) PDG ids.
         charged: (n,) bool, True for electrically charged particles.
         rng: the shard's random generator (consumed in particle order, hence deterministic).
+        min_track_pt_gev: tracks below this smeared pT are not reconstructed.
+        min_cell_energy_gev: ECAL and HCAL cells below this summed energy read out nothing.
+            Both thresholds act after the smearing, so they never change the random stream.
 
     Returns:
         (m, 4) float64 detector-level four-momenta, tracks first, then ECAL and HCAL cells.
@@ -164,10 +172,8 @@ def emulate_detector(
     scale = np.maximum(0.0, 1.0 + sigma * rng.standard_normal(len(p4)))
     smeared = p4 * scale[:, None]
     kept = smeared[:, 3] > 0
-    return np.concatenate(
-        [
-            smeared[is_track & kept],
-            _merge_into_cells(smeared[is_photon & kept], ECAL_CELL),
-            _merge_into_cells(smeared[is_hadron & kept], HCAL_CELL),
-        ]
-    )
+    tracks = smeared[is_track & kept]
+    tracks = tracks[transverse_momentum(tracks[:, 0], tracks[:, 1]) >= min_track_pt_gev]
+    cells = np.concatenate([_merge_into_cells(smeared[is_photon & kept], ECAL_CELL),
+                            _merge_into_cells(smeared[is_hadron & kept], HCAL_CELL)])  # fmt: skip
+    return np.concatenate([tracks, cells[cells[:, 3] >= min_cell_energy_gev]])

@@ -134,7 +134,7 @@ def generate_jets(
             raise GeneratorError(f"class {class_name!r}: {n_events} events gave only {len(kept)} jets")
         p4, pdg_id, charged = final_state(pythia.event)
         if settings.detector != "none":
-            p4 = emulate_detector(p4, pdg_id, charged, rng)
+            p4 = emulate_detector(p4, pdg_id, charged, rng, settings.min_track_pt_gev, settings.min_cell_energy_gev)
         else:
             p4 = p4[~np.isin(np.abs(pdg_id), NEUTRINO_IDS)]
         jets = cluster_and_compute(p4, settings.jet_radius, settings.jet_pt_min_gev, settings.jets_per_event)
@@ -142,7 +142,9 @@ def generate_jets(
         before = len(kept)
         for jet in jets:
             pt, eta, phi = jet[n_features : n_features + 3]
-            if pt > settings.jet_pt_max_gev or not is_matched(eta, phi, objects, settings.jet_radius):
+            if pt > settings.jet_pt_max_gev:
+                continue
+            if settings.truth_matching == "contain" and not is_matched(eta, phi, objects, settings.jet_radius):
                 continue
             if not np.all(np.isfinite(jet)):
                 n_dropped += 1

@@ -42,6 +42,13 @@ TRUTH_PDG_IDS: dict[str, frozenset[int]] = {
 }
 
 DETECTOR_MODELS = ("r1_h022_e0175_t220_nonu", "none")
+TRUTH_MATCHING = ("contain", "sample")
+#: W and Z production per ``boson_source``: boson pairs (the original samples) or a boson and a parton.
+BOSON_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "pair": {"w": ("WeakDoubleBoson:ffbar2WW = on",), "z": ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2")},
+    "boson_jet": {"w": ("WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on"),
+                  "z": ("WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on", "WeakZ0:gmZmode = 2")},
+}
 NAN_POLICIES = ("drop",)
 
 
@@ -54,6 +61,13 @@ class GeneratorSettings:
     W/Z/t. ``jet_pt_*`` is the window a reconstructed jet must fall in. ``multiparton_interactions``
     switches Pythia's underlying event; off by default because that brings the constituent
     multiplicity closest to the real dataset (see the dataset chapter of the book).
+    ``pythia_extra`` are further Pythia settings for every class (a tune, colour reconnection).
+    ``min_track_pt_gev`` and ``min_cell_energy_gev`` are the detector's readout thresholds.
+    ``boson_source`` makes W and Z jets from boson pairs (``"pair"``: qqbar -> WW, ZZ, as the
+    original MadGraph samples) or from a boson recoiling against a parton (``"boson_jet"``).
+    ``truth_matching``: ``"contain"`` keeps a jet only if it holds its hard object (and, for W, Z and t,
+    every decay quark) within the jet radius; ``"sample"`` labels every selected jet by the process
+    that made the event, as a sample-based dataset does.
     """
 
     sqrt_s_gev: float = 13000.0
@@ -69,8 +83,27 @@ class GeneratorSettings:
     jets_per_shard: int = 5000
     shards_per_class: int = 4
     seed_base: int = 1
+    pythia_extra: tuple[str, ...] = ()
+    min_track_pt_gev: float = 0.0
+    min_cell_energy_gev: float = 0.0
+    boson_source: str = "pair"
+    truth_matching: str = "contain"
 
     def __post_init__(self) -> None:
+        if isinstance(self.pythia_extra, list):
+            object.__setattr__(self, "pythia_extra", tuple(self.pythia_extra))
+        if not all(isinstance(line, str) and "=" in line for line in self.pythia_extra):
+            raise InvalidSpecError(f"pythia_extra must be Pythia settings 'Key = value', got {self.pythia_extra!r}")
+        if any(line.split("=")[0].strip().lower().startswith("random:") for line in self.pythia_extra):
+            raise InvalidSpecError("pythia_extra must not set Random:*; seeds follow the seed rule")
+        for name in ("min_track_pt_gev", "min_cell_energy_gev"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1000:
+                raise InvalidSpecError(f"{name} must be a number of GeV in [0, 1000), got {value!r}")
+        if self.truth_matching not in TRUTH_MATCHING:
+            raise InvalidSpecError(f"truth_matching must be one of {TRUTH_MATCHING}, got {self.truth_matching!r}")
+        if self.boson_source not in BOSON_SOURCES:
+            raise InvalidSpecError(f"boson_source must be one of {tuple(BOSON_SOURCES)}, got {self.boson_source!r}")
         if self.detector not in DETECTOR_MODELS:
             raise InvalidSpecError(f"detector must be one of {DETECTOR_MODELS}, got {self.detector!r}")
         if self.nan_policy not in NAN_POLICIES:
@@ -105,11 +138,20 @@ class GeneratorSettings:
             "Random:setSeed = on",
             f"Random:seed = {seed}",
             "Print:quiet = on",
-            *PROCESS_CARDS[class_name],
+            *self.pythia_extra,
+            *self.process_card(class_name),
         )
 
+    def process_card(self, class_name: str) -> tuple[str, ...]:
+        """The hard-process lines of one class (:data:`PROCESS_CARDS`, W and Z per ``boson_source``)."""
+        if class_name in BOSON_SOURCES[self.boson_source]:
+            decay = "24" if class_name == "w" else "23"
+            return (*BOSON_SOURCES[self.boson_source][class_name], *(f"{decay}:{s}" for s in _HADRONIC_BOSON))
+        return PROCESS_CARDS[class_name]
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain JSON data (lists for tuples), as the manifest records it."""
+        return {**dataclasses.asdict(self), "pythia_extra": list(self.pythia_extra)}
 
 
 #: Named dataset sizes. ``default`` is committed under data/; ``full`` matches the 830k real set.

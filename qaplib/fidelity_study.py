@@ -1,0 +1,127 @@
+"""Controlled experiments on the generated dataset's fidelity: one hypothesis, one changed setting.
+
+Each :data:`VARIANTS` entry changes one :class:`~qaplib.generator.settings.GeneratorSettings` field of a
+common base (the ``default`` tier's physics, smaller). Every variant is generated from the same Pythia
+seeds and scored by the same float taggers (the dataset chapter's baseline, one per fold, each fold its
+own validation split and seed), so the differences between variants are controlled and the spread
+over folds is the seed noise. ``qap data study`` runs it; each finished variant is written atomically
+to ``<out>/<variant>.json`` and skipped on a rerun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qaplib.files import atomic_write_json
+from qaplib.generator.settings import CLASS_NAMES, GeneratorSettings, tier_settings
+
+#: Pythia 8's CMS CUETP8M1 underlying-event tune: Monash with retuned MPI (what CMS samples of the
+#: original's era used); it matters only with multiparton interactions on.
+CUETP8M1 = ("Tune:pp = 14", "Tune:ee = 7", "MultipartonInteractions:pT0Ref = 2.4024",
+            "MultipartonInteractions:ecmPow = 0.25208", "MultipartonInteractions:expPow = 1.6")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One controlled change: which hypothesis it tests and the settings fields it sets."""
+
+    hypothesis: str
+    changes: dict
+
+
+VARIANTS: dict[str, Variant] = {
+    "base": Variant("reference: the default tier's settings", {}),
+    "readout thresholds": Variant(
+        "1: multiplicity too high because the emulation reads out every soft particle (tracks pT > 1 GeV, cells E > 1 GeV)",
+        {"min_track_pt_gev": 1.0, "min_cell_energy_gev": 1.0},
+    ),
+    "underlying event, CUETP8M1": Variant(
+        "1: the original samples had an underlying event with a CMS-era tune (MPI on, CUETP8M1)",
+        {"multiparton_interactions": True, "pythia_extra": CUETP8M1},
+    ),
+    "colour reconnection off": Variant(
+        "1: colour reconnection changes the multiplicity", {"pythia_extra": ("ColourReconnection:reconnect = off",)}
+    ),
+    "boson + parton": Variant(
+        "2: the hard process: W/Z recoiling against a parton instead of boson pairs", {"boson_source": "boson_jet"}
+    ),
+    "wide jet-pT window": Variant(
+        "3: per-class jet-pT differences, equalised by the 900-1100 GeV window (here 700-1300 GeV)",
+        {"jet_pt_min_gev": 700.0, "jet_pt_max_gev": 1300.0},
+    ),
+    "labels by sample": Variant(
+        "4: labels from the process that made the event, no containment requirement", {"truth_matching": "sample"}
+    ),
+}
+
+
+def variant_settings(variant: str, jets_per_class: int, seed_base: int = 7) -> GeneratorSettings:
+    """The settings of ``variant``: the default tier's physics, ``jets_per_class`` jets in two shards per class."""
+    if variant not in VARIANTS:
+        raise KeyError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
+    base = dataclasses.replace(tier_settings("default"), jets_per_shard=jets_per_class // 2, shards_per_class=2,
+                               seed_base=seed_base)  # fmt: skip
+    return dataclasses.replace(base, **VARIANTS[variant].changes)
+
+
+def quartiles(values: np.ndarray) -> list[float]:
+    """Q1, median, Q3 of ``values``."""
+    return [float(q) for q in np.percentile(values, [25, 50, 75])]
+
+
+def dataset_statistics(directory: Path) -> dict:
+    """Multiplicity and groomed-mass quartiles overall, and their medians per class, of a generated dataset."""
+    import pandas as pd
+
+    frame = pd.concat(pd.read_parquet(path) for path in sorted(Path(directory).glob("*.parquet")))
+    by_class = {name: frame[frame["label"] == index] for index, name in enumerate(CLASS_NAMES)}
+    return {
+        "n_jets": int(len(frame)),
+        "multiplicity_quartiles": quartiles(frame["multiplicity"]),
+        "mass_quartiles_gev": quartiles(frame["mass_mmdt"]),
+        "multiplicity_median": {name: float(rows["multiplicity"].median()) for name, rows in by_class.items()},
+        "mass_median_gev": {name: float(rows["mass_mmdt"].median()) for name, rows in by_class.items()},
+    }
+
+
+def float_tagger_scores(directory: Path, folds: tuple[int, ...] = (0, 1, 2)) -> dict:
+    """Test accuracy and per-class AUC of the dataset chapter's float tagger trained on ``directory``, per fold."""
+    from qaplib import engines, experiments
+    from qaplib.profiles import get_profile
+
+    profile = get_profile("default")
+    specs = []
+    for fold in folds:
+        spec = experiments.baseline_spec(profile, fold=fold, unpruned_only=True)
+        specs.append(dataclasses.replace(spec, data=dataclasses.replace(spec.data, source=str(directory))))
+    rows = [result.phases[0] for result in engines.train(specs)]
+    return {
+        "accuracy": [float(row["accuracy"]) for row in rows],
+        "auc": {name: [float(row[f"auc_{name}"]) for row in rows] for name in CLASS_NAMES},
+    }
+
+
+def run_study(out: Path, variants: tuple[str, ...], jets_per_class: int, jobs: int | None = None) -> dict[str, dict]:
+    """Generate, describe and score every variant (skipping those already in ``out``); returns all results."""
+    from qaplib.generator.shards import generate_dataset
+
+    out = Path(out)
+    results = {}
+    for name in variants:
+        result_path = out / f"{name.replace(' ', '_').replace(',', '')}.json"
+        if result_path.exists():
+            results[name] = json.loads(result_path.read_text())
+            continue
+        settings = variant_settings(name, jets_per_class)
+        directory = out / "data" / result_path.stem
+        generate_dataset(directory, settings, f"study: {name}", jobs=jobs)
+        result = {"variant": name, "hypothesis": VARIANTS[name].hypothesis, "settings": settings.to_dict(),
+                  **dataset_statistics(directory), **float_tagger_scores(directory)}  # fmt: skip
+        atomic_write_json(result_path, result)
+        results[name] = result
+    return results
