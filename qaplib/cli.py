@@ -36,6 +36,23 @@ def _cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_study(args: argparse.Namespace) -> int:
+    from qaplib.errors import InvalidSpecError
+    from qaplib.fidelity_study import VARIANTS, markdown_table, run_study
+    from qaplib.files import writable_directory
+
+    variants = tuple(args.variants or VARIANTS)
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise InvalidSpecError(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
+    if args.jets_per_class < 200 or args.jets_per_class % 2:
+        raise InvalidSpecError(f"--jets-per-class must be an even number >= 200, got {args.jets_per_class}")
+    results = run_study(writable_directory(args.out, "study folder"), variants, args.jets_per_class, args.jobs)
+    if "base" in results:
+        print(markdown_table(results))
+    return 0
+
+
 def _cmd_data_verify(args: argparse.Namespace) -> int:
     from qaplib.data import data_dir
     from qaplib.generator.shards import manifest_shards, verify_dataset
@@ -163,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     generate.add_argument("--fresh", action="store_true", help="regenerate every shard, even finished ones")
     generate.set_defaults(handler=_cmd_data_generate)
+    study = data.add_parser("study", help="the fidelity experiments: one generator setting changed per variant")
+    study.add_argument("--out", required=True, help="folder for the variants' datasets and results (resumes)")
+    study.add_argument("--jets-per-class", type=int, default=4000, help="jets per class and variant (default: 4000)")
+    study.add_argument("--variants", nargs="+", help="variant names (default: all of qaplib.fidelity_study.VARIANTS)")
+    study.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    study.set_defaults(handler=_cmd_data_study)
     verify = data.add_parser("verify", help="check shard hashes against the manifest")
     verify.add_argument("directory", nargs="?", help="dataset directory (default: data/jets-default)")
     verify.set_defaults(handler=_cmd_data_verify)

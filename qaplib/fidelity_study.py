@@ -125,3 +125,23 @@ def run_study(out: Path, variants: tuple[str, ...], jets_per_class: int, jobs: i
         atomic_write_json(result_path, result)
         results[name] = result
     return results
+
+
+def _mean_se(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def markdown_table(results: dict[str, dict], reference: str = "base") -> str:
+    """The hypothesis table of the methods page: per variant, accuracy (mean ± standard error over folds),
+    its change against ``reference`` (the errors added in quadrature), multiplicity quartiles and AUCs."""
+    base_mean, base_se = _mean_se(results[reference]["accuracy"])
+    lines = ["| variant | hypothesis | accuracy | Δ accuracy | multiplicity Q1 / median / Q3 | AUC g / q / w / z / t |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, result in results.items():
+        mean, se = _mean_se(result["accuracy"])
+        delta = "–" if name == reference else f"{100 * (mean - base_mean):+.1f} ± {100 * np.hypot(se, base_se):.1f} pt"
+        quartiles_text = " / ".join(f"{q:.0f}" for q in result["multiplicity_quartiles"])
+        aucs = " / ".join(f"{np.mean(result['auc'][c]):.3f}" for c in CLASS_NAMES)
+        lines.append(f"| {name} | {result['hypothesis']} | {mean:.3f} ± {se:.3f} | {delta} | {quartiles_text} | {aucs} |")
+    return "\n".join(lines)

@@ -148,3 +148,42 @@ def test_quantization_sparsity_and_its_verdict_from_the_numbers():
     assert "6-bit 20% of the kernel weights as zero beyond those pruned" in text and "15% to 15% below" in text
     assert "at most 5% (6-bit, 90% pruned)" in text
     assert "2.4× instead of 2.7×" in text and "5.7× instead of 5.4×" in text
+
+
+def test_fidelity_comparison_states_each_real_statistic_beside_the_measured_one():
+    from qaplib import fidelity
+    from qaplib.generator.features import FEATURE_NAMES
+
+    features = np.zeros((8, 16))
+    features[:, FEATURE_NAMES.index("mass_mmdt")] = [10, 20, 30, 40, 80, 90, 100, 170]
+    features[:, FEATURE_NAMES.index("multiplicity")] = [70, 60, 30, 40, 35, 45, 60, 65]
+    features[:7, FEATURE_NAMES.index("d2_a1_b1_mmdt")] = 1.0  # one jet of eight differs
+    features[:, FEATURE_NAMES.index("d2_b1_mmdt")] = 1.0
+    labels = np.array([0, 0, 1, 1, 2, 3, 3, 4])
+    table = fidelity.comparison_table(features, labels, FEATURE_NAMES, ("g", "q", "w", "z", "t"), 0.7, np.full(5, 0.9),
+                                      0.65, 59).set_index("statistic")  # fmt: skip
+    assert table.loc["multiplicity Q1 / median / Q3", "real set"] == "34 / 48 / 64"
+    assert table.loc["multiplicity Q1 / median / Q3", "this dataset"] == "39 / 52 / 61"  # numpy's linear quartiles
+    per_class = "multiplicity per class (real: single jets; here: medians)"
+    assert table.loc[per_class, "this dataset"] == "g 65, q 35, w 35, z 52, t 65"
+    assert table.loc["d2_a1_b1_mmdt = d2_b1_mmdt exactly (float32)", "this dataset"] == "in 87.500% of the jets"
+    assert table.loc["validation accuracy after one epoch (Adam 1e-3, batch 1024)", "this dataset"] == "0.650 (59 steps)"
+    assert table.loc["float tagger: AUC g / q / w / z / t", "real set"] == "0.939 / 0.903 / 0.954 / 0.949 / 0.963"
+
+
+def test_fidelity_study_table_gives_each_variant_its_change_against_the_base():
+    from qaplib import fidelity_study
+
+    auc = {c: [0.9, 0.9] for c in "gqwzt"}
+    results = {
+        "base": {"hypothesis": "reference", "accuracy": [0.70, 0.72], "multiplicity_quartiles": [37, 52, 73], "auc": auc},
+        "readout thresholds": {"hypothesis": "1: thresholds", "accuracy": [0.73, 0.73], "multiplicity_quartiles": [31, 43, 59],
+                               "auc": auc},
+    }  # fmt: skip
+    lines = fidelity_study.markdown_table(results).splitlines()
+    assert lines[2].startswith("| base | reference | 0.710 ± 0.010 | – | 37 / 52 / 73 |")
+    assert "| 0.730 ± 0.000 | +2.0 ± 1.0 pt | 31 / 43 / 59 | 0.900 / 0.900 / 0.900 / 0.900 / 0.900 |" in lines[3]
+    settings = fidelity_study.variant_settings("readout thresholds", 1000)
+    assert settings.min_track_pt_gev == 1.0 and settings.jets_per_class == 1000 and settings.jet_pt_min_gev == 900.0
+    with pytest.raises(KeyError, match="unknown variant"):
+        fidelity_study.variant_settings("nonsense", 1000)

@@ -76,6 +76,8 @@ def _file(tmp_path, name, content: bytes):
 
 
 BAD_INPUTS = {
+    "study variant unknown": (lambda t: ["data", "study", "--out", str(t / "s"), "--variants", "nonsense"], "unknown variants"),
+    "study jets odd": (lambda t: ["data", "study", "--out", str(t / "s"), "--jets-per-class", "301"], "even number >= 200"),
     "store is a file": (lambda t: ["run", _spec_file(t), "--store", _file(t, "f", b"x")], "is a file, not a directory"),
     "seed 2**40": (lambda t: ["run", _spec_file(t, seed=2**40)], "seed must be an integer in [0, 999999]"),
     "unreachable scheduler": (lambda t: ["sweep", _file(t, "g.yaml", (SMALL_GRID + "grid: {model.bits: [6]}\n").encode()),
