@@ -40,6 +40,10 @@ VARIANTS: dict[str, Variant] = {
         "1: multiplicity too high because the emulation reads out every soft particle (tracks pT > 1 GeV, cells E > 1 GeV)",
         {"min_track_pt_gev": 1.0, "min_cell_energy_gev": 1.0},
     ),
+    "readout thresholds 0.5 GeV": Variant(
+        "1: as above, half the thresholds (tracks pT > 0.5 GeV, cells E > 0.5 GeV)",
+        {"min_track_pt_gev": 0.5, "min_cell_energy_gev": 0.5},
+    ),
     "underlying event, CUETP8M1": Variant(
         "1: the original samples had an underlying event with a CMS-era tune (MPI on, CUETP8M1)",
         {"multiparton_interactions": True, "pythia_extra": CUETP8M1},
