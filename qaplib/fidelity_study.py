@@ -48,6 +48,14 @@ VARIANTS: dict[str, Variant] = {
         "1: the original samples had an underlying event with a CMS-era tune (MPI on, CUETP8M1)",
         {"multiparton_interactions": True, "pythia_extra": CUETP8M1},
     ),
+    "underlying event + thresholds 1 GeV": Variant(
+        "1: both above: the original's underlying event, read out above 1 GeV",
+        {"multiparton_interactions": True, "pythia_extra": CUETP8M1, "min_track_pt_gev": 1.0, "min_cell_energy_gev": 1.0},
+    ),
+    "underlying event + thresholds 0.75 GeV": Variant(
+        "1: as above, read out above 0.75 GeV",
+        {"multiparton_interactions": True, "pythia_extra": CUETP8M1, "min_track_pt_gev": 0.75, "min_cell_energy_gev": 0.75},
+    ),
     "colour reconnection off": Variant(
         "1: colour reconnection changes the multiplicity", {"pythia_extra": ("ColourReconnection:reconnect = off",)}
     ),

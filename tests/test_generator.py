@@ -298,3 +298,17 @@ def test_a_tier_generated_with_numpy_simd_dispatch_limited_is_byte_identical(smo
     limited = json.loads((tmp_path / "manifest.json").read_text())["shards"]
     reference = json.loads((smoke_dataset / "manifest.json").read_text())["shards"]
     assert [s["sha256"] for s in limited] == [s["sha256"] for s in reference]
+
+
+def test_readout_thresholds_drop_soft_tracks_and_cells_without_changing_the_random_stream():
+    p4, pdg, charged = busy_event(11, 400)
+    everything = detector.emulate_detector(p4, pdg, charged, np.random.default_rng(3))
+    read_out = detector.emulate_detector(p4, pdg, charged, np.random.default_rng(3), min_track_pt_gev=1.0,
+                                         min_cell_energy_gev=2.0)  # fmt: skip
+    n_tracks = int(np.sum(np.isin(pdg, (211, -211)) & (np.hypot(p4[:, 0], p4[:, 1]) <= detector.TRACK_PT_LIMIT_GEV)))
+    tracks, cells = everything[:n_tracks], everything[n_tracks:]
+    track_pt = np.hypot(tracks[:, 0], tracks[:, 1])
+    kept_tracks = tracks[(track_pt >= 1.0) & (tracks[:, 3] > 0)]
+    kept_cells = cells[cells[:, 3] >= 2.0]
+    assert 0 < len(kept_tracks) < n_tracks and 0 < len(kept_cells) < len(cells)
+    assert np.array_equal(read_out, np.concatenate([kept_tracks, kept_cells]))  # the same particles, the same smearing
