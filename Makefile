@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 RERUN  ?= 0
 PROFILE ?= default
 
-.PHONY: book test data data-full figures lint clean-book
+.PHONY: book test data data-full figures lint clean-book verify
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ data: $(STAMP)
 data-full: $(STAMP)
 	$(BIN)/qap data generate --tier full
 	$(BIN)/qap data verify data/jets-full
+
+## Recompute a random sample of the committed runs and compare them with their records (about 10 min).
+verify: $(STAMP)
+	$(BIN)/qap verify --profile default --sample $(or $(SAMPLE),3) --seed $(or $(SEED),0)
 
 figures: $(STAMP)
 	$(BIN)/qap figures --profile $(PROFILE)

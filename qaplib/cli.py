@@ -166,6 +166,29 @@ def _cmd_results_fill_in(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from qaplib.profiles import get_profile
+    from qaplib.provenance import REPO_ROOT
+    from qaplib.store import COMMITTED_ROOT, ResultStore
+    from qaplib.verify import verify_sample
+
+    profile = get_profile(args.profile)
+    committed = ResultStore(Path(args.committed) if args.committed else COMMITTED_ROOT)
+    scratch_parent = REPO_ROOT / "out" / "verify"
+    scratch_parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{profile.name}-seed{args.seed}-", dir=scratch_parent))
+    result = verify_sample(profile, args.sample, args.seed, scratch, committed, workers=args.workers)
+    print(result.table().to_string(index=False))
+    for name, claim in (("committed", result.claim_committed), ("with the recomputed runs", result.claim_recomputed)):
+        if claim:
+            print(f"claim, {name}: {claim}")
+    print(result.verdict())
+    print(f"recomputed records: {scratch}")
+    return 0 if result.passed else 1
+
+
 STORE_HELP = "result store directory (default: read results/ and out/results, write out/results)"
 
 
@@ -216,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     fill_in = results.add_parser("fill-in", help="write weight-derived columns (effective BOPs) missing from old records")
     fill_in.add_argument("--store", help="result store directory (default: out/results, or $QAP_RESULTS_DIR)")
     fill_in.set_defaults(handler=_cmd_results_fill_in)
+
+    verify = commands.add_parser("verify", help="recompute a random sample of committed runs and compare")
+    verify.add_argument("--profile", default="default", help="whose committed runs (default: default)")
+    verify.add_argument("--sample", type=int, default=3, help="how many runs to recompute (default: 3)")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random sample (default: 0)")
+    verify.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    verify.add_argument("--committed", help="the store to check (default: the committed results/)")
+    verify.set_defaults(handler=_cmd_verify)
 
     figures = commands.add_parser("figures", help="execute the book's notebooks with papermill")
     figures.add_argument("--profile", default="default", help="smoke, default or paper (default: default)")

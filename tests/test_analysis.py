@@ -187,3 +187,16 @@ def test_fidelity_study_table_gives_each_variant_its_change_against_the_base():
     assert settings.min_track_pt_gev == 1.0 and settings.jets_per_class == 1000 and settings.jet_pt_min_gev == 900.0
     with pytest.raises(KeyError, match="unknown variant"):
         fidelity_study.variant_settings("nonsense", 1000)
+
+
+def test_the_methods_page_shows_the_committed_fidelity_study_as_measured():
+    import json
+
+    from qaplib import fidelity_study
+    from qaplib.provenance import REPO_ROOT
+
+    methods = (REPO_ROOT / "book" / "methods.md").read_text()
+    assert fidelity_study.markdown_table(fidelity_study.load_results()) in methods
+    rows = json.loads((fidelity_study.COMMITTED_STUDY / "learning_curve.json").read_text())
+    assert fidelity_study.learning_curve_table(rows) in methods
+    assert fidelity_study.ADOPTED in fidelity_study.load_results()

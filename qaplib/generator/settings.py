@@ -84,8 +84,8 @@ class GeneratorSettings:
     shards_per_class: int = 4
     seed_base: int = 1
     pythia_extra: tuple[str, ...] = ()
-    min_track_pt_gev: float = 0.0
-    min_cell_energy_gev: float = 0.0
+    min_track_pt_gev: float = 0.5
+    min_cell_energy_gev: float = 0.5
     boson_source: str = "pair"
     truth_matching: str = "contain"
 
