@@ -32,7 +32,8 @@ from qaplib.pruning import (
 from qaplib.train import ENGINE_VERSIONS, TrainSettings
 
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
-#: 2: every phase carries the effective BOPs and sparsity (:data:`WEIGHT_METRICS`).
+#: 2: keys cover the code versions (:func:`code_versions`) and every phase carries the effective BOPs and
+#: sparsity (:data:`WEIGHT_METRICS`); every stored run was recomputed then, so nothing needed filling in.
 RESULT_FORMAT_VERSION = 2
 #: Version of the evaluation (:func:`evaluate` and the metrics it calls), part of every run key: bump it
 #: when a change there alters any stored metric, and every run is recomputed.
