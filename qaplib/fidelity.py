@@ -63,11 +63,13 @@ def baseline_verdict(accuracy: float, macro_auc: float, dataset: str, generated:
 
 # ---------------------------------------------------------------- every known statistic of the real set
 
-#: Where the real numbers come from (public notebooks that loaded OpenML 42468; see the methods page).
-SOURCE_BOXPLOT = "hls4ml tutorial, part 1 (box plot of the 830k jets, read by eye, ± 5)"
-SOURCE_ROWS = "hls4ml tutorial, part 1 (the first five rows, printed)"
-SOURCE_TRAINING = "hls4ml tutorial, part 1 (2024 run: float 64-32-32, 30 epochs, Adam 1e-3, batch 1024)"
-SOURCE_RUNS = "hls4ml tutorial runs 2020-2025 (float 64-32-32, 166k test jets)"
+#: Where the real numbers come from (public hls4ml-tutorial notebooks that loaded OpenML 42468; see the methods page).
+SOURCES = {
+    "box plot": "box plot of the 830k jets, part 1 (read by eye, ± 5)",
+    "rows": "the first five rows, printed in part 1",
+    "2024 run": "part 1, 2024 run (float 64-32-32, 30 epochs, Adam 1e-3, batch 1024)",
+    "2020–25 runs": "every stored run 2020–2025 (float 64-32-32, 166k test jets)",
+}
 
 #: Real-set mMDT mass and multiplicity quartiles (Q1, median, Q3), read off the box plot.
 REAL_MASS_QUARTILES_GEV = (19.0, 80.0, 93.0)
@@ -81,43 +83,51 @@ REAL_FIRST_EPOCH_ACCURACY = 0.736
 REAL_FIRST_EPOCH_STEPS = 487
 
 
-def _triple(values, digits: int = 0) -> str:
-    return " / ".join(f"{v:.{digits}f}" for v in values)
+def _triple(values) -> str:
+    return " / ".join(f"{v:.0f}" for v in values)
+
+
+def _jets(values: tuple[int, ...]) -> str:
+    return f"{', '.join(map(str, values))} ({'one jet' if len(values) == 1 else f'{len(values)} jets'})"
+
+
+def sources_note() -> str:
+    """The footnote naming each source key of :func:`comparison_table`."""
+    return "Real numbers from the hls4ml tutorial notebooks: " + "; ".join(f"{k}: {v}" for k, v in SOURCES.items()) + "."
 
 
 def comparison_table(features: np.ndarray, labels: np.ndarray, feature_names, class_names, accuracy: float,
                      aucs: np.ndarray, first_epoch_accuracy: float, first_epoch_steps: int):  # fmt: skip
-    """Every known statistic of the real hls4ml set beside the same statistic of a dataset, as text rows.
+    """Every known statistic of the real hls4ml set beside the same statistic of a dataset, as short text rows.
 
     Args:
         features: (n, 16) raw (unstandardised) features of the whole dataset; labels (n,) class indices.
         accuracy, aucs: test accuracy and (5,) per-class AUC of the float tagger trained on it.
         first_epoch_accuracy: its validation accuracy after one epoch of ``first_epoch_steps`` batches.
     Returns:
-        DataFrame with columns statistic, real set, this dataset, source of the real number.
+        DataFrame with columns statistic, real set, this dataset, source (a key of :data:`SOURCES`).
     """
     import pandas as pd
 
     names = list(feature_names)
     mass, multiplicity = features[:, names.index("mass_mmdt")], features[:, names.index("multiplicity")]
-    medians = {c: float(np.median(multiplicity[labels == k])) for k, c in enumerate(class_names)}
     d2_equal = float(np.mean(features[:, names.index("d2_a1_b1_mmdt")] == features[:, names.index("d2_b1_mmdt")]))
-    real_rows = ", ".join(f"{c} {'/'.join(map(str, v))}" for c, v in REAL_ROW_MULTIPLICITIES.items())
     rows = [
         ("groomed mass Q1 / median / Q3 [GeV]", _triple(REAL_MASS_QUARTILES_GEV), _triple(np.percentile(mass, [25, 50, 75])),
-         SOURCE_BOXPLOT),
+         "box plot"),
         ("multiplicity Q1 / median / Q3", _triple(REAL_MULTIPLICITY_QUARTILES),
-         _triple(np.percentile(multiplicity, [25, 50, 75])),
-         SOURCE_BOXPLOT),
-        ("multiplicity per class (real: single jets; here: medians)", real_rows,
-         ", ".join(f"{c} {v:.0f}" for c, v in medians.items()), SOURCE_ROWS),
-        ("float tagger: test accuracy", f"{REAL_BASELINE_ACCURACY[0]:.3f} – {REAL_BASELINE_ACCURACY[1]:.3f}", f"{accuracy:.3f}",
-         SOURCE_RUNS),
-        ("float tagger: AUC " + " / ".join(class_names), " / ".join(f"{REAL_AUC[c]:.3f}" for c in class_names),
-         " / ".join(f"{a:.3f}" for a in aucs), SOURCE_TRAINING),
-        ("validation accuracy after one epoch (Adam 1e-3, batch 1024)",
-         f"{REAL_FIRST_EPOCH_ACCURACY:.3f} ({REAL_FIRST_EPOCH_STEPS} steps)",
-         f"{first_epoch_accuracy:.3f} ({first_epoch_steps} steps)", SOURCE_TRAINING),
-        ("d2_a1_b1_mmdt = d2_b1_mmdt exactly (float32)", "in every printed row", f"in {d2_equal:.3%} of the jets", SOURCE_ROWS),
+         _triple(np.percentile(multiplicity, [25, 50, 75])), "box plot"),
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["statistic", "real set", "this dataset", "source of the real number"])
+    for k, name in enumerate(class_names):
+        real = _jets(REAL_ROW_MULTIPLICITIES[name]) if name in REAL_ROW_MULTIPLICITIES else "none printed"
+        rows.append((f"multiplicity of {name} jets", real, f"{np.median(multiplicity[labels == k]):.0f} (median)", "rows"))
+    rows.append(("float tagger: test accuracy", f"{REAL_BASELINE_ACCURACY[0]:.3f}–{REAL_BASELINE_ACCURACY[1]:.3f}",
+                 f"{accuracy:.3f}", "2020–25 runs"))  # fmt: skip
+    rows += [(f"float tagger: AUC {name}", f"{REAL_AUC[name]:.3f}", f"{auc:.3f}", "2024 run")
+             for name, auc in zip(class_names, aucs, strict=True)]  # fmt: skip
+    rows += [
+        ("validation accuracy after one epoch", f"{REAL_FIRST_EPOCH_ACCURACY:.3f} ({REAL_FIRST_EPOCH_STEPS} steps)",
+         f"{first_epoch_accuracy:.3f} ({first_epoch_steps} steps)", "2024 run"),
+        ("d2_a1_b1 = d2_b1 exactly (float32)", "every printed row", f"{d2_equal:.3%} of the jets", "rows"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["statistic", "real set", "this dataset", "source"])
