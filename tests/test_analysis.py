@@ -183,8 +183,8 @@ def test_fidelity_study_table_gives_each_variant_its_change_against_the_base():
                                "auc": auc},
     }  # fmt: skip
     lines = fidelity_study.markdown_table(results).splitlines()
-    assert lines[2].startswith("| base | reference | 0.710 ± 0.010 | – | 37 / 52 / 73 |")
-    assert "| 0.730 ± 0.000 | +2.0 ± 1.0 pt | 31 / 43 / 59 | 0.900 / 0.900 / 0.900 / 0.900 / 0.900 |" in lines[3]
+    assert lines[2] == "| base | reference | 71.00 ± 1.00 % | – | 37 / 52 / 73 | 0.900 / 0.900 |"
+    assert lines[3].endswith("| 73.00 ± 0.00 % | +2.0 ± 1.0 pt | 31 / 43 / 59 | 0.900 / 0.900 |")
     settings = fidelity_study.variant_settings("readout thresholds", 1000)
     assert settings.min_track_pt_gev == 1.0 and settings.jets_per_class == 1000 and settings.jet_pt_min_gev == 900.0
     with pytest.raises(KeyError, match="unknown variant"):
