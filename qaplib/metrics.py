@@ -112,29 +112,32 @@ def bops(model) -> int:
     return _total_bops(model, {layer.name: tuple(layer.get_weights()[:2]) for layer, _, _ in _dense_layers(model)})
 
 
-def effective_bops(model) -> int:
+def effective_bops(model, exported: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> int:
     """Total BOPs with p counted from the weights the firmware implements: the *effective* count.
 
     The same formula, b_w and b_a as :func:`bops`, but p is the non-zero fraction of each layer's kernel
     and bias after its quantizer and the batch-normalisation fold
-    (:func:`qaplib.firmware.export.exported_dense_weights`): a weight that quantization rounds to zero
-    costs nothing in the firmware, so it is not counted. For float models the fold is exact and the
-    two counts differ only where a stored bias is exactly zero.
+    (:func:`qaplib.firmware.export.exported_dense_weights`, computed here unless ``exported`` is given): a
+    weight that quantization rounds to zero costs nothing in the firmware, so it is not counted. For float
+    models the fold is exact and the two counts differ only where a stored bias is exactly zero.
     """
-    from qaplib.firmware.export import exported_dense_weights
-
-    return _total_bops(model, exported_dense_weights(model))
+    return _total_bops(model, exported if exported is not None else _exported(model))
 
 
-def effective_sparsity(model) -> float:
+def effective_sparsity(model, exported: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> float:
     """Fraction of all Dense kernel weights that are zero as the firmware implements them (pruned or rounded).
 
-    Compare :func:`qaplib.pruning.measured_sparsity`, which counts the stored zeros only.
+    Compare :func:`qaplib.pruning.measured_sparsity`, which counts the stored zeros only. ``exported``: as
+    in :func:`effective_bops`.
     """
+    kernels = [kernel for kernel, _ in (exported if exported is not None else _exported(model)).values()]
+    return float(sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels))
+
+
+def _exported(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from qaplib.firmware.export import exported_dense_weights
 
-    kernels = [kernel for kernel, _ in exported_dense_weights(model).values()]
-    return float(sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels))
+    return exported_dense_weights(model)
 
 
 # ---------------------------------------------------------------- information content

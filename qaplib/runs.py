@@ -183,10 +183,13 @@ WEIGHT_METRICS = ("bops", "effective_bops", "effective_sparsity")
 
 def weight_metrics(model) -> dict:
     """The :data:`WEIGHT_METRICS` of a model: paper and effective BOPs, and the effective sparsity."""
+    from qaplib.firmware.export import exported_dense_weights
+
+    exported = exported_dense_weights(model)  # quantizers and fold once for both effective columns
     return {
         "bops": metrics.bops(model),
-        "effective_bops": metrics.effective_bops(model),
-        "effective_sparsity": metrics.effective_sparsity(model),
+        "effective_bops": metrics.effective_bops(model, exported),
+        "effective_sparsity": metrics.effective_sparsity(model, exported),
     }
 
 

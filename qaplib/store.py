@@ -9,9 +9,10 @@ record is the directory's, and the stored spec hashes to that key (:func:`qaplib
 other directory is treated as missing and recomputed, so a copied or edited record is never served.
 Failed runs are noted in ``<root>/failed/<key>.json`` with their error.
 
-Format rules: the key covers what a run *computes* (spec, data, :data:`qaplib.runs.RESULT_FORMAT_VERSION`);
-a change to training or to a metric measured on the test set bumps the version, so every stored run
-counts as missing and is recomputed. A phase column that depends on the stored weights alone
+Format rules: the key covers what a run *computes* (spec, data, the code versions of
+:func:`qaplib.runs.code_versions` and :data:`qaplib.runs.RESULT_FORMAT_VERSION`); a change to training, the
+data pipeline or a metric measured on the test set bumps a version, so every stored run counts as missing
+and is recomputed. A phase column that depends on the stored weights alone
 (:data:`qaplib.runs.WEIGHT_METRICS`, such as the effective BOPs) is instead filled in: :meth:`ResultStore.load`
 computes a missing one from the weights, and :meth:`ResultStore.fill_in` writes it into the record
 (``qap results fill-in``), with a note in ``meta.json``; the key, spec and weights stay as they were.
