@@ -32,6 +32,13 @@ def _cmd_data_generate(args: argparse.Namespace) -> int:
         same = sum(previous.get(s["file"]) == s["sha256"] for s in manifest["shards"])
         print(f"{same}/{len(manifest['shards'])} shards byte-identical to the previous manifest")
         if same != len(manifest["shards"]):
+            from qaplib.generator.platform import BYTE_IDENTICAL_ON, cpu_outside_byte_identity
+
+            reason = cpu_outside_byte_identity()
+            if reason:
+                print(f"The committed shards are byte-identical on {BYTE_IDENTICAL_ON}; {reason}, so glibc's libm "
+                      "(used by Pythia and fastjet) takes other code paths: expect statistically equivalent, not "
+                      "identical, jets. See qaplib/generator/platform.py.")  # fmt: skip
             return 1
     return 0
 

@@ -312,3 +312,15 @@ def test_readout_thresholds_drop_soft_tracks_and_cells_without_changing_the_rand
     kept_cells = cells[cells[:, 3] >= 2.0]
     assert 0 < len(kept_tracks) < n_tracks and 0 < len(kept_cells) < len(cells)
     assert np.array_equal(read_out, np.concatenate([kept_tracks, kept_cells]))  # the same particles, the same smearing
+
+
+def test_the_cpus_outside_byte_identity_are_named():
+    from qaplib.generator.platform import cpu_outside_byte_identity
+
+    v3 = "processor : 0\nflags : fpu sse2 avx avx2 fma bmi2\n"
+    assert cpu_outside_byte_identity(v3, "x86_64") is None
+    assert cpu_outside_byte_identity(v3.replace(" avx512f", "") + "flags : avx512f\n", "x86_64") is None
+    assert cpu_outside_byte_identity("flags : fpu sse2 avx\n", "x86_64") == "this CPU lacks AVX2 and FMA"
+    assert cpu_outside_byte_identity("flags : sse2 avx avx2\n", "x86_64") == "this CPU lacks FMA"
+    assert cpu_outside_byte_identity(v3, "aarch64") == "this machine is aarch64, not x86-64"
+    assert cpu_outside_byte_identity("no flags here", "x86_64") is None
