@@ -95,10 +95,24 @@ def merge_injected_parameters(nb) -> None:
     del nb.cells[injected[0]]
 
 
+#: Cell tag that folds a code cell in the rendered book (a "show code" toggle; outputs stay visible).
+FOLDED_TAG = "hide-input"
+
+
+def fold_code_cells(nb) -> None:
+    """Tag every code cell but the ``parameters`` cell :data:`FOLDED_TAG`: the book shows the parameters,
+    the outputs and the figures, and the reader unfolds the code on demand."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and "parameters" not in tags and FOLDED_TAG not in tags:
+            cell.metadata["tags"] = [*tags, FOLDED_TAG]
+
+
 def execute_notebook(name: str, parameters: dict, output_dir: Path = SCRATCH_BOOK_DIR, kernel: str = "python3") -> Path:
     """Run one notebook through papermill with ``parameters``; cwd and output are ``output_dir``.
 
-    Unknown parameters fail before the kernel starts; the executed notebook shows one parameters cell.
+    Unknown parameters fail before the kernel starts; the executed notebook shows one parameters cell, and
+    its other code cells are folded (:func:`fold_code_cells`).
     """
     import nbformat
     import papermill
@@ -111,6 +125,7 @@ def execute_notebook(name: str, parameters: dict, output_dir: Path = SCRATCH_BOO
                                cwd=str(output_dir), progress_bar=False)  # fmt: skip
     nb = nbformat.read(target, as_version=4)
     merge_injected_parameters(nb)
+    fold_code_cells(nb)
     nbformat.write(nb, target)
     return target
 

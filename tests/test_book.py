@@ -49,3 +49,24 @@ def test_a_missing_source_file_is_refused_before_any_notebook_runs(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         book.execute_all("smoke", output_dir=tmp_path, source=str(tmp_path / "real.csv"))
     assert not list(tmp_path.glob("*.ipynb"))
+
+
+def test_code_cells_are_folded_except_the_parameters_cell():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("bits = [32]", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("run = 1"),
+        nbformat.v4.new_code_cell("plot()", metadata={"tags": ["hide-input"]}),
+    ]
+    book.fold_code_cells(nb)
+    assert [c.metadata.get("tags") for c in nb.cells] == [None, ["parameters"], ["hide-input"], ["hide-input"]]
+
+
+@pytest.mark.parametrize("name", book.notebook_names())
+def test_every_committed_chapter_folds_its_code_but_shows_its_parameters(name):
+    nb = nbformat.read(book.CHAPTER_DIR / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    parameters = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(parameters) == 1 and book.FOLDED_TAG not in parameters[0].metadata["tags"]
+    assert all(book.FOLDED_TAG in c.metadata.get("tags", []) for c in code if c is not parameters[0])
