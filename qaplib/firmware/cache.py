@@ -40,6 +40,17 @@ def read_report(path: Path, key: str) -> dict | None:
     return report if checksum == json_sha256(report) and report.get("key") == key else None
 
 
+def stored_reports(store: ResultStore) -> list[dict]:
+    """Every whole, unedited firmware report over the store's roots (checked as :func:`read_report` checks;
+    the first root holding a key wins), in key order: what has been measured, without measuring anything."""
+    found: dict[str, dict] = {}
+    for root in store.roots:
+        for path in sorted((root / "firmware").glob("*.json")):
+            if path.stem not in found and (report := read_report(path, path.stem)) is not None:
+                found[path.stem] = report
+    return [found[key] for key in sorted(found)]
+
+
 def write_report(path: Path, report: dict) -> dict:
     """Store ``report`` atomically with the checksum :func:`read_report` verifies; returns it as a reader will see it."""
     report = json.loads(json.dumps(report, default=float))  # the checksum is of what a reader will parse
