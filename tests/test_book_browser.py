@@ -1,4 +1,5 @@
-"""The built book in headless Chromium: every chapter's figures load, no broken images or links."""
+"""The built book in headless Chromium with no network: every chapter's figures load, no broken images or links,
+the explorers render and answer a hover, and the site works from a plain static file server."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def built_book(tmp_path_factory) -> Path:
     return out / "_build" / "html"
 
 
+#: No host name resolves except the local server's: a page that needs the network fails to load it.
+NO_NETWORK = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
+
+
 @pytest.fixture(scope="module")
 def browser():
     from selenium import webdriver
@@ -42,8 +47,10 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):  # fmt: skip
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 NO_NETWORK):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every request the pages make
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
@@ -80,3 +87,84 @@ def test_chapter_figures_load_and_links_resolve(chapter, built_book, browser):
         if url.scheme == "file" and not Path(url.path).exists():
             dead.append(href)
     assert not dead, f"{chapter}: dead links {dead}"
+
+
+@pytest.fixture(scope="module")
+def served_book(built_book):
+    """The built book behind a plain static file server on 127.0.0.1 (as a forge's pages serve it)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(built_book)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def requested_urls(browser) -> list[str]:
+    """The URLs the browser requested since the last call (Chrome's performance log)."""
+    import json
+
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def wait_for(browser, script: str, timeout: float = 20.0):
+    """Poll ``script`` (JavaScript returning a value) until it is truthy; returns it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout).until(lambda driver: driver.execute_script(script))
+
+
+EXPLORERS = {"02_qap_sweep": "explorer-qap-accuracy-bops", "08_firmware": "explorer-firmware-lut-bops"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", sorted(EXPLORERS))
+def test_the_explorer_renders_shows_a_tooltip_on_hover_and_its_legend_toggles_bit_widths(chapter, served_book, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(f"{served_book}/chapters/{chapter}.html")
+    div = EXPLORERS[chapter]
+    points = wait_for(browser, f"return document.querySelectorAll('#{div} .scatterlayer .point').length")
+    assert points >= 5, f"{chapter}: the explorer drew {points} points"
+    point = browser.find_elements("css selector", f"#{div} .scatterlayer .point")[-1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", point)
+    ActionChains(browser).move_to_element(point).perform()
+    tooltip = wait_for(browser, f"const t = document.querySelector('#{div} .hoverlayer .hovertext'); return t && t.textContent;")
+    assert "-bit" in tooltip and "pruned" in tooltip and "accuracy" in tooltip and "BOPs" in tooltip, tooltip
+    assert "run key" in tooltip and "LUT" in tooltip, tooltip
+    traces = browser.execute_script(f"return document.getElementById('{div}').data.length")
+    browser.find_elements("css selector", f"#{div} .legend .traces")[0].click()
+    hidden = wait_for(browser, f"return document.getElementById('{div}').data.filter(t => t.visible === 'legendonly').length")
+    assert hidden == 1 and traces >= 2
+
+
+@pytest.mark.slow
+def test_the_site_works_from_a_static_server_with_no_network(served_book, browser):
+    """Pages, the explorers' script, the search and the downloads all come from the server itself."""
+    import urllib.request
+
+    requested_urls(browser)  # forget what earlier tests requested
+    browser.get(f"{served_book}/search.html?q=pruning")
+    hits = wait_for(browser, "return document.querySelectorAll('#search-results li').length")
+    assert hits >= 3, f"the search for 'pruning' found {hits} pages"
+    browser.get(f"{served_book}/chapters/02_qap_sweep.html")
+    wait_for(browser, "return window.Plotly && document.querySelector('.plotly-graph-div .main-svg')")
+    downloads = browser.execute_script("return Array.from(document.querySelectorAll('a.download')).map(a => a.href)")
+    assert any(href.endswith(".pdf") for href in downloads), downloads
+    starts = {".pdf": b"%PDF", ".png": b"\x89PNG", ".svg": b"<?xml", ".json": b"{", ".bib": b"@misc"}
+    for href in downloads[:5]:  # one figure's PDF, SVG, PNG, provenance and BibTeX
+        with urllib.request.urlopen(href) as response:
+            assert response.status == 200 and response.read().startswith(starts[Path(href).suffix]), href
+    outside = [url for url in requested_urls(browser) if not url.startswith((served_book, "data:", "blob:", "about:"))]
+    assert not outside, f"the pages asked the network for {outside}"

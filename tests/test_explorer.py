@@ -58,7 +58,8 @@ def test_the_tooltip_names_bits_pruning_accuracy_counts_hardware_and_keys():
 def test_the_firmware_explorer_shows_the_synthesised_models_only():
     table = pd.DataFrame({"bits": [32, 6, 4], "weights pruned": [0.0, 0.8, 0.8], "accuracy (trained)": [0.7, 0.69, 0.68],
                           "BOPs": [4.6e6, 2e5, 1.5e5], "effective BOPs": [4.6e6, 1.9e5, 1.2e5],
-                          "LUT": [np.nan, 16000, 9000], "FF": [np.nan, 2000, 1500], "latency [cycles]": [np.nan, 5, 5]})  # fmt: skip
+                          "LUT": [np.nan, 16000, 9000], "FF": [np.nan, 2000, 1500],
+                          "latency [cycles]": [np.nan, 5, 5]})  # fmt: skip
     figure = explorer.lut_bops_explorer(explorer.firmware_points(table, ["a" * 24, "b" * 24, "c" * 24]))
     assert [trace.name for trace in figure.data] == ["6-bit", "4-bit"]
     assert "(1 fold)" in figure.data[0].text[0] and "bbbbbbbbbbbb" in figure.data[0].text[0]
