@@ -89,6 +89,10 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     out = CHAPTER_DIR if args.publish else Path(args.out) if args.out else SCRATCH_BOOK_DIR
     for path in execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source):
         print(f"executed {path}")
+    if args.publish:
+        from qaplib.glance import write_glance
+
+        print(f"wrote {write_glance(CHAPTER_DIR.parent, CHAPTER_DIR)}")
     return 0
 
 

@@ -1,0 +1,66 @@
+"""The book's "results at a glance": one table row per chapter verdict, made from the executed chapters.
+
+Each row names the chapter, the question it answers, the verdict's first sentence (as the chapter glued it,
+numbers included) and a link to the whole verdict (the ``(verdict-...)=`` target in front of each verdict
+box). ``qap figures --publish`` rewrites :data:`GLANCE_FILE`, which the intro includes; a test keeps the
+committed file equal to what the committed chapters say.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+#: Verdict glue key -> (chapter notebook, the question it answers), in book order.
+QUESTIONS = {
+    "verdict-baseline": ("01_dataset", "Does the generated dataset train the float tagger as the real one does?"),
+    "verdict-qap": ("02_qap_sweep", "How many BOPs does QAP save at equal accuracy?"),
+    "verdict-effective": ("02_qap_sweep", "How much does quantization prune by itself?"),
+    "verdict-schemes": ("03_pruning_schemes", "Fine-tuning or lottery-ticket pruning?"),
+    "verdict-bn-l1": ("04_batchnorm_l1", "What do batch normalisation and L1 regularisation change?"),
+    "verdict-efficiency": ("05_information_content", "Do equally accurate models use their neurons equally well?"),
+    "verdict-generalizability": ("06_generalizability", "How do pruned models cope with randomised labels?"),
+    "verdict-bo": ("07_bayesian_optimization", "Is QAP as efficient as a Bayesian architecture search?"),
+    "verdict-firmware": ("08_firmware", "Is the firmware exact, and do BOPs predict its LUTs?"),
+}
+#: The file the intro includes (relative to the book's root: ``book/``).
+GLANCE_FILE = "at_a_glance.md"
+_RECORD = "application/papermill.record/text/markdown"
+
+
+def chapter_verdicts(chapter_dir: Path) -> dict[str, str]:
+    """Verdict glue key -> its Markdown text, from the executed chapters in ``chapter_dir``."""
+    import nbformat
+
+    found = {}
+    for chapter in sorted({name for name, _ in QUESTIONS.values()}):
+        nb = nbformat.read(Path(chapter_dir) / f"{chapter}.ipynb", as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                key = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+                if key in QUESTIONS and _RECORD in output.get("data", {}):
+                    found[key] = output["data"][_RECORD]
+    return found
+
+
+def first_sentence(text: str) -> str:
+    """The text up to its first full stop that ends a sentence (followed by a space and a capital or the end)."""
+    match = re.search(r"(?<=[.!?])\s+(?=[A-Z*])", text.strip())
+    return text.strip()[: match.start()] if match else text.strip()
+
+
+def glance_markdown(chapter_dir: Path) -> str:
+    """The at-a-glance table (MyST Markdown) of the verdicts in ``chapter_dir``; a verdict not found is named."""
+    verdicts = chapter_verdicts(chapter_dir)
+    lines = ["| chapter | question | result | |", "|---|---|---|---|"]
+    for key, (chapter, question) in QUESTIONS.items():
+        result = first_sentence(verdicts[key]).replace("|", "\\|") if key in verdicts else "*not computed*"
+        lines.append(f"| {{doc}}`{int(chapter[:2])} <chapters/{chapter}>` | {question} | {result} | {{ref}}`verdict <{key}>` |")
+    return "\n".join(lines) + "\n"
+
+
+def write_glance(book_dir: Path, chapter_dir: Path) -> Path:
+    """Write :func:`glance_markdown` to ``book_dir / GLANCE_FILE``; returns the path."""
+    path = Path(book_dir) / GLANCE_FILE
+    path.write_text(glance_markdown(chapter_dir))
+    return path
