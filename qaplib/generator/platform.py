@@ -5,7 +5,8 @@ functions are kept out of it (``qaplib.generator.detector``) and the feature ker
 FMA contraction. What remains CPU-dependent is glibc's libm, which Pythia, fastjet and the kernel call
 (exp, log, pow, sin, atan2, ...): on x86-64 it picks one of several implementations at load time, the
 FMA one when the CPU has AVX2 and FMA, older SSE2/AVX/FMA4 ones otherwise, and these differ in the last
-bit of a few results (measured: hiding AVX, AVX2 and FMA from glibc changed 18 of the 20 default shards).
+bit of a few results. Measured on the default tier: with numpy's dispatch limited to its baseline, 20 of 20
+shards came out byte-identical; hiding AVX, AVX2 and FMA from glibc as well (``GLIBC_TUNABLES``), 2 of 20.
 Every x86-64 CPU with AVX2 and FMA (x86-64-v3: Intel since Haswell, AMD since Zen) runs the same libm
 code, whatever else it has (AVX-512 included); other CPUs and other architectures give statistically
 equivalent, not identical, jets.
