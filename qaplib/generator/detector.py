@@ -15,8 +15,7 @@ Applied to the final-state particles of one event before jet clustering:
   and neutral hadrons into 0.022 x 0.022 cells; each cell becomes one massless particle at the
   cell centre carrying the summed energy.
 
-The same bytes on every CPU (as far as this module goes; ``qaplib.generator.platform`` says where libm differs):
-NumPy's transcendental ufuncs (``arcsinh``, ``arctan2``, ``sin``, ``cos``,
+The same bytes on every CPU: NumPy's transcendental ufuncs (``arcsinh``, ``arctan2``, ``sin``, ``cos``,
 ``sinh``, ``cosh``) take CPU-dependent SIMD code paths (AVX-512 builds use SVML, others the C library),
 whose results differ in the last bit, and a last-bit change of a cell position can flip the mMDT
 grooming of a jet. So the emulation uses only IEEE-754 operations that are correctly rounded
