@@ -324,3 +324,12 @@ def test_the_cpus_outside_byte_identity_are_named():
     assert cpu_outside_byte_identity("flags : sse2 avx avx2\n", "x86_64") == "this CPU lacks FMA"
     assert cpu_outside_byte_identity(v3, "aarch64") == "this machine is aarch64, not x86-64"
     assert cpu_outside_byte_identity("no flags here", "x86_64") is None
+
+
+def test_the_committed_default_tier_was_made_by_this_generator_code():
+    """A change to the generator's sources (even a comment) must come with `make data` and a new manifest."""
+    from qaplib.data import data_dir
+    from qaplib.generator.shards import generator_code_hash
+
+    manifest = json.loads((data_dir() / "jets-default" / "manifest.json").read_text())
+    assert manifest["generator_code_sha256"] == generator_code_hash(), "the generator changed: run make data, commit data/"
