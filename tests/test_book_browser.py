@@ -168,3 +168,18 @@ def test_the_site_works_from_a_static_server_with_no_network(served_book, browse
             assert response.status == 200 and response.read().startswith(starts[Path(href).suffix]), href
     outside = [url for url in requested_urls(browser) if not url.startswith((served_book, "data:", "blob:", "about:"))]
     assert not outside, f"the pages asked the network for {outside}"
+
+
+@pytest.mark.slow
+def test_every_chapter_launches_on_binder_from_the_one_configured_repository(built_book):
+    import yaml
+
+    config = yaml.safe_load((REPO / "book" / "_config.yml").read_text())
+    owner_repo = urlparse(config["repository"]["url"]).path.strip("/")
+    assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert os.access(REPO / "postBuild", os.X_OK) and "pip install --no-deps -e ." in (REPO / "postBuild").read_text()
+    for chapter in notebook_names():
+        html = (built_book / "chapters" / f"{chapter}.html").read_text()
+        expected = (f"https://mybinder.org/v2/gh/{owner_repo}/{config['repository']['branch']}"
+                    f"?urlpath=lab/tree/book/chapters/{chapter}.ipynb")  # fmt: skip
+        assert f'href="{expected}"' in html, chapter

@@ -53,3 +53,13 @@ def test_the_site_is_built_by_make_book_deployed_from_main_and_pull_requests_run
     assert upload["with"]["path"] == "book/_build/html"
     assert jobs["deploy"]["needs"] == "build" and "refs/heads/main" in jobs["deploy"]["if"]
     assert jobs["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+def test_binders_environment_lists_every_direct_dependency():
+    """environment.yml (Binder, conda users) mirrors requirements.in, pins included."""
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(entry for entry in environment["dependencies"] if isinstance(entry, dict))["pip"]
+    direct = [line.strip() for line in (REPO / "requirements.in").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]  # fmt: skip
+    assert sorted(pip) == sorted(direct)
+    assert "python=3.11" in environment["dependencies"]
