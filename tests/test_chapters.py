@@ -49,3 +49,20 @@ def test_output_checks_catch_what_they_should():
     found = "\n".join(output_problems(nb))
     for expected in ("injected-parameters", "stderr output", "log noise", "machine path", "sloppy text"):
         assert expected in found, expected
+
+
+def test_every_committed_figure_was_made_at_a_clean_commit_that_exists():
+    """A citation names a commit a reader can check out: publish (`make book RERUN=1`) from a clean tree."""
+    import json
+    import subprocess
+
+    records = sorted((CHAPTER_DIR / "figures").glob("*.provenance.json"))
+    assert records
+    git = ["git", "-C", str(CHAPTER_DIR)]
+    shallow = subprocess.run([*git, "rev-parse", "--is-shallow-repository"], capture_output=True, text=True).stdout.strip()
+    for record in records:
+        commit = json.loads(record.read_text())["commit"]
+        assert not commit.endswith("+dirty"), f"{record.name}: made from uncommitted code ({commit})"
+        if shallow == "false":  # a shallow clone lacks the history to look the commit up in
+            found = subprocess.run([*git, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
+            assert found.returncode == 0, f"{record.name}: commit {commit} is not in this repository"
