@@ -77,6 +77,10 @@ def test_chapter_figures_load_and_links_resolve(chapter, built_book, browser):
     for figure in figures_shown:  # every figure carries its glued provenance line
         caption = figure.text
         assert "made by notebooks/" in caption and "Download: PDF" in caption, (chapter, caption[:200])
+    parameters = browser.find_elements("css selector", "div.cell.tag_parameters div.cell_input")
+    assert len(parameters) == 1 and parameters[0].is_displayed(), f"{chapter}: the parameters cell is not shown"
+    folded = browser.find_elements("css selector", "div.cell.tag_hide-input")
+    assert folded and all(cell.find_element("css selector", "details").get_attribute("open") is None for cell in folded)
     verdicts = [v.text for v in browser.find_elements("css selector", "div.admonition.tip")]
     assert verdicts and all(re.search(r"\d", v) for v in verdicts), f"{chapter}: no verdict with numbers: {verdicts}"
     body = browser.find_element("tag name", "main").text
