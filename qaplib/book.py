@@ -19,8 +19,12 @@ from qaplib.profiles import get_profile
 from qaplib.provenance import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-CHAPTER_DIR = REPO_ROOT / "book" / "chapters"
+BOOK_DIR = REPO_ROOT / "book"
+CHAPTER_DIR = BOOK_DIR / "chapters"
 SCRATCH_BOOK_DIR = REPO_ROOT / "out" / "book"
+#: Where ``qap figures --publish`` writes each profile's executed chapters: the book's own scale, and the
+#: paper's beside it (a part of its own, see :func:`toc`).
+PUBLISHED_DIRS = {"default": CHAPTER_DIR, "paper": BOOK_DIR / "paper"}
 
 
 def notebook_names() -> list[str]:
@@ -108,6 +112,39 @@ def fold_code_cells(nb) -> None:
             cell.metadata["tags"] = [*tags, FOLDED_TAG]
 
 
+def published_dir(profile: str) -> Path:
+    """Where the executed chapters of ``profile`` are published; a clear error for a profile the book does not show."""
+    get_profile(profile)
+    if profile not in PUBLISHED_DIRS:
+        raise InvalidSpecError(f"the book shows the profiles {', '.join(PUBLISHED_DIRS)}, not {profile!r}; "
+                               "run it without --publish (into out/book)")  # fmt: skip
+    return PUBLISHED_DIRS[profile]
+
+
+def label_for_scale(nb, profile) -> None:
+    """Make an executed chapter of another scale a page that can stand beside the book's own chapter.
+
+    For a profile with a :attr:`~qaplib.profiles.Profile.label_suffix`: figure (``:name:``) and verdict
+    (``(verdict-...)=``) targets get the suffix, the title names the scale (``scale_title``), and links to
+    sibling chapters point at the book's own chapters. A profile without a suffix is left as it is.
+    """
+    import re
+
+    if not profile.label_suffix:
+        return
+    titled = False
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        source = re.sub(r"^:name: (\S+)$", rf":name: \1{profile.label_suffix}", cell.source, flags=re.M)
+        source = re.sub(r"^\((verdict-[\w-]+)\)=$", rf"(\1{profile.label_suffix})=", source, flags=re.M)
+        source = re.sub(r"\{doc\}`(\d\d_\w+)`", r"{doc}`/chapters/\1`", source)
+        if not titled and source.startswith("# "):
+            title, _, rest = source.partition("\n")
+            source, titled = f"{title} ({profile.scale_title})\n{rest}".rstrip("\n"), True
+        cell.source = source
+
+
 def execute_notebook(name: str, parameters: dict, output_dir: Path = SCRATCH_BOOK_DIR, kernel: str = "python3") -> Path:
     """Run one notebook through papermill with ``parameters``; cwd and output are ``output_dir``.
 
@@ -126,6 +163,7 @@ def execute_notebook(name: str, parameters: dict, output_dir: Path = SCRATCH_BOO
     nb = nbformat.read(target, as_version=4)
     merge_injected_parameters(nb)
     fold_code_cells(nb)
+    label_for_scale(nb, get_profile(parameters.get("profile", "default")))
     nbformat.write(nb, target)
     return target
 
@@ -155,3 +193,31 @@ def execute_all(profile: str, parameter_file: str | Path | None = None, only: li
     for name, parameters in planned.items():
         check_parameters(name, parameters)
     return [execute_notebook(name, parameters, output_dir) for name, parameters in planned.items()]
+
+
+#: The book's parts: (caption, folder under book/, chapter numbers). The paper-scale part lists only the
+#: chapters published so far; a part with none is left out.
+TOC_PARTS = (
+    ("Reproducing the paper", "chapters", range(1, 7)),
+    ("Beyond the paper", "chapters", range(7, 9)),
+    ("At the paper's scale", "paper", range(1, 9)),
+)
+
+
+def toc_yaml(book_dir: Path = BOOK_DIR) -> str:
+    """The book's ``_toc.yml``: every part of :data:`TOC_PARTS` with the executed chapters present under
+    ``book_dir``, then the methods page. ``qap figures --publish`` writes it; a test keeps it current."""
+    lines = ["format: jb-book", "root: intro", "parts:"]
+    for caption, folder, numbers in TOC_PARTS:
+        chapters = [n for n in notebook_names() if int(n[:2]) in numbers and (Path(book_dir) / folder / f"{n}.ipynb").exists()]
+        if chapters:
+            lines += [f'  - caption: "{caption}"', "    chapters:", *(f"      - file: {folder}/{n}" for n in chapters)]
+    lines += ['  - caption: "Reference"', "    chapters:", "      - file: methods"]
+    return "\n".join(lines) + "\n"
+
+
+def write_toc(book_dir: Path = BOOK_DIR) -> Path:
+    """Write :func:`toc_yaml` to ``book_dir/_toc.yml``; returns the path."""
+    path = Path(book_dir) / "_toc.yml"
+    path.write_text(toc_yaml(book_dir))
+    return path

@@ -79,20 +79,21 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
 def _cmd_figures(args: argparse.Namespace) -> int:
     import os
 
-    from qaplib.book import CHAPTER_DIR, SCRATCH_BOOK_DIR, execute_all
+    from qaplib.book import BOOK_DIR, SCRATCH_BOOK_DIR, execute_all, published_dir, write_toc
     from qaplib.store import COMMITTED_ROOT
 
     if args.publish and args.out:
-        raise QapError("--publish writes book/chapters; give either --publish or --out")
+        raise QapError("--publish writes the book's chapters; give either --publish or --out")
     if args.publish:  # new results join the committed store, unless QAP_RESULTS_DIR names another one
         os.environ.setdefault("QAP_RESULTS_DIR", str(COMMITTED_ROOT))
-    out = CHAPTER_DIR if args.publish else Path(args.out) if args.out else SCRATCH_BOOK_DIR
+    out = published_dir(args.profile) if args.publish else Path(args.out) if args.out else SCRATCH_BOOK_DIR
     for path in execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source):
         print(f"executed {path}")
     if args.publish:
         from qaplib.glance import write_glance
 
-        print(f"wrote {write_glance(CHAPTER_DIR.parent, CHAPTER_DIR)}")
+        print(f"wrote {write_glance(BOOK_DIR)}")
+        print(f"wrote {write_toc(BOOK_DIR)}")
     return 0
 
 

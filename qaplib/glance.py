@@ -2,7 +2,8 @@
 
 Each row names the chapter, the question it answers, the verdict's first sentence (as the chapter glued it,
 numbers included) and a link to the whole verdict (the ``(verdict-...)=`` target in front of each verdict
-box). ``qap figures --publish`` rewrites :data:`GLANCE_FILE`, which the intro includes; a test keeps the
+box); once chapters are published at the paper's scale, a second column does the same for them.
+``qap figures --publish`` rewrites :data:`GLANCE_FILE`, which the intro includes; a test keeps the
 committed file equal to what the committed chapters say.
 """
 
@@ -29,13 +30,15 @@ _RECORD = "application/papermill.record/text/markdown"
 
 
 def chapter_verdicts(chapter_dir: Path) -> dict[str, str]:
-    """Verdict glue key -> its Markdown text, from the executed chapters in ``chapter_dir``."""
+    """Verdict glue key -> its Markdown text, from the executed chapters in ``chapter_dir`` (those present)."""
     import nbformat
 
     found = {}
     for chapter in sorted({name for name, _ in QUESTIONS.values()}):
-        nb = nbformat.read(Path(chapter_dir) / f"{chapter}.ipynb", as_version=4)
-        for cell in nb.cells:
+        path = Path(chapter_dir) / f"{chapter}.ipynb"
+        if not path.exists():
+            continue
+        for cell in nbformat.read(path, as_version=4).cells:
             for output in cell.get("outputs", []):
                 key = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
                 if key in QUESTIONS and _RECORD in output.get("data", {}):
@@ -49,18 +52,38 @@ def first_sentence(text: str) -> str:
     return text.strip()[: match.start()] if match else text.strip()
 
 
-def glance_markdown(chapter_dir: Path) -> str:
-    """The at-a-glance table (MyST Markdown) of the verdicts in ``chapter_dir``; a verdict not found is named."""
-    verdicts = chapter_verdicts(chapter_dir)
-    lines = ["| chapter | question | result | |", "|---|---|---|---|"]
+def _cell(verdicts: dict[str, str], key: str, missing: str) -> str:
+    return first_sentence(verdicts[key]).replace("|", "\\|") if key in verdicts else missing
+
+
+def glance_markdown(book_dir: Path) -> str:
+    """The at-a-glance table (MyST Markdown) of the verdicts of the chapters published under ``book_dir``
+    (``chapters/``, and ``paper/`` once any paper-scale chapter is there: then a column of its own).
+    A verdict not found is named as such."""
+    from qaplib.book import PUBLISHED_DIRS
+    from qaplib.profiles import get_profile
+
+    own = chapter_verdicts(Path(book_dir) / PUBLISHED_DIRS["default"].name)
+    paper = chapter_verdicts(Path(book_dir) / PUBLISHED_DIRS["paper"].name)
+    suffix = get_profile("paper").label_suffix
+    if paper:
+        lines = ["| chapter | question | result (this book's scale) | at the paper's scale |", "|---|---|---|---|"]
+    else:
+        lines = ["| chapter | question | result | |", "|---|---|---|---|"]
     for key, (chapter, question) in QUESTIONS.items():
-        result = first_sentence(verdicts[key]).replace("|", "\\|") if key in verdicts else "*not computed*"
-        lines.append(f"| {{doc}}`{int(chapter[:2])} <chapters/{chapter}>` | {question} | {result} | {{ref}}`verdict <{key}>` |")
+        link = f"{{doc}}`{int(chapter[:2])} <chapters/{chapter}>`"
+        result = f"{_cell(own, key, '*not computed*')} ({{ref}}`verdict <{key}>`)"
+        if not paper:
+            lines.append(f"| {link} | {question} | {_cell(own, key, '*not computed*')} | {{ref}}`verdict <{key}>` |")
+        elif key in paper:
+            lines.append(f"| {link} | {question} | {result} | {_cell(paper, key, '')} ({{ref}}`verdict <{key}{suffix}>`) |")
+        else:
+            lines.append(f"| {link} | {question} | {result} | *not yet computed* |")
     return "\n".join(lines) + "\n"
 
 
-def write_glance(book_dir: Path, chapter_dir: Path) -> Path:
+def write_glance(book_dir: Path) -> Path:
     """Write :func:`glance_markdown` to ``book_dir / GLANCE_FILE``; returns the path."""
     path = Path(book_dir) / GLANCE_FILE
-    path.write_text(glance_markdown(chapter_dir))
+    path.write_text(glance_markdown(book_dir))
     return path

@@ -160,10 +160,12 @@ class NotebookRun:
     def publish(self, fig, label: str, title: str) -> None:
         """Save ``fig`` under ``label`` with its provenance and citation, and glue both for the book.
 
-        ``title``: what the figure shows, in a few words (the title of its citation).
+        ``title``: what the figure shows, in a few words (the title of its citation). The files and the
+        citation carry ``label`` + the profile's :attr:`~qaplib.profiles.Profile.label_suffix`
+        (``fig-qap-accuracy-auc-paper`` at the paper's scale); the glue keys stay ``label``.
         """
         record = provenance(self.notebook, self.parameters, self.data_fingerprint, self.result_keys)
-        saved = plots.save_figure(fig, label, title, record, self.figure_dir)
+        saved = plots.save_figure(fig, label + self.profile.label_suffix, title, record, self.figure_dir)
         _glue(label, fig)
         _glue(f"{label}-provenance", _markdown(plots.provenance_markdown(saved)))
         plt.close(fig)

@@ -37,6 +37,12 @@ class Profile:
     sparsities: tuple[float, ...]
     bo_trials: int = 20
     bo_epochs: int = 25
+    #: Appended to figure labels (and so to the figure files and their citations) and, in the published book,
+    #: to the figure and verdict targets: the paper-scale chapters stand beside the default ones, and every
+    #: label says which scale it comes from. Empty for the book's own scale.
+    label_suffix: str = ""
+    #: How the book names this scale in chapter titles; empty for the book's own scale.
+    scale_title: str = ""
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +69,8 @@ PROFILES: dict[str, Profile] = {
         train=TrainSettings(learning_rate=1e-4, max_epochs=250, patience=10, engine="batched"),
         folds=(0, 1, 2, 3),
         sparsities=PAPER_SPARSITIES,
+        label_suffix="-paper",
+        scale_title="at the paper's scale",
     ),
 }
 

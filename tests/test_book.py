@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+import yaml
 
 from qaplib import book, notebook
 from qaplib.errors import InvalidSpecError
@@ -70,3 +71,45 @@ def test_every_committed_chapter_folds_its_code_but_shows_its_parameters(name):
     parameters = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(parameters) == 1 and book.FOLDED_TAG not in parameters[0].metadata["tags"]
     assert all(book.FOLDED_TAG in c.metadata.get("tags", []) for c in code if c is not parameters[0])
+
+
+def test_the_committed_toc_is_the_generated_one():
+    assert (book.BOOK_DIR / "_toc.yml").read_text() == book.toc_yaml(), "rerun: qap figures --publish (or book.write_toc)"
+
+
+def test_the_paper_part_lists_the_chapters_published_at_that_scale(tmp_path):
+    for folder, names in (("chapters", book.notebook_names()), ("paper", ["02_qap_sweep", "05_information_content"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / f"{name}.ipynb").write_text("{}")
+    toc = yaml.safe_load(book.toc_yaml(tmp_path))
+    assert [part["caption"] for part in toc["parts"]] == [
+        "Reproducing the paper", "Beyond the paper", "At the paper's scale", "Reference"
+    ]  # fmt: skip
+    assert toc["parts"][2]["chapters"] == [{"file": "paper/02_qap_sweep"}, {"file": "paper/05_information_content"}]
+
+
+def test_a_chapter_at_the_paper_scale_gets_its_own_labels_title_and_links():
+    from qaplib.profiles import get_profile
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# QAP sweep\n\nSee {doc}`08_firmware` and {doc}`/methods`."),
+        nbformat.v4.new_markdown_cell("```{glue:figure} fig-a\n:name: fig-a\n\nCaption.\n```"),
+        nbformat.v4.new_markdown_cell("(verdict-qap)=\n:::{admonition} Verdict\n{glue:md}`verdict-qap:myst`\n:::"),
+    ]
+    default = [c.source for c in nb.cells]
+    book.label_for_scale(nb, get_profile("default"))
+    assert [c.source for c in nb.cells] == default
+    book.label_for_scale(nb, get_profile("paper"))
+    assert [c.source for c in nb.cells] == [
+        "# QAP sweep (at the paper's scale)\n\nSee {doc}`/chapters/08_firmware` and {doc}`/methods`.",
+        "```{glue:figure} fig-a\n:name: fig-a-paper\n\nCaption.\n```",
+        "(verdict-qap-paper)=\n:::{admonition} Verdict\n{glue:md}`verdict-qap:myst`\n:::",
+    ]
+
+
+def test_only_the_books_scales_are_published():
+    assert book.published_dir("paper") == book.BOOK_DIR / "paper"
+    with pytest.raises(InvalidSpecError, match="the book shows the profiles default, paper, not 'smoke'"):
+        book.published_dir("smoke")

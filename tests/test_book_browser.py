@@ -187,3 +187,30 @@ def test_every_chapter_launches_on_binder_from_the_one_configured_repository(bui
         expected = (f"https://mybinder.org/v2/gh/{owner_repo}/{config['repository']['branch']}"
                     f"?urlpath=lab/tree/book/chapters/{chapter}.ipynb")  # fmt: skip
         assert f'href="{expected}"' in html, chapter
+
+
+@pytest.mark.slow
+def test_a_book_with_a_paper_scale_chapter_builds_with_its_own_labels(tmp_path):
+    """A chapter published at the paper's scale stands beside the default one: no clashing label, links resolve."""
+    import nbformat
+
+    from qaplib.book import label_for_scale, write_toc
+    from qaplib.glance import write_glance
+    from qaplib.profiles import get_profile
+
+    book = tmp_path / "book"
+    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build"))
+    shutil.copytree(book / "chapters" / "figures", book / "paper" / "figures")
+    nb = nbformat.read(book / "chapters" / "02_qap_sweep.ipynb", as_version=4)
+    label_for_scale(nb, get_profile("paper"))
+    nbformat.write(nb, book / "paper" / "02_qap_sweep.ipynb")
+    write_toc(book)
+    write_glance(book)
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jupyter_book), "build", str(book), "--warningiserror"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    page = (book / "_build" / "html" / "paper" / "02_qap_sweep.html").read_text()
+    assert 'id="fig-qap-accuracy-auc-paper"' in page and 'id="verdict-qap-paper"' in page
+    assert "(at the paper’s scale)" in page or "(at the paper's scale)" in page
+    intro = (book / "_build" / "html" / "intro.html").read_text()
+    assert "paper/02_qap_sweep.html#verdict-qap-paper" in intro
