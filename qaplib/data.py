@@ -194,11 +194,24 @@ def read_zenodo_h5(path: Path) -> JetTable:
     return _frame_to_table(frame, path, None)
 
 
+def regenerate_command(path: Path) -> str:
+    """How to (re)create the generated dataset at ``path``: ``make data``, ``make data-full`` or ``qap data generate``."""
+    for name, target in (("jets-default", "make data"), ("jets-full", "make data-full")):
+        if Path(path).resolve() == (data_dir() / name).resolve():
+            return target
+    return f"qap data generate --out {path}"
+
+
 def read_generated(path: Path) -> JetTable:
-    """A generated dataset directory: Parquet shards checked against ``manifest.json``."""
+    """A generated dataset directory: Parquet shards checked against ``manifest.json``.
+
+    A directory holding only its manifest (the 830k-jet tier as committed: the manifest identifies the
+    data, the shards are made by ``make data-full``) has a fingerprint but no jets to load.
+    """
     problems = verify_dataset(path)
     if problems:
-        raise DatasetError(f"{path}: dataset is incomplete or modified: {problems[0]}; regenerate it with `make data`")
+        raise DatasetError(f"{path}: dataset is incomplete or modified: {problems[0]}; "
+                           f"(re)generate it with `{regenerate_command(path)}`")  # fmt: skip
     frame = pd.concat([pd.read_parquet(s["path"]) for s in manifest_shards(path)], ignore_index=True)
     features = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
     return JetTable(features, frame["label"].to_numpy(dtype=np.int64), str(path))
@@ -276,7 +289,7 @@ def source_fingerprint(source: str) -> str:
         try:
             shards = manifest_shards(path)
         except ValueError as exc:
-            raise DatasetError(f"{exc}; regenerate the dataset with `make data`") from None
+            raise DatasetError(f"{exc}; regenerate the dataset with `{regenerate_command(path)}`") from None
         digest.update(json.dumps(sorted((s["file"], s["sha256"]) for s in shards)).encode())
     else:
         for file in sorted(path.glob("*.h5")) if path.is_dir() else [path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import h5py
 import numpy as np
@@ -226,8 +227,13 @@ def test_tampered_generated_dataset(tmp_path, smoke_dataset):
     directory = tmp_path / "copy"
     shutil.copytree(smoke_dataset, directory)
     (directory / "g-000.parquet").write_bytes(b"x")
-    with pytest.raises(DatasetError, match="regenerate it with `make data`"):
+    with pytest.raises(DatasetError, match=re.escape(f"(re)generate it with `qap data generate --out {directory}`")):
         data.read_jets(str(directory))
+
+
+def test_each_named_tier_says_how_to_make_it():
+    assert data.regenerate_command(data.data_dir() / "jets-default") == "make data"
+    assert data.regenerate_command(data.data_dir() / "jets-full") == "make data-full"
 
 
 @pytest.mark.parametrize("entry", ["../../../../etc/hostname", "/etc/hostname", "..", "sub/../../outside.parquet"])
