@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from qaplib import reference
 from qaplib.data import DataSpec, JetData
@@ -44,10 +45,17 @@ def engine_of(spec: RunSpec) -> Engine:
 
 
 def train(specs: Sequence[RunSpec], keys: Sequence[str] | None = None,
-          jets: dict[DataSpec, JetData] | None = None) -> list[RunResult]:
-    """Train ``specs`` (all of one engine) with their engine; one result per spec, in order."""
+          jets: dict[DataSpec, JetData] | None = None, checkpoints: Path | None = None) -> list[RunResult]:
+    """Train ``specs`` (all of one engine) with their engine; one result per spec, in order.
+
+    ``checkpoints``: a folder for phase checkpoints, so that an interrupted batch resumes after its last
+    finished phase (the batched engine; the reference engine trains one run per job and ignores it).
+    """
     engines = {spec.train.engine for spec in specs}
     if len(engines) != 1:
         raise InvalidSpecError(f"one call trains the specs of one engine, got {sorted(engines)}")
     keys = list(keys) if keys is not None else [run_key(s) for s in specs]
-    return ENGINES[engines.pop()].train(list(specs), keys, jets)
+    engine = engines.pop()
+    if engine == "batched":
+        return execute_runs_batched(list(specs), keys, jets, checkpoints=checkpoints)
+    return ENGINES[engine].train(list(specs), keys, jets)

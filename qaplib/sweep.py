@@ -148,6 +148,10 @@ def sweep_status(sweep: SweepSpec, store: ResultStore) -> SweepStatus:
     return SweepStatus(tuple(done), tuple(missing), tuple(failed))
 
 
+#: Phase checkpoints of unfinished batched runs, under the store being written (``qaplib.engine.checkpoints``):
+#: a sweep that is stopped resumes each run after its last finished phase; a stored run's checkpoint is deleted.
+CHECKPOINT_DIR = "checkpoints"
+
 #: Set (by :func:`qaplib.notebook.start`) to keep workers' native log lines (XLA, absl) out of a notebook's output.
 QUIET_WORKERS_VARIABLE = "QAP_QUIET_WORKERS"
 
@@ -169,14 +173,16 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
     round-off does not depend on the machine); a reference job is one run for ``execute_run``. A job
     that fails is recorded as failed for each of its runs, and the sweep goes on.
     """
+    from qaplib.engine.checkpoints import remove_checkpoint
     from qaplib.engines import train
 
     if os.environ.get(QUIET_WORKERS_VARIABLE):
         _silence_native_stderr()
     store = ResultStore(store_root)
     specs = [RunSpec.from_json(raw) for raw in spec_jsons]
+    checkpoints = store.root / CHECKPOINT_DIR
     try:
-        results = train(specs, keys)
+        results = train(specs, keys, checkpoints=checkpoints)
     except Exception:  # a failed job must not stop the sweep; it is recorded and reported
         error = traceback.format_exc(limit=8)
         for spec, key in zip(specs, keys, strict=True):
@@ -184,6 +190,7 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
         return [(key, error) for key in keys]
     for result in results:
         store.save(result)
+        remove_checkpoint(checkpoints, result.key)
     return [(key, None) for key in keys]
 
 

@@ -11,6 +11,7 @@ from qaplib.data import DataSpec, load_jets
 from qaplib.engine import Member, train_phase_batched
 from qaplib.engine.backprop import member_gradients
 from qaplib.engine.graph import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, BN_EPSILON, BN_MOMENTUM, Architecture
+from qaplib.engine.phase import DEFAULT_CHUNK_SIZE
 from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_passes, quantized_relu_values
 from qaplib.engine.runs import execute_runs_batched
 from qaplib.errors import InvalidSpecError
@@ -367,3 +368,49 @@ def test_the_registry_trains_each_spec_with_its_engine_and_engines_refuse_the_ot
         execute_run(spec, jets=short_jets)
     with pytest.raises(InvalidSpecError, match="one call trains the specs of one engine"):
         engines.train([spec, reference_spec])
+
+
+def test_an_interrupted_batch_resumes_after_its_last_finished_phase_bit_identically(short_jets, tmp_path, monkeypatch):
+    import qaplib.engine.runs as batched_runs
+    from qaplib.engine.checkpoints import checkpoint_path, load_checkpoint
+
+    specs = [
+        RunSpec(model=ModelSpec(bits=bits), pruning=PruningSpec(scheme=scheme, sparsities=(0.0, 0.5, 0.8)),
+                train=dataclasses.replace(SETTINGS, max_epochs=2, engine="batched"), data=DataSpec(max_train_jets=3000),
+                seed=5)
+        for bits, scheme in ((6, "ft"), (32, "lt"))
+    ]  # fmt: skip
+    data = {specs[0].data: short_jets}
+    whole = execute_runs_batched(specs, jets=data)
+
+    trained_phases = []
+    original = batched_runs.train_phase_batched
+
+    def stopped_in_phase_two(members, **kwargs):
+        if len(trained_phases) == 2:
+            raise KeyboardInterrupt("the machine went away")
+        trained_phases.append(len(members))
+        return original(members, **kwargs)
+
+    monkeypatch.setattr(batched_runs, "train_phase_batched", stopped_in_phase_two)
+    with pytest.raises(KeyboardInterrupt):
+        execute_runs_batched(specs, jets=data, checkpoints=tmp_path)
+    keys = [run_key(s) for s in specs]
+    assert [len(load_checkpoint(tmp_path, key, DEFAULT_CHUNK_SIZE)["phases"]) for key in keys] == [2, 2]
+    assert load_checkpoint(tmp_path, keys[0], DEFAULT_CHUNK_SIZE + 1) is None  # another chunk size: start over
+
+    trained_phases.clear()
+    counted = lambda members, **kw: trained_phases.append(1) or original(members, **kw)  # noqa: E731
+    monkeypatch.setattr(batched_runs, "train_phase_batched", counted)
+    resumed = execute_runs_batched(specs, jets=data, checkpoints=tmp_path)
+    assert trained_phases == [1]  # only the last phase was trained again
+    for ours, reference in zip(resumed, whole, strict=True):
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in ours.phases] == [
+            {k: v for k, v in r.items() if k != "seconds"} for r in reference.phases
+        ]
+        assert all(np.array_equal(a, b) for pa, pb in zip(ours.weights, reference.weights, strict=True)
+                   for a, b in zip(pa, pb, strict=True))  # fmt: skip
+        assert ours.curves == reference.curves
+
+    checkpoint_path(tmp_path, keys[0]).write_bytes(b"not a checkpoint")
+    assert load_checkpoint(tmp_path, keys[0], DEFAULT_CHUNK_SIZE) is None

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from qaplib.store import ResultStore
-from qaplib.sweep import SweepSpec, run_sweep, sweep_status
+from qaplib.sweep import CHECKPOINT_DIR, SweepSpec, run_sweep, sweep_status
 
 SMOKE_GRID = {
     "name": "smoke",
@@ -62,6 +62,7 @@ def test_a_batched_sweep_stores_each_run_as_if_trained_alone_and_resumes(tmp_pat
     first = run_sweep(sweep, store, workers=2, progress=False)
     assert len(first.computed) == 4 and not first.failed
     assert all(store.load(key).meta["engine"]["batch_members"] == 2 for key in first.computed)
+    assert not list((tmp_path / CHECKPOINT_DIR).glob("*")), "a stored run's phase checkpoint must be deleted"
     alone = train_runs([sweep.runs[0]])[0]
     assert comparable(store.load(alone.key).phases) == comparable(alone.phases)
     stamps = {k: os.stat(store.path(k) / "record.json").st_mtime_ns for k in first.computed}

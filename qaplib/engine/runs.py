@@ -14,10 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from qaplib.data import DataSpec, JetData
+from qaplib.engine.checkpoints import load_checkpoint, save_checkpoint
 from qaplib.engine.graph import Architecture
 from qaplib.engine.phase import DEFAULT_CHUNK_SIZE, Member, TrainedMember, default_threads, train_phase_batched
 from qaplib.errors import InvalidSpecError
@@ -76,6 +78,7 @@ def execute_runs_batched(
     jets: dict[DataSpec, JetData] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     threads: int | None = None,
+    checkpoints: Path | None = None,
 ) -> list[RunResult]:
     """Train and evaluate every phase of every spec, batching specs that share an architecture.
 
@@ -90,6 +93,9 @@ def execute_runs_batched(
         keys: result keys (default :func:`qaplib.runs.run_key`).
         jets: already loaded data per DataSpec (missing ones are loaded once each).
         chunk_size, threads: see :func:`qaplib.engine.train_phase_batched`.
+        checkpoints: a folder for phase checkpoints (:mod:`qaplib.engine.checkpoints`): each run's state is
+            written there after every phase, and a run whose checkpoint is there resumes after its last
+            finished phase, bit-identical to an uninterrupted run. None: no checkpoints.
     """
     reference = [s for s in specs if s.train.engine != "batched"]
     if reference:
@@ -110,27 +116,40 @@ def execute_runs_batched(
     states = []
     for spec, key in zip(specs, keys, strict=True):
         start = initial_weights(spec)
-        states.append(_RunState(spec, key, loaded[spec.data], start, [w.copy() for w in start], {}, [], [], []))
+        state = _RunState(spec, key, loaded[spec.data], start, [w.copy() for w in start], {}, [], [], [])
+        restored = load_checkpoint(checkpoints, key, chunk_size) if checkpoints is not None else None
+        if restored is not None:
+            state.current, state.masks, state.weights = restored["current"], restored["masks"], restored["weights"]
+            state.phases, state.curves = restored["phases"], restored["curves"]
+            state.seconds, state.batch_members = restored["seconds"], restored["batch_members"]
+        states.append(state)
     groups: dict[tuple, list[_RunState]] = {}
     for state in states:
         groups.setdefault(batch_group(state.spec), []).append(state)
     models: dict[ModelSpec, object] = {}
     for group in groups.values():
-        _train_group(group, models, chunk_size, threads or default_threads())
+        _train_group(group, models, chunk_size, threads or default_threads(), checkpoints)
     return [_result(state, chunk_size) for state in states]
 
 
-def _train_group(group: list[_RunState], models: dict, chunk_size: int, threads: int) -> None:
-    """All phases of a group of runs that share an architecture and batch size."""
+def _train_group(group: list[_RunState], models: dict, chunk_size: int, threads: int, checkpoints: Path | None) -> None:
+    """All phases of a group of runs that share an architecture and batch size (those not finished already)."""
     arch = Architecture.of(group[0].spec.model)
     for phase in range(max(len(s.spec.pruning.sparsities) for s in group)):
-        present = [s for s in group if phase < len(s.spec.pruning.sparsities)]
+        present = [s for s in group if phase < len(s.spec.pruning.sparsities) and len(s.phases) == phase]
+        if not present:
+            continue
         members = [_phase_member(arch, state, phase) for state in present]
         start = time.perf_counter()
         trained = train_phase_batched(members, chunk_size=chunk_size, threads=threads)
         share = (time.perf_counter() - start) / len(present)
         for state, result in zip(present, trained, strict=True):
             _record_phase(state, phase, result, share, models, len(present))
+            if checkpoints is not None:
+                save_checkpoint(checkpoints, state.key, chunk_size, {
+                    "current": state.current, "masks": state.masks, "weights": state.weights, "phases": state.phases,
+                    "curves": state.curves, "seconds": state.seconds, "batch_members": state.batch_members,
+                })  # fmt: skip
 
 
 def _phase_member(arch: Architecture, state: _RunState, phase: int) -> Member:
