@@ -326,10 +326,14 @@ def test_the_cpus_outside_byte_identity_are_named():
     assert cpu_outside_byte_identity("no flags here", "x86_64") is None
 
 
-def test_the_committed_default_tier_was_made_by_this_generator_code():
-    """A change to the generator's sources (even a comment) must come with `make data` and a new manifest."""
+@pytest.mark.parametrize("tier", ["default", "full"])
+def test_the_committed_tiers_were_made_by_this_generator_code(tier):
+    """A change to the generator's sources (even a comment) must come with `make data` / `make data-full` and new
+    manifests (the full tier's manifest is committed without its shards: it identifies the paper-scale data)."""
     from qaplib.data import data_dir
     from qaplib.generator.shards import generator_code_hash
 
-    manifest = json.loads((data_dir() / "jets-default" / "manifest.json").read_text())
-    assert manifest["generator_code_sha256"] == generator_code_hash(), "the generator changed: run make data, commit data/"
+    manifest = json.loads((data_dir() / f"jets-{tier}" / "manifest.json").read_text())
+    n_jets = sum(s["n_jets"] for s in manifest["shards"])
+    assert manifest["tier"] == tier and n_jets == {"default": 100_000, "full": 830_000}[tier]
+    assert manifest["generator_code_sha256"] == generator_code_hash(), "the generator changed: regenerate, commit data/"
