@@ -318,3 +318,16 @@ def test_label_noise_redraws_the_requested_fraction_of_training_labels_only():
     assert np.array_equal(clean.y_test, noisy.y_test) and np.array_equal(clean.x_train, noisy.x_train)
     again = data.load_jets("default", max_train_jets=5000, label_noise=0.5)
     assert np.array_equal(noisy.y_train, again.y_train)
+
+
+def test_the_full_tier_as_committed_has_a_fingerprint_but_says_how_to_make_its_jets(tmp_path, monkeypatch):
+    """A fresh clone holds the 830k tier's manifest only: run keys need its fingerprint, loading needs make data-full."""
+    import shutil
+
+    committed = data.source_fingerprint("full")
+    (tmp_path / "jets-full").mkdir()
+    shutil.copy(data.data_dir() / "jets-full" / "manifest.json", tmp_path / "jets-full" / "manifest.json")
+    monkeypatch.setenv("QAP_DATA_DIR", str(tmp_path))
+    assert data.source_fingerprint("full") == committed
+    with pytest.raises(DatasetError, match=r"g-000\.parquet.*\(re\)generate it with `make data-full`"):
+        data.read_jets("full")
