@@ -11,6 +11,7 @@ both change a trained model the way a different shuffling seed would, not in dis
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,6 +144,9 @@ def _train_group(group: list[_RunState], models: dict, chunk_size: int, threads:
         start = time.perf_counter()
         trained = train_phase_batched(members, chunk_size=chunk_size, threads=threads)
         share = (time.perf_counter() - start) / len(present)
+        epochs = [result.epochs for result in trained]
+        print(f"batch of {len(present)} runs ({arch.widths}): phase {phase} trained in {share * len(present):.0f} s, "
+              f"{min(epochs)}-{max(epochs)} epochs", file=sys.stderr, flush=True)  # a line per phase, not hours of silence
         for state, result in zip(present, trained, strict=True):
             _record_phase(state, phase, result, share, models, len(present))
             if checkpoints is not None:
