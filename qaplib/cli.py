@@ -157,12 +157,19 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from qaplib.sweep import sweep_status
+    from qaplib.engine.checkpoints import finished_phases
+    from qaplib.sweep import CHECKPOINT_DIR, sweep_status
 
     sweep = _grid_or_profile(args)
-    status = sweep_status(sweep, _store(args))
+    store = _store(args)
+    status = sweep_status(sweep, store)
     print(f"{sweep.name}: {len(status.done)} done, {len(status.missing)} missing, {len(status.failed)} failed "
           f"(of {len(sweep.runs)})")
+    started = {key: max(finished_phases(root / CHECKPOINT_DIR, key) for root in store.roots) for key in status.missing}
+    started = {key: n for key, n in started.items() if n}
+    if started:
+        print(f"  {len(started)} of the missing runs are under way: {sum(started.values())} phases finished "
+              f"(checkpoints; a sweep resumes them)")  # fmt: skip
     for key in status.failed:
         print(f"  failed {key}")
     return 0

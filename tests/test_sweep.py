@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 
 from qaplib.store import ResultStore
-from qaplib.sweep import CHECKPOINT_DIR, SweepSpec, run_sweep, sweep_status
+from qaplib.sweep import CHECKPOINT_DIR, SweepSpec, run_sweep, sweep_keys, sweep_status
 
 SMOKE_GRID = {
     "name": "smoke",
@@ -243,3 +244,27 @@ def test_the_local_dask_cluster_admits_only_its_own_client():
             Client(cluster.scheduler_address, timeout=3)
         with Client(cluster) as client:  # the sweep's own client holds the temporary credentials
             assert client.submit(sum, [1, 2], pure=False).result() == 3
+
+
+def test_status_counts_the_missing_runs_under_way_from_their_checkpoints(tmp_path):
+    import subprocess
+    import sys
+
+    from qaplib.engine.checkpoints import save_checkpoint
+
+    sweep = SweepSpec.from_grid(SMOKE_GRID)
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump(SMOKE_GRID))
+    store = tmp_path / "store"
+    one = np.ones((2, 2), dtype=np.float32)
+    for key, phases in zip(sweep_keys(sweep)[:2], (1, 2), strict=True):
+        state = {"current": [one], "masks": {"fc1": one}, "weights": [[one]] * phases,
+                 "phases": [{"phase": p} for p in range(phases)], "curves": [{}] * phases, "seconds": 1.0,
+                 "batch_members": 2}  # fmt: skip
+        save_checkpoint(store / CHECKPOINT_DIR, key, 2, state)
+    (store / CHECKPOINT_DIR / "garbage.npz").write_bytes(b"x")
+    result = subprocess.run([sys.executable, "-m", "qaplib.cli", "status", str(grid), "--store", str(store)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "smoke: 0 done, 4 missing, 0 failed (of 4)" in result.stdout
+    assert "2 of the missing runs are under way: 3 phases finished" in result.stdout

@@ -73,6 +73,15 @@ def load_checkpoint(directory: Path, key: str, chunk_size: int) -> dict | None:
         return None
 
 
+def finished_phases(directory: Path, key: str) -> int:
+    """How many phases ``key``'s checkpoint holds (0: none, or unreadable), without loading its weights."""
+    try:
+        with np.load(checkpoint_path(directory, key), allow_pickle=False) as stored:
+            return len(json.loads(str(stored["header"]))["phases"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        return 0
+
+
 def remove_checkpoint(directory: Path, key: str) -> None:
     """Delete ``key``'s checkpoint, if any (its run is stored)."""
     checkpoint_path(directory, key).unlink(missing_ok=True)
