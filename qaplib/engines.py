@@ -55,7 +55,4 @@ def train(specs: Sequence[RunSpec], keys: Sequence[str] | None = None,
     if len(engines) != 1:
         raise InvalidSpecError(f"one call trains the specs of one engine, got {sorted(engines)}")
     keys = list(keys) if keys is not None else [run_key(s) for s in specs]
-    engine = engines.pop()
-    if engine == "batched":
-        return execute_runs_batched(list(specs), keys, jets, checkpoints=checkpoints)
-    return ENGINES[engine].train(list(specs), keys, jets)
+    return ENGINES[engines.pop()].train(list(specs), keys, jets, checkpoints=checkpoints)

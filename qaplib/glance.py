@@ -71,11 +71,12 @@ def glance_markdown(book_dir: Path) -> str:
     else:
         lines = ["| chapter | question | result | |", "|---|---|---|---|"]
     for key, (chapter, question) in QUESTIONS.items():
-        link = f"{{doc}}`{int(chapter[:2])} <chapters/{chapter}>`"
-        result = f"{_cell(own, key, '*not computed*')} ({{ref}}`verdict <{key}>`)"
+        link, result = f"{{doc}}`{int(chapter[:2])} <chapters/{chapter}>`", _cell(own, key, "*not computed*")
         if not paper:
-            lines.append(f"| {link} | {question} | {_cell(own, key, '*not computed*')} | {{ref}}`verdict <{key}>` |")
-        elif key in paper:
+            lines.append(f"| {link} | {question} | {result} | {{ref}}`verdict <{key}>` |")
+            continue
+        result += f" ({{ref}}`verdict <{key}>`)"
+        if key in paper:
             lines.append(f"| {link} | {question} | {result} | {_cell(paper, key, '')} ({{ref}}`verdict <{key}{suffix}>`) |")
         else:
             lines.append(f"| {link} | {question} | {result} | *not yet computed* |")

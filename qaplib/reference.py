@@ -64,7 +64,8 @@ def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = No
 
 
 def train(specs: Sequence[RunSpec], keys: Sequence[str] | None = None,
-          jets: dict[DataSpec, JetData] | None = None) -> list[RunResult]:
-    """The engine protocol of :mod:`qaplib.engines`: each spec trained alone, in order."""
+          jets: dict[DataSpec, JetData] | None = None, checkpoints=None) -> list[RunResult]:
+    """The engine protocol of :mod:`qaplib.engines`: each spec trained alone, in order (one run per job,
+    so ``checkpoints`` is not used: a stopped job loses one run at most)."""
     keys = list(keys) if keys is not None else [run_key(s) for s in specs]
     return [execute_run(spec, key, (jets or {}).get(spec.data)) for spec, key in zip(specs, keys, strict=True)]

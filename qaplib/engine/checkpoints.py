@@ -23,6 +23,8 @@ from qaplib.files import atomic_write_bytes
 
 #: Bumped when the layout below changes; a checkpoint of another version is ignored.
 CHECKPOINT_VERSION = 1
+#: What reading a missing, truncated or foreign checkpoint raises: it is then treated as absent.
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
 
 
 def checkpoint_path(directory: Path, key: str) -> Path:
@@ -69,7 +71,7 @@ def load_checkpoint(directory: Path, key: str, chunk_size: int) -> dict | None:
                 "seconds": header["seconds"],
                 "batch_members": header["batch_members"],
             }
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+    except _UNREADABLE:
         return None
 
 
@@ -78,7 +80,7 @@ def finished_phases(directory: Path, key: str) -> int:
     try:
         with np.load(checkpoint_path(directory, key), allow_pickle=False) as stored:
             return len(json.loads(str(stored["header"]))["phases"])
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+    except _UNREADABLE:
         return 0
 
 
