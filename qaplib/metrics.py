@@ -148,10 +148,25 @@ def layer_entropy_bits(states: np.ndarray) -> float:
 
     H = -sum_s p_s log2 p_s over the distinct rows s of ``states`` ((n_examples, n_neurons) bool).
     """
-    packed = np.packbits(np.asarray(states, dtype=bool), axis=1)
-    _, counts = np.unique(packed, axis=0, return_counts=True)
-    p = counts / counts.sum()
+    p = microstate_counts(states) / len(states)
     return float(-(p * np.log2(p)).sum())
+
+
+def microstate_counts(states: np.ndarray) -> np.ndarray:
+    """How often each distinct row of ``states`` ((n_examples, n_neurons) bool) occurs, in the rows'
+    lexicographic order (the order of ``np.unique(..., axis=0)``).
+
+    Up to 64 neurons a row is packed into one big-endian 64-bit integer (its bytes, zero-padded at the
+    end), whose numeric order is the rows' byte order: a 1-D ``np.unique`` then gives the same counts in
+    the same order about 20 times faster than ``np.unique(axis=0)``, which wider layers still use.
+    """
+    packed = np.packbits(np.asarray(states, dtype=bool), axis=1)
+    width = packed.shape[1]
+    if width > 8:
+        return np.unique(packed, axis=0, return_counts=True)[1]
+    words = np.zeros((len(packed), 8), dtype=np.uint8)
+    words[:, :width] = packed
+    return np.unique(words.view(">u8").ravel(), return_counts=True)[1]
 
 
 def neural_efficiency_from_states(states: list[np.ndarray]) -> float:

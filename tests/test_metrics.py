@@ -199,3 +199,15 @@ def test_aiq():
     assert metrics.aiq(1.0, 1.0) == pytest.approx(1.0)
     assert metrics.aiq(0.9, 0.3) == pytest.approx((0.9**2 * 0.3) ** (1 / 3))
     assert metrics.aiq(0.9, 0.3, beta=1) == pytest.approx((0.9 * 0.3) ** 0.5)
+
+
+@pytest.mark.parametrize("neurons", [1, 5, 8, 9, 32, 63, 64, 65, 70])
+def test_microstate_counts_equal_the_row_unique_counts_in_their_order(neurons):
+    """The packed-integer fast path gives np.unique(axis=0)'s counts, in its order, so the entropy is bit-identical."""
+    rng = np.random.default_rng(neurons)
+    states = rng.random((5000, neurons)) < 0.3
+    states[:, : neurons // 2] &= rng.random((5000, 1)) < 0.5  # correlated neurons: repeated microstates
+    reference = np.unique(np.packbits(states, axis=1), axis=0, return_counts=True)[1]
+    np.testing.assert_array_equal(metrics.microstate_counts(states), reference)
+    p = reference / reference.sum()
+    assert metrics.layer_entropy_bits(states) == float(-(p * np.log2(p)).sum())
