@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -158,8 +159,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from qaplib.engine.checkpoints import finished_phases
+    from qaplib.errors import InvalidSpecError
     from qaplib.sweep import CHECKPOINT_DIR, sweep_status
 
+    if args.workers is not None and args.workers < 1:
+        raise InvalidSpecError(f"--workers must be a positive integer, got {args.workers}")
     sweep = _grid_or_profile(args)
     store = _store(args)
     status = sweep_status(sweep, store)
@@ -172,6 +176,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"(checkpoints; a sweep resumes them)")  # fmt: skip
     for key in status.failed:
         print(f"  failed {key}")
+    if args.cost:
+        from qaplib.cost import format_cost, study_cost
+
+        print(format_cost(study_cost(sweep, store), args.workers or os.cpu_count() or 1))
     return 0
 
 
@@ -252,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("grid", nargs="?", help="grid YAML file")
     status.add_argument("--profile", help="instead of a grid: every run the book needs under this profile")
     status.add_argument("--store", help=STORE_HELP)
+    status.add_argument("--cost", action="store_true",
+                        help="also the compute so far (phases, epochs trained, core-hours) and an estimate for the rest")
+    status.add_argument("--workers", type=int, help="workers the estimate assumes (default: all cores)")
     status.set_defaults(handler=_cmd_status)
 
     results = commands.add_parser("results", help="maintain a result store").add_subparsers(dest="action", required=True)

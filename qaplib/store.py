@@ -171,6 +171,11 @@ class ResultStore:
             meta=json.loads((directory / "meta.json").read_text()),
         )
 
+    def phase_rows(self, key: str) -> list[dict] | None:
+        """The stored phase rows of ``key`` (``phases.json``) without loading its weights; None if not complete."""
+        directory = self._complete_copy(key)
+        return None if directory is None else json.loads((directory / "phases.json").read_text())
+
     def fill_in(self) -> list[str]:
         """Write every missing :data:`~qaplib.runs.WEIGHT_METRICS` column into the records under :attr:`root`.
 

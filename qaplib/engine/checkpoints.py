@@ -77,11 +77,17 @@ def load_checkpoint(directory: Path, key: str, chunk_size: int) -> dict | None:
 
 def finished_phases(directory: Path, key: str) -> int:
     """How many phases ``key``'s checkpoint holds (0: none, or unreadable), without loading its weights."""
+    return len(checkpoint_phase_rows(directory, key))
+
+
+def checkpoint_phase_rows(directory: Path, key: str) -> list[dict]:
+    """The phase rows (metrics, ``epochs``, ``seconds``) of ``key``'s checkpoint, without its weights;
+    [] where there is none or it is unreadable."""
     try:
         with np.load(checkpoint_path(directory, key), allow_pickle=False) as stored:
-            return len(json.loads(str(stored["header"]))["phases"])
+            return list(json.loads(str(stored["header"]))["phases"])
     except _UNREADABLE:
-        return 0
+        return []
 
 
 def remove_checkpoint(directory: Path, key: str) -> None:
