@@ -14,7 +14,11 @@ its own weights, data batch, bit width, L1 strength, learning rate and masks:
   QDense constraint (kernels and biases clipped to [-1, 1], quantized members only), then the masks.
 
 A step with ``active`` False for a member leaves every one of its variables untouched (weights, Adam
-moments, step count, BN moving averages): a finished or padding member does not move.
+moments, step count, BN moving averages): a finished or padding member does not move. Such a step, and
+a validation batch without real samples, is not computed at all (a conditional around each member's
+work): the padding member of a partly filled chunk costs nothing. The conditional does not change the
+active members' arithmetic: when it was introduced, runs trained with and without it were equal bit for
+bit, and ``qap verify`` recomputed committed runs (trained before it) to the same bits.
 Samples carry a weight of 1 (real) or 0 (padding of a short last batch); BN statistics and the loss are
 weighted means over the real samples, so a padded batch behaves like Keras's smaller last batch.
 
@@ -30,6 +34,7 @@ from dataclasses import dataclass, fields
 from qaplib.engine.backprop import (
     BN_EPSILON,
     BN_MOMENTUM,
+    MemberGradients,
     class_major_softmax,
     count_correct,
     l1_penalty,
@@ -185,7 +190,18 @@ def train_step(
     for c in range(chunk_size):  # one plain 2D computation per member: see qaplib.engine.backprop
         member, quantizers = _member_weights(arch, weights, c), consts.quantizers.member(c)
         batch = (x[c], labels[c], sample_weight[c])
-        results.append(member_gradients(arch.widths, arch.batchnorm, member, quantizers, consts.l1[c], *batch))
+
+        def compute(member=member, quantizers=quantizers, batch=batch, c=c):
+            result = member_gradients(arch.widths, arch.batchnorm, member, quantizers, consts.l1[c], *batch)
+            return result.gradients, result.moving, result.loss, result.correct, result.count
+
+        def skip(member=member):  # an inactive member: its update is discarded, so nothing is computed
+            gradients = {names[i]: tf.zeros_like(member[names[i]]) for i in arch.trainable}
+            moving = {key: member[key] for key in names if key[1].startswith("moving")}
+            zero = tf.constant(0.0, tf.float32)
+            return gradients, moving, zero, zero, zero
+
+        results.append(MemberGradients(*tf.cond(active[c], compute, skip)))
     gradients = [tf.stack([r.gradients[names[i]] for r in results]) for i in arch.trainable]
     moving = {key: tf.stack([r.moving[key] for r in results]) for key in results[0].moving}
     loss, correct, count = (tf.stack([getattr(r, field) for r in results]) for field in ("loss", "correct", "count"))
@@ -227,11 +243,16 @@ def validation_metrics(arch: Architecture, weights: tuple, consts: MemberConstan
         losses, corrects = [], []
         for c, member in enumerate(members):
             rows, weight = val_index[k, c], val_weight[k, c]
-            labels = tf.gather(y_pool, rows)
-            logits = member_logits(arch.widths, arch.batchnorm, member, consts.quantizers.member(c), tf.gather(x_pool, rows))
-            cross_entropy, probabilities_t, _ = class_major_softmax(logits, labels)
-            losses.append(tf.reduce_sum(cross_entropy * weight))
-            corrects.append(count_correct(probabilities_t, labels, weight))
+
+            def compute(member=member, c=c, rows=rows, weight=weight):
+                labels = tf.gather(y_pool, rows)
+                logits = member_logits(arch.widths, arch.batchnorm, member, consts.quantizers.member(c), tf.gather(x_pool, rows))
+                cross_entropy, probabilities_t, _ = class_major_softmax(logits, labels)
+                return tf.reduce_sum(cross_entropy * weight), count_correct(probabilities_t, labels, weight)
+
+            loss, correct = tf.cond(tf.reduce_any(weight > 0), compute, lambda: (tf.constant(0.0), tf.constant(0.0)))
+            losses.append(loss)
+            corrects.append(correct)
         count = tf.reduce_sum(val_weight[k], axis=1)
         return k + 1, loss_sum + tf.stack(losses), correct_sum + tf.stack(corrects), count_sum + count
 

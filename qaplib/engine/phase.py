@@ -285,7 +285,8 @@ class _ChunkRunner:
         padded = rows + [rows[-1]] * (size - len(rows))
         member_plans = [plans[k] for k in rows] + [_idle_plan(plans[rows[-1]])] * (size - len(rows))
         batch_index, batch_weight, active = (np.stack(parts, axis=1) for parts in zip(*member_plans, strict=True))
-        val_index, val_weight = (np.stack(parts, axis=1) for parts in zip(*[self.val_plan[k] for k in padded], strict=True))
+        val_plans = [self.val_plan[k] for k in rows] + [_idle_plan(self.val_plan[rows[-1]])] * (size - len(rows))
+        val_index, val_weight = (np.stack(parts, axis=1) for parts in zip(*val_plans, strict=True))
         state, steps, masks = self.state.chunk(padded)
         outputs = epoch_function(self.arch, size, self.batch_size)(state, steps, masks, self.constants[padded], *self.tensors,
                                                   batch_index, batch_weight, active, val_index, val_weight)  # fmt: skip
@@ -294,10 +295,11 @@ class _ChunkRunner:
         return rows, tuple(metrics)
 
 
-def _idle_plan(plan: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A padding member's plan: same shapes, every step inactive."""
-    index, weight, active = plan
-    return index, weight, np.zeros_like(active)
+def _idle_plan(plan: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """A padding member's training (index, weight, active) or validation (index, weight) plan: same
+    shapes, every step inactive and every sample weight 0, so that the compiled epoch skips its work."""
+    index, weight, *active = plan
+    return index, np.zeros_like(weight), *(np.zeros_like(a) for a in active)
 
 
 def _member_constants(members: list[Member]) -> np.ndarray:
