@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from qaplib.errors import InvalidSpecError
@@ -114,26 +116,49 @@ def run_search(profile: Profile, search: SearchSpec, store: ResultStore | None =
     Deterministic in ``search.seed``: the oracle proposes the same architectures given the same
     (cached) objective values, so a resumed search retrains nothing it already has.
     """
+    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints a table per trial
+        return _search_trials(profile, search, store or ResultStore(), executor, workers, progress)
+
+
+def run_searches(profile: Profile, searches: list[SearchSpec], store: ResultStore | None = None,
+                 executor: str = "local", workers: int | None = None) -> dict[int, list[Trial]]:
+    """Run (or replay) several searches, up to ``workers`` (default: all cores) at once; returns bits -> trials.
+
+    A search is sequential (each trial waits for the objective of the ones before it) and trains one
+    run at a time, so searches of different bit widths run side by side, one worker process each.
+    Each search's trials are exactly those :func:`run_search` proposes: searches share nothing.
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InvalidSpecError(f"workers must be a positive integer or None, got {workers!r}")
     store = store or ResultStore()
+    concurrent = min(len(searches), workers or os.cpu_count() or 1) or 1
+    # stdout is redirected once, around every thread: a redirect per thread would restore the wrong stream
+    with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(max_workers=concurrent) as pool:
+        found = pool.map(lambda search: _search_trials(profile, search, store, executor, 1, False), searches)
+        return {search.bits: trials for search, trials in zip(searches, found, strict=True)}
+
+
+def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, executor: str, workers: int | None,
+                   progress: bool) -> list[Trial]:
+    """The body of :func:`run_search` (without its stdout redirect)."""
     oracle = _oracle(search)
     trials: list[Trial] = []
-    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints a table per trial
-        for _ in range(search.trials):
-            proposal = oracle.create_trial("qap")
-            if proposal.status != "RUNNING":
-                break
-            widths = tuple(int(proposal.hyperparameters.values[f"fc{i}"]) for i in range(1, len(search.bounds) + 1))
-            spec = trial_spec(profile, search, widths)
-            sweep = SweepSpec(name=f"BO {search.bits}-bit trial {len(trials) + 1}", runs=(spec,))
-            report = run_sweep(sweep, store, executor=executor, workers=workers or 1, progress=progress)
-            if report.failed:
-                raise RuntimeError(f"BO trial {widths} failed:\n{next(iter(report.failed.values()))}")
-            key = sweep_keys(sweep)[0]
-            val_loss = float(store.load(key).curves[0]["val_loss"][-1])
-            oracle.update_trial(proposal.trial_id, {"val_loss": val_loss})
-            proposal.status = "COMPLETED"
-            oracle.end_trial(proposal)
-            trials.append(Trial(widths=widths, val_loss=val_loss, key=key))
+    for _ in range(search.trials):
+        proposal = oracle.create_trial("qap")
+        if proposal.status != "RUNNING":
+            break
+        widths = tuple(int(proposal.hyperparameters.values[f"fc{i}"]) for i in range(1, len(search.bounds) + 1))
+        spec = trial_spec(profile, search, widths)
+        sweep = SweepSpec(name=f"BO {search.bits}-bit trial {len(trials) + 1}", runs=(spec,))
+        report = run_sweep(sweep, store, executor=executor, workers=workers or 1, progress=progress)
+        if report.failed:
+            raise RuntimeError(f"BO trial {widths} failed:\n{next(iter(report.failed.values()))}")
+        key = sweep_keys(sweep)[0]
+        val_loss = float(store.load(key).curves[0]["val_loss"][-1])
+        oracle.update_trial(proposal.trial_id, {"val_loss": val_loss})
+        proposal.status = "COMPLETED"
+        oracle.end_trial(proposal)
+        trials.append(Trial(widths=widths, val_loss=val_loss, key=key))
     return trials
 
 

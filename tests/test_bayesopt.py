@@ -55,3 +55,22 @@ def test_search_seed_zero_is_a_fixed_seed_not_a_random_one():
     # keras-tuner draws a random seed when given 0; the search must stay reproducible for seed 0 too
     first, second = bayesopt._oracle(bayesopt.SearchSpec(bits=6, seed=0)), bayesopt._oracle(bayesopt.SearchSpec(bits=6, seed=0))
     assert first.seed == second.seed == 1
+
+
+@pytest.mark.slow
+def test_searches_run_side_by_side_propose_what_each_proposes_alone(tmp_path):
+    """run_searches (two searches at once, threads) gives each search the trials run_search gives it alone,
+    and leaves sys.stdout as it found it."""
+    import sys
+
+    profile = get_profile("smoke")
+    searches = [bayesopt.SearchSpec(bits=b, bounds=((4, 16), (4, 8), (4, 8)), trials=2, search_epochs=1,
+                                    initial_points=1, seed=2) for b in (6, 32)]  # fmt: skip
+    stdout = sys.stdout
+    together = bayesopt.run_searches(profile, searches, ResultStore(tmp_path / "together"), workers=2)
+    assert sys.stdout is stdout
+    for search in searches:
+        alone = bayesopt.run_search(profile, search, ResultStore(tmp_path / f"alone-{search.bits}"))
+        assert [(t.widths, t.val_loss, t.key) for t in together[search.bits]] == [(t.widths, t.val_loss, t.key) for t in alone]
+    with pytest.raises(InvalidSpecError, match="workers must be a positive integer"):
+        bayesopt.run_searches(profile, searches, ResultStore(tmp_path / "bad"), workers=0)
