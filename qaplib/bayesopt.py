@@ -8,6 +8,10 @@ we do not write a GP by hand. Every trial is an ordinary :class:`qaplib.runs.Run
 store, so an interrupted search replays the oracle from cached trials without retraining them,
 and trials run on the same executors as any sweep. Afterwards every trial architecture is retrained
 with the profile's normal settings (early stopping) and scored on the test set.
+
+A trial is small (25 epochs of one model), so what surrounds it weighs: with the local executor a
+search keeps one worker process for all its trials and retrainings, which pays for imports, data loading
+and each architecture's XLA compilation once (:func:`run_study`).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from dataclasses import dataclass
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ALLOWED_BITS, ModelSpec
 from qaplib.profiles import Profile
-from qaplib.runs import PruningSpec, RunSpec
+from qaplib.runs import PruningSpec, RunSpec, run_key
 from qaplib.store import ResultStore
-from qaplib.sweep import SweepSpec, run_sweep, sweep_keys
+from qaplib.sweep import EXECUTORS, SweepSpec, check_data, local_worker, run_sweep, train_in_worker
 
 PAPER_BOUNDS = ((8, 128), (4, 64), (4, 64))
 
@@ -116,8 +120,10 @@ def run_search(profile: Profile, search: SearchSpec, store: ResultStore | None =
     Deterministic in ``search.seed``: the oracle proposes the same architectures given the same
     (cached) objective values, so a resumed search retrains nothing it already has.
     """
-    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints a table per trial
-        return _search_trials(profile, search, store or ResultStore(), executor, workers, progress)
+    store = store or ResultStore()
+    # keras-tuner prints a table per trial
+    with contextlib.redirect_stdout(io.StringIO()), _trainer(profile, store, executor, progress) as ensure:
+        return list(_search_trials(profile, search, store, ensure).trials)
 
 
 def run_searches(profile: Profile, searches: list[SearchSpec], store: ResultStore | None = None,
@@ -128,19 +134,116 @@ def run_searches(profile: Profile, searches: list[SearchSpec], store: ResultStor
     run at a time, so searches of different bit widths run side by side, one worker process each.
     Each search's trials are exactly those :func:`run_search` proposes: searches share nothing.
     """
+    return run_study(profile, searches, store, executor, workers, retrain=False)
+
+
+def run_study(profile: Profile, searches: list[SearchSpec], store: ResultStore | None = None,
+              executor: str = "local", workers: int | None = None, retrain: bool = True,
+              scheduler: str | None = None, security=None) -> dict[int, list[Trial]]:
+    """Run (or replay) the searches side by side and then retrain each search's architectures; returns bits -> trials.
+
+    Up to ``workers`` (default: all cores) searches at once. With the local executor each search keeps one
+    worker process for all its trials and retrainings, so imports, data loading and the compilation of an
+    architecture (which its retraining reuses) are paid once per search, not once per run. The retrainings
+    are :func:`retrain_sweep`'s runs, stored like any other. ``scheduler``/``security``: a Dask scheduler
+    for ``executor='dask'`` (as in :func:`qaplib.sweep.run_sweep`).
+    """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise InvalidSpecError(f"workers must be a positive integer or None, got {workers!r}")
     store = store or ResultStore()
+    check_data([profile.data])  # unreadable or missing data fails before any training
+    store.remove_stale_temporaries()
+
+    def one(search: SearchSpec) -> list[Trial]:
+        with _trainer(profile, store, executor, False, scheduler, security) as ensure:
+            trials = list(_search_trials(profile, search, store, ensure).trials)
+            if retrain:
+                for spec in retrain_sweep(profile, {search.bits: trials}).runs:
+                    ensure(spec)
+        return trials
+
     concurrent = min(len(searches), workers or os.cpu_count() or 1) or 1
     # stdout is redirected once, around every thread: a redirect per thread would restore the wrong stream
     with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(max_workers=concurrent) as pool:
-        found = pool.map(lambda search: _search_trials(profile, search, store, executor, 1, False), searches)
+        found = pool.map(one, searches)
         return {search.bits: trials for search, trials in zip(searches, found, strict=True)}
 
 
-def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, executor: str, workers: int | None,
-                   progress: bool) -> list[Trial]:
-    """The body of :func:`run_search` (without its stdout redirect)."""
+def retrain_sweep(profile: Profile, trials_by_bits: dict[int, list[Trial]]) -> SweepSpec:
+    """The full-training runs of every distinct architecture the searches tried, in the order they were proposed."""
+    specs = (retrain_spec(profile, bits, trial.widths) for bits, trials in trials_by_bits.items() for trial in trials)
+    return SweepSpec("BO retraining", tuple(dict.fromkeys(specs)))
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """How far a search has got in a store: its stored trials in proposal order, whether every trial the
+    search will make is among them, and how many of their distinct architectures are retrained and stored."""
+
+    search: SearchSpec
+    trials: tuple[Trial, ...]
+    complete: bool
+    retrained: int
+    architectures: int
+
+    @property
+    def done(self) -> bool:
+        return self.complete and self.retrained == self.architectures
+
+
+def search_progress(profile: Profile, search: SearchSpec, store: ResultStore) -> SearchProgress:
+    """Replay ``search`` from ``store`` up to its first trial not stored; trains nothing."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        progress = _search_trials(profile, search, store, lambda spec: store.is_complete(run_key(spec)))
+    retrains = retrain_sweep(profile, {search.bits: list(progress.trials)}).runs
+    return dataclasses.replace(progress, retrained=sum(store.is_complete(run_key(s)) for s in retrains),
+                               architectures=len(retrains))  # fmt: skip
+
+
+def proposed_runs(profile: Profile, progress: list[SearchProgress]) -> SweepSpec:
+    """Every run the searches have proposed so far: their trials, then the retrainings of those architectures."""
+    trials = tuple(trial_spec(profile, p.search, t.widths) for p in progress for t in p.trials)
+    retrains = retrain_sweep(profile, {p.search.bits: list(p.trials) for p in progress}).runs
+    return SweepSpec("BO runs proposed so far", trials + retrains)
+
+
+def format_progress(progress: list[SearchProgress]) -> str:
+    """A status line per search: trials stored of its budget, and architectures retrained of those tried so far."""
+    return "\n".join(
+        f"  {p.search.bits:2d}-bit search: {len(p.trials)} of {p.search.trials} trials, {p.retrained} of "
+        f"{p.architectures} tried architectures retrained{'' if p.done else ', not finished'}"
+        for p in progress
+    )
+
+
+@contextlib.contextmanager
+def _trainer(profile: Profile, store: ResultStore, executor: str, progress: bool, scheduler: str | None = None,
+             security=None):
+    """A function that makes sure one run is stored (training it if missing) and returns True.
+
+    Local: every run in one persistent worker process (:func:`qaplib.sweep.local_worker`). Dask: each run is
+    a one-run sweep on the executor.
+    """
+    if executor not in EXECUTORS:
+        raise InvalidSpecError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if executor == "local":
+        with local_worker() as worker:
+            yield lambda spec: bool(train_in_worker(worker, [spec], store))
+        return
+
+    def by_sweep(spec: RunSpec) -> bool:
+        report = run_sweep(SweepSpec(name=f"BO run {run_key(spec)[:8]}", runs=(spec,)), store, executor=executor,
+                           scheduler=scheduler, workers=1, progress=progress, security=security)  # fmt: skip
+        if report.failed:
+            raise RuntimeError(f"BO run {spec.model.widths} failed:\n{next(iter(report.failed.values()))}")
+        return True
+
+    yield by_sweep
+
+
+def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, ensure) -> SearchProgress:
+    """Propose, train (``ensure(spec)`` stores a run and returns True, or returns False to stop) and report
+    the search's trials; stdout must already be redirected (keras-tuner prints)."""
     oracle = _oracle(search)
     trials: list[Trial] = []
     for _ in range(search.trials):
@@ -149,17 +252,15 @@ def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, exe
             break
         widths = tuple(int(proposal.hyperparameters.values[f"fc{i}"]) for i in range(1, len(search.bounds) + 1))
         spec = trial_spec(profile, search, widths)
-        sweep = SweepSpec(name=f"BO {search.bits}-bit trial {len(trials) + 1}", runs=(spec,))
-        report = run_sweep(sweep, store, executor=executor, workers=workers or 1, progress=progress)
-        if report.failed:
-            raise RuntimeError(f"BO trial {widths} failed:\n{next(iter(report.failed.values()))}")
-        key = sweep_keys(sweep)[0]
+        if not ensure(spec):
+            return SearchProgress(search, tuple(trials), complete=False, retrained=0, architectures=0)
+        key = run_key(spec)
         val_loss = float(store.load(key).curves[0]["val_loss"][-1])
         oracle.update_trial(proposal.trial_id, {"val_loss": val_loss})
         proposal.status = "COMPLETED"
         oracle.end_trial(proposal)
         trials.append(Trial(widths=widths, val_loss=val_loss, key=key))
-    return trials
+    return SearchProgress(search, tuple(trials), complete=True, retrained=0, architectures=0)
 
 
 def best_trial(trials: list[Trial]) -> Trial:

@@ -148,12 +148,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
     if any(tls) and not (all(tls) and args.scheduler):
         raise QapError("--tls-ca-file, --tls-cert and --tls-key go together, with --scheduler tls://host:port")
-    sweep = _grid_or_profile(args)
-    report = run_sweep(sweep, _store(args), executor=args.executor, scheduler=args.scheduler, workers=args.workers,
-                       security=tls_security(*tls) if all(tls) else None)  # fmt: skip
+    sweep, store = _grid_or_profile(args), _store(args)
+    security = tls_security(*tls) if all(tls) else None
+    report = run_sweep(sweep, store, executor=args.executor, scheduler=args.scheduler, workers=args.workers,
+                       security=security)  # fmt: skip
     print(f"{sweep.name}: {len(report.computed)} trained, {len(report.reused)} reused, {len(report.failed)} failed")
     for key, error in report.failed.items():
         print(f"failed {key}:\n{error}", file=sys.stderr)
+    if args.profile is not None:  # chapter 7's searches are not a grid: each trial depends on the ones before
+        from qaplib import bayesopt
+        from qaplib.experiments import bo_searches
+        from qaplib.profiles import get_profile
+
+        profile = get_profile(args.profile)
+        trials = bayesopt.run_study(profile, bo_searches(profile), store, executor=args.executor, workers=args.workers,
+                                    scheduler=args.scheduler, security=security)  # fmt: skip
+        retrained = bayesopt.retrain_sweep(profile, trials).runs
+        print(f"Bayesian optimisation ({profile.name}): {sum(map(len, trials.values()))} trials at "
+              f"{', '.join(map(str, trials))} bits, {len(retrained)} architectures retrained")  # fmt: skip
     return 1 if report.failed else 0
 
 
@@ -176,6 +188,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"(checkpoints; a sweep resumes them)")  # fmt: skip
     for key in status.failed:
         print(f"  failed {key}")
+    if args.profile is not None:
+        from qaplib import bayesopt
+        from qaplib.experiments import bo_searches, union
+        from qaplib.profiles import get_profile
+
+        profile = get_profile(args.profile)
+        progress = [bayesopt.search_progress(profile, search, store) for search in bo_searches(profile)]
+        finished = all(p.done for p in progress)
+        print(f"Bayesian optimisation ({profile.name}): {'done' if finished else 'not finished'}")
+        print(bayesopt.format_progress(progress))
+        sweep = union(sweep.name, sweep, bayesopt.proposed_runs(profile, progress))  # cost of BO runs so far too
     if args.cost:
         from qaplib.cost import format_cost, study_cost
 

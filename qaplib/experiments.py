@@ -155,11 +155,10 @@ def firmware_models(profile: Profile, models=FIRMWARE_MODELS, fold: int = 0) -> 
     return chosen
 
 
-BO_BITS = (32, 12, 6, 4)
-
-
-def bo_searches(profile: Profile, bits=BO_BITS, seed: int = 0):
-    """One :class:`qaplib.bayesopt.SearchSpec` per bit width with the profile's trial budget."""
+def bo_searches(profile: Profile, bits=None, seed: int = 0):
+    """One :class:`qaplib.bayesopt.SearchSpec` per bit width (default: the profile's ``bo_bits``) with the
+    profile's trial budget."""
     from qaplib.bayesopt import SearchSpec
 
+    bits = profile.bo_bits if bits is None else bits
     return [SearchSpec(bits=b, trials=profile.bo_trials, search_epochs=profile.bo_epochs, seed=seed) for b in check_bits(bits)]

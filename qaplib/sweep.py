@@ -21,6 +21,7 @@ step); batches are formed automatically, split so that every worker gets one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import itertools
@@ -290,6 +291,30 @@ def _run_local(jobs, workers, _scheduler, _security):
         futures = [pool.submit(_execute_and_store, *job) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
+
+
+@contextlib.contextmanager
+def local_worker():
+    """One spawned worker process kept for consecutive jobs (:func:`train_in_worker`).
+
+    Its imports, loaded data and compiled epochs (one XLA compilation per architecture) serve every job after
+    the first: a sequence of small jobs, such as the trials of a Bayesian-optimisation search, pays for them once.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
+        yield pool
+
+
+def train_in_worker(worker, specs: list[RunSpec], store: ResultStore) -> list[str]:
+    """Train and store the ``specs`` missing from ``store`` as one job in ``worker`` (:func:`local_worker`);
+    returns their keys. A failed job raises :class:`RuntimeError` with the worker's traceback."""
+    keys = [run_key(spec) for spec in specs]
+    todo = [(spec, key) for spec, key in zip(specs, keys, strict=True) if not store.is_complete(key)]
+    if todo:
+        job = ([spec.to_json() for spec, _ in todo], [key for _, key in todo], str(store.root))
+        errors = [error for _, error in worker.submit(_execute_and_store, *job).result() if error is not None]
+        if errors:
+            raise RuntimeError(f"training {len(todo)} run(s) failed:\n{errors[0]}")
+    return keys
 
 
 #: A Dask scheduler address: tcp:// or tls://, a host name or IPv4 address or [IPv6] address, and a port.

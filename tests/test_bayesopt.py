@@ -74,3 +74,55 @@ def test_searches_run_side_by_side_propose_what_each_proposes_alone(tmp_path):
         assert [(t.widths, t.val_loss, t.key) for t in together[search.bits]] == [(t.widths, t.val_loss, t.key) for t in alone]
     with pytest.raises(InvalidSpecError, match="workers must be a positive integer"):
         bayesopt.run_searches(profile, searches, ResultStore(tmp_path / "bad"), workers=0)
+
+
+@pytest.mark.slow
+def test_study_retrains_in_the_search_worker_and_its_progress_replays_from_the_store(tmp_path):
+    """run_study stores every trial and every tried architecture's retraining; a worker reused across runs
+    gives the same numbers as a fresh process; search_progress replays the store without training."""
+    from qaplib.runs import run_key
+    from qaplib.sweep import run_sweep
+
+    profile = get_profile("smoke")
+    searches = [bayesopt.SearchSpec(bits=6, bounds=((4, 16), (4, 8), (4, 8)), trials=2, search_epochs=1,
+                                    initial_points=1, seed=3)]  # fmt: skip
+    store = ResultStore(tmp_path / "study")
+    trials = bayesopt.run_study(profile, searches, store, workers=1)
+    retrains = bayesopt.retrain_sweep(profile, trials).runs
+    assert len(retrains) == len({(b, t.widths) for b, found in trials.items() for t in found}) >= 2
+    assert all(store.is_complete(run_key(spec)) for spec in retrains)
+    for search in searches:
+        progress = bayesopt.search_progress(profile, search, store)
+        assert progress.complete and progress.done and progress.retrained == progress.architectures >= 1
+        assert [t.key for t in progress.trials] == [t.key for t in trials[search.bits]]
+    # the last retraining ran in a worker that had trained other architectures first: a fresh process agrees
+    alone = ResultStore(tmp_path / "alone")
+    run_sweep(bayesopt.SweepSpec("alone", (retrains[-1],)), alone, workers=1, progress=False)
+    key = run_key(retrains[-1])
+    untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in s.load(key).phases] for s in (alone, store)]
+    assert untimed[0] == untimed[1] and alone.load(key).curves == store.load(key).curves
+    for ours, fresh in zip(store.load(key).weights[-1], alone.load(key).weights[-1], strict=True):
+        assert (ours == fresh).all()
+    # a lost trial: the replay stops before it, and nothing is trained
+    import shutil
+
+    shutil.rmtree(store.path(trials[6][1].key))
+    progress = bayesopt.search_progress(profile, searches[0], store)
+    assert not progress.complete and not progress.done and [t.key for t in progress.trials] == [trials[6][0].key]
+    assert not store.is_complete(trials[6][1].key)
+    proposed = bayesopt.proposed_runs(profile, [progress])
+    assert run_key(proposed.runs[0]) == trials[6][0].key and len(proposed.runs) == 2  # the trial and its retraining
+
+
+def test_status_of_a_profile_reports_its_searches(tmp_path):
+    """`qap status --profile` replays chapter 7's searches from the store (none here) and trains nothing."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "qaplib.cli", "status", "--profile", "smoke", "--store", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Bayesian optimisation (smoke): not finished" in result.stdout
+    for bits in (32, 6):
+        assert f"{bits:2d}-bit search: 0 of 2 trials, 0 of 0 tried architectures retrained, not finished" in result.stdout
+    assert not any(tmp_path.iterdir()) or not any(p.name.endswith(".json") for p in tmp_path.rglob("*"))
