@@ -21,6 +21,7 @@ import dataclasses
 import io
 import os
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -122,7 +123,7 @@ def run_search(profile: Profile, search: SearchSpec, store: ResultStore | None =
     """
     store = store or ResultStore()
     # keras-tuner prints a table per trial
-    with contextlib.redirect_stdout(io.StringIO()), _trainer(profile, store, executor, progress) as ensure:
+    with _quiet_oracle(), _trainer(profile, store, executor, progress) as ensure:
         return list(_search_trials(profile, search, store, ensure).trials)
 
 
@@ -163,8 +164,8 @@ def run_study(profile: Profile, searches: list[SearchSpec], store: ResultStore |
         return trials
 
     concurrent = min(len(searches), workers or os.cpu_count() or 1) or 1
-    # stdout is redirected once, around every thread: a redirect per thread would restore the wrong stream
-    with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(max_workers=concurrent) as pool:
+    # quietened once, around every thread: a redirect per thread would restore the wrong stream
+    with _quiet_oracle(), ThreadPoolExecutor(max_workers=concurrent) as pool:
         found = pool.map(one, searches)
         return {search.bits: trials for search, trials in zip(searches, found, strict=True)}
 
@@ -193,7 +194,7 @@ class SearchProgress:
 
 def search_progress(profile: Profile, search: SearchSpec, store: ResultStore) -> SearchProgress:
     """Replay ``search`` from ``store`` up to its first trial not stored; trains nothing."""
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _quiet_oracle():
         progress = _search_trials(profile, search, store, lambda spec: store.is_complete(run_key(spec)))
     retrains = retrain_sweep(profile, {search.bits: list(progress.trials)}).runs
     return dataclasses.replace(progress, retrained=sum(store.is_complete(run_key(s)) for s in retrains),
@@ -214,6 +215,17 @@ def format_progress(progress: list[SearchProgress]) -> str:
         f"{p.architectures} tried architectures retrained{'' if p.done else ', not finished'}"
         for p in progress
     )
+
+
+@contextlib.contextmanager
+def _quiet_oracle():
+    """keras-tuner prints a table per trial, and its Gaussian process (scikit-learn) warns when a fitted length
+    scale sits at its bound: neither tells a reader anything. Not thread-safe: enter it once, around all threads."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 @contextlib.contextmanager

@@ -126,3 +126,19 @@ def test_status_of_a_profile_reports_its_searches(tmp_path):
     for bits in (32, 6):
         assert f"{bits:2d}-bit search: 0 of 2 trials, 0 of 0 tried architectures retrained, not finished" in result.stdout
     assert not any(tmp_path.iterdir()) or not any(p.name.endswith(".json") for p in tmp_path.rglob("*"))
+
+
+def test_the_oracles_table_and_gp_warnings_stay_out_of_a_chapters_output(capsys):
+    """keras-tuner's per-trial table and scikit-learn's length-scale warnings are silenced; other warnings are not."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with bayesopt._quiet_oracle():
+            print("Trial 3 Complete [00h 01m 02s]")
+            warnings.warn("length_scale is close to the specified lower bound", ConvergenceWarning, stacklevel=1)
+        warnings.warn("something the reader should see", UserWarning, stacklevel=1)
+    assert capsys.readouterr().out == ""
+    assert [w.category for w in caught] == [UserWarning]
