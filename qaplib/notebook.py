@@ -132,6 +132,14 @@ class NotebookRun:
         """The fingerprint of the data behind this notebook's results (several, comma-separated, if mixed)."""
         return ", ".join(sorted(self.data_fingerprints)) or None
 
+    def resolved(self, name: str, value):
+        """Record what a parameter given as None resolved to (such as the profile's bit widths), so that a
+        figure's provenance names the values used; returns ``value``."""
+        if name not in self.parameters:
+            raise InvalidSpecError(f"{self.notebook} has no parameter {name!r}")
+        self.parameters[name] = value
+        return value
+
     def uses(self, jets) -> None:
         """Record that figures from now on depend on ``jets`` (a :class:`qaplib.data.JetData`)."""
         self.data_fingerprints.add(jets.fingerprint)

@@ -13,8 +13,8 @@ import pytest
 from output_checks import output_problems
 
 from qaplib import data
-from qaplib.book import declared_parameters, execute_notebook, notebook_names
 from qaplib.errors import InvalidSpecError
+from qaplib.book import declared_parameters, execute_notebook, notebook_names
 from qaplib.notebook import COMMON_PARAMETERS
 from qaplib.provenance import REPO_ROOT
 
@@ -190,3 +190,16 @@ def test_dataset_chapter_on_a_users_file_records_that_files_fingerprint_on_every
     parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     assert f'source = "{small_real_format_csv}"' in parameters.source  # the values the chapter ran with, in one cell
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def test_a_parameter_resolved_from_none_is_recorded_with_its_value(tmp_path):
+    """A figure's provenance names the bit widths used, not None, when the notebook took the profile's."""
+    from qaplib.notebook import NotebookRun
+    from qaplib.profiles import get_profile
+
+    run = NotebookRun(notebook="notebooks/07_bayesian_optimization.ipynb", parameters={"bits": None, "search_seed": 0},
+                      profile=get_profile("paper"), figure_dir=tmp_path)  # fmt: skip
+    assert run.resolved("bits", [32, 12, 6, 4]) == [32, 12, 6, 4]
+    assert run.parameters == {"bits": [32, 12, 6, 4], "search_seed": 0}
+    with pytest.raises(InvalidSpecError, match="has no parameter 'bit'"):
+        run.resolved("bit", [32])
