@@ -13,8 +13,8 @@ import pytest
 from output_checks import output_problems
 
 from qaplib import data
-from qaplib.errors import InvalidSpecError
 from qaplib.book import declared_parameters, execute_notebook, notebook_names
+from qaplib.errors import InvalidSpecError
 from qaplib.notebook import COMMON_PARAMETERS
 from qaplib.provenance import REPO_ROOT
 
