@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 ## Build the book from the committed, executed notebooks (RERUN=1 re-executes them first).
 book: $(STAMP)
 ifeq ($(RERUN),1)
-	$(BIN)/qap figures --profile $(PROFILE) --publish
+	$(BIN)/qap figures --profile $(PROFILE) --publish $(if $(filter paper,$(PROFILE)),--store-only)
 endif
 	$(BIN)/jupyter-book build book --warningiserror --keep-going
 	@echo "open book/_build/html/index.html"

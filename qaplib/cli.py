@@ -87,6 +87,10 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         raise QapError("--publish writes the book's chapters; give either --publish or --out")
     if args.publish:  # new results join the committed store, unless QAP_RESULTS_DIR names another one
         os.environ.setdefault("QAP_RESULTS_DIR", str(COMMITTED_ROOT))
+    if args.store_only:  # the notebooks' kernels inherit it: a missing run stops them before any training
+        from qaplib.sweep import STORE_ONLY_VARIABLE
+
+        os.environ[STORE_ONLY_VARIABLE] = "1"
     out = published_dir(args.profile) if args.publish else Path(args.out) if args.out else SCRATCH_BOOK_DIR
     for path in execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source):
         print(f"executed {path}")
@@ -308,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--source", help="your data file or folder (real hls4ml data), for every notebook")
     figures.add_argument("--test-source", help="a separate test set (file or folder), for every notebook")
     figures.add_argument("--out", help="folder for the executed notebooks and figures (default: out/book, git-ignored)")
+    figures.add_argument("--store-only", action="store_true",
+                         help="train nothing: a notebook that needs a run not in the store stops with an error")
     figures.add_argument("--publish", action="store_true",
                          help="write book/chapters and the committed store results/ (what `make book RERUN=1` does)")
     figures.set_defaults(handler=_cmd_figures)

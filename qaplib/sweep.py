@@ -155,6 +155,18 @@ CHECKPOINT_DIR = "checkpoints"
 
 #: Set (by :func:`qaplib.notebook.start`) to keep workers' native log lines (XLA, absl) out of a notebook's output.
 QUIET_WORKERS_VARIABLE = "QAP_QUIET_WORKERS"
+#: Set (to anything but empty) by ``qap figures --store-only``: every run must come from the store, none is trained.
+STORE_ONLY_VARIABLE = "QAP_STORE_ONLY"
+
+
+def refuse_training_if_store_only(missing: int, total: int, what: str) -> None:
+    """Raise before any training when :data:`STORE_ONLY_VARIABLE` is set and ``missing`` runs are not stored."""
+    if missing and os.environ.get(STORE_ONLY_VARIABLE):
+        raise InvalidSpecError(
+            f"{missing} of the {total} runs of {what} are not in the result store, and {STORE_ONLY_VARIABLE} is set "
+            "(qap figures --store-only) so nothing is trained: train them first, for example with "
+            "`qap sweep --profile NAME --store results`, then publish again"
+        )
 
 
 def _silence_native_stderr() -> None:
@@ -252,6 +264,7 @@ def run_sweep(
     store.remove_stale_temporaries()
     keys = sweep_keys(sweep)
     todo = [(spec, key) for spec, key in zip(sweep.runs, keys, strict=True) if not store.is_complete(key)]
+    refuse_training_if_store_only(len(todo), len(keys), sweep.name)
     check_data([spec.data for spec, _ in todo])
     reused = tuple(key for key in keys if key not in {k for _, k in todo})
     failed: dict[str, str] = {}
@@ -309,6 +322,7 @@ def train_in_worker(worker, specs: list[RunSpec], store: ResultStore) -> list[st
     returns their keys. A failed job raises :class:`RuntimeError` with the worker's traceback."""
     keys = [run_key(spec) for spec in specs]
     todo = [(spec, key) for spec, key in zip(specs, keys, strict=True) if not store.is_complete(key)]
+    refuse_training_if_store_only(len(todo), len(keys), "a Bayesian-optimisation search")
     if todo:
         job = ([spec.to_json() for spec, _ in todo], [key for _, key in todo], str(store.root))
         errors = [error for _, error in worker.submit(_execute_and_store, *job).result() if error is not None]

@@ -268,3 +268,23 @@ def test_status_counts_the_missing_runs_under_way_from_their_checkpoints(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "smoke: 0 done, 4 missing, 0 failed (of 4)" in result.stdout
     assert "2 of the missing runs are under way: 3 phases finished" in result.stdout
+
+
+def test_store_only_trains_nothing_and_names_the_fix(tmp_path, monkeypatch):
+    """With QAP_STORE_ONLY (qap figures --store-only) a missing run stops a sweep, and a BO search's worker,
+    before any training; a run already stored is reused as always."""
+    from qaplib.errors import InvalidSpecError
+    from qaplib.sweep import STORE_ONLY_VARIABLE, local_worker, train_in_worker
+
+    sweep = SweepSpec.from_grid(SMOKE_GRID)
+    first = SweepSpec("first", sweep.runs[:1])
+    run_sweep(first, ResultStore(tmp_path), workers=1, progress=False)  # stored before the switch
+    monkeypatch.setenv(STORE_ONLY_VARIABLE, "1")
+    report = run_sweep(first, ResultStore(tmp_path), workers=1, progress=False)
+    assert report.reused == tuple(sweep_keys(first)) and not report.computed
+    with pytest.raises(InvalidSpecError, match=rf"{len(sweep.runs) - 1} of the {len(sweep.runs)} runs of .* are not in "
+                                               r"the result store.*qap sweep --profile NAME --store results"):  # fmt: skip
+        run_sweep(sweep, ResultStore(tmp_path), workers=1, progress=False)
+    with local_worker() as worker, pytest.raises(InvalidSpecError, match="1 of the 1 runs of a Bayesian"):
+        train_in_worker(worker, [sweep.runs[1]], ResultStore(tmp_path))
+    assert list(sweep_status(sweep, ResultStore(tmp_path)).done) == sweep_keys(first)
