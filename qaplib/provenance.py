@@ -21,8 +21,10 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
     return found
 
 
-#: Generated outputs: their being re-executed does not make the code that produced them dirty.
-_OUTPUT_PATHS = (":(exclude)book/chapters", ":(exclude)results")
+#: Generated outputs (both scales' chapters, the table of contents and the at-a-glance table written from them,
+#: and the result store): their being re-executed does not make the code that produced them dirty.
+_OUTPUT_PATHS = (":(exclude)book/chapters", ":(exclude)book/paper", ":(exclude)book/_toc.yml",
+                 ":(exclude)book/at_a_glance.md", ":(exclude)results")  # fmt: skip
 
 
 def git_commit() -> str:
