@@ -210,9 +210,15 @@ def bo_comparison(summary: pd.DataFrame, retrained: pd.DataFrame, tolerance: flo
 # ---------------------------------------------------------------- each chapter's verdict in words
 
 
+def _signed(value: float, digits: int = 3) -> str:
+    """``value`` with its sign and ``digits`` decimals; a value that rounds to zero is written 0 (never -0.000)."""
+    rounded = round(float(value), digits)
+    return f"{0.0:.{digits}f}" if rounded == 0 else f"{rounded:+.{digits}f}"
+
+
 def _pp(value: float) -> str:
     """An accuracy difference in percentage points, signed."""
-    return f"{100 * value:+.2f} percentage points"
+    return f"{_signed(100 * value, 2)} percentage points"
 
 
 def claim_verdict(claims: pd.DataFrame, tolerance: float) -> str:
@@ -247,8 +253,8 @@ def scheme_verdict(difference: pd.DataFrame) -> str:
     return (f"Over {len(difference)} (bit width, pruning phase) points, {better} is the more accurate scheme on average: "
             f"FT − LT = {_pp(accuracy.mean())} (FT ahead at {int((accuracy > 0).sum())} of them; "
             f"largest gap {_pp(accuracy.abs().max() * np.sign(accuracy[accuracy.abs().idxmax()]))}). "
-            f"In neural efficiency FT − LT = {efficiency.mean():+.3f} on average "
-            f"({efficiency[pruned.index].mean():+.3f} over the pruned phases alone): "
+            f"In neural efficiency FT − LT = {_signed(efficiency.mean())} on average "
+            f"({_signed(efficiency[pruned.index].mean())} over the pruned phases alone): "
             + (f"{'FT' if efficiency.mean() > 0 else 'LT'} models use more of their neurons' state space."
                if abs(efficiency.mean()) >= 0.01 else
                "the two schemes use their neurons' state space alike (less than 0.01 apart)."))  # fmt: skip
@@ -294,7 +300,7 @@ def efficiency_verdict(spread: dict, accuracy_window: float) -> str:
             f"efficiencies differ by a factor **{spread['ratio']:.2f}**: from {describe_model(spread['lowest'])} to "
             f"{describe_model(spread['highest'])}. Accuracy alone does not say how efficiently a network uses its "
             f"neurons (Spearman correlation of accuracy and efficiency over all models: "
-            f"{spread['spearman_accuracy_efficiency']:+.2f}).")  # fmt: skip
+            f"{_signed(spread['spearman_accuracy_efficiency'], 2)}).")  # fmt: skip
 
 
 def noise_table(summary: pd.DataFrame, phases: tuple[int, int] = (0, 9)) -> pd.DataFrame:

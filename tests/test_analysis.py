@@ -202,3 +202,10 @@ def test_the_methods_page_shows_the_committed_fidelity_study_as_measured():
     rows = json.loads((fidelity_study.COMMITTED_STUDY / "learning_curve.json").read_text())
     assert fidelity_study.learning_curve_table(rows) in methods
     assert fidelity_study.ADOPTED in fidelity_study.load_results()
+
+
+def test_signed_numbers_in_verdicts_never_read_minus_zero():
+    from qaplib.analysis import _pp, _signed
+
+    assert [_signed(v) for v in (-0.0004, 0.0004, 0.0006, -0.25)] == ["0.000", "0.000", "+0.001", "-0.250"]
+    assert _pp(-0.00004) == "0.00 percentage points" and _pp(0.0123) == "+1.23 percentage points"

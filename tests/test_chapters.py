@@ -1,4 +1,5 @@
-"""The committed, executed chapters in book/chapters: clean outputs, every glued value present, one parameters cell."""
+"""The committed, executed chapters of both scales (book/chapters, book/paper): clean outputs, every glued value
+present, one parameters cell, figures made at clean commits."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import nbformat
 import pytest
 from output_checks import output_problems
 
-from qaplib.book import CHAPTER_DIR, notebook_names
+from qaplib.book import CHAPTER_DIR, PUBLISHED_DIRS, notebook_names
 
 GLUE_REFERENCE = re.compile(r"\{glue:md\}`([\w-]+):myst`|\{glue:figure\} ([\w-]+)")
+
+
+#: Every executed chapter in the book: the default scale's (all of them) and the paper scale's published so far.
+PUBLISHED = [CHAPTER_DIR / f"{name}.ipynb" for name in notebook_names()] + sorted(PUBLISHED_DIRS["paper"].glob("*.ipynb"))
 
 
 def glued_labels(nb) -> set[str]:
@@ -18,17 +23,17 @@ def glued_labels(nb) -> set[str]:
             for o in c.get("outputs", [])} - {None}  # fmt: skip
 
 
-@pytest.mark.parametrize("name", notebook_names())
-def test_committed_chapter_shows_no_noise_paths_or_injected_cell(name):
-    nb = nbformat.read(CHAPTER_DIR / f"{name}.ipynb", as_version=4)
+@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_committed_chapter_shows_no_noise_paths_or_injected_cell(path):
+    nb, name = nbformat.read(path, as_version=4), path.stem
     problems = output_problems(nb)
     assert not problems, "\n".join(problems)
     assert [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])], f"{name}: no parameters cell"
 
 
-@pytest.mark.parametrize("name", notebook_names())
-def test_committed_chapter_glues_every_value_its_text_uses_and_states_a_verdict(name):
-    nb = nbformat.read(CHAPTER_DIR / f"{name}.ipynb", as_version=4)
+@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_committed_chapter_glues_every_value_its_text_uses_and_states_a_verdict(path):
+    nb, name = nbformat.read(path, as_version=4), path.stem
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     referenced = {a or b for a, b in GLUE_REFERENCE.findall(text)}
     missing = referenced - glued_labels(nb)
@@ -56,7 +61,7 @@ def test_every_committed_figure_was_made_at_a_clean_commit_that_exists():
     import json
     import subprocess
 
-    records = sorted((CHAPTER_DIR / "figures").glob("*.provenance.json"))
+    records = sorted(path for directory in PUBLISHED_DIRS.values() for path in (directory / "figures").glob("*.provenance.json"))
     assert records
     git = ["git", "-C", str(CHAPTER_DIR)]
     shallow = subprocess.run([*git, "rev-parse", "--is-shallow-repository"], capture_output=True, text=True).stdout.strip()
