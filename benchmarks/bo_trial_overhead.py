@@ -8,8 +8,8 @@ new architecture and the evaluation remain per trial.
 
 This script trains the same trials both ways, in one process and into scratch stores, and prints the wall
 time of each, their ratio, and the results' equality (the reused worker must not change a single number).
-It also prints one trial's parts, measured in a worker of its own: imports, data loading, first epoch
-(compilation included), a later epoch, and evaluation.
+It also prints one trial's parts, measured in a worker of its own: imports, data loading, compilation, one
+epoch, and evaluation.
 
 Usage: .venv/bin/python benchmarks/bo_trial_overhead.py [--profile paper] [--trials 4] [--epochs 25]
 """
@@ -24,8 +24,8 @@ import time
 WIDTHS = ((78, 13, 63), (40, 20, 10), (120, 60, 8), (16, 4, 32), (96, 48, 48), (8, 64, 4))
 
 
-def _parts(profile_name: str, widths: tuple[int, ...], epochs: int) -> dict[str, float]:
-    """Seconds of one trial's parts in a fresh process: imports, data, first epoch, later epoch, evaluation."""
+def _parts(profile_name: str, widths: tuple[int, ...]) -> dict[str, float]:
+    """Seconds of one trial's parts in a fresh process: imports, data, compilation, one epoch, evaluation."""
     start = time.perf_counter()
     from qaplib import bayesopt
     from qaplib.engine.runs import cached_jets
@@ -77,7 +77,7 @@ def main() -> None:
     search = bayesopt.SearchSpec(bits=6, search_epochs=args.epochs)
     specs = [bayesopt.trial_spec(profile, search, widths) for widths in WIDTHS[: args.trials]]
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        parts = pool.submit(_parts, args.profile, WIDTHS[0], 1).result()
+        parts = pool.submit(_parts, args.profile, WIDTHS[0]).result()
     print(f"one trial's parts ({args.profile} data, widths {WIDTHS[0]}, 6 bits), measured in a fresh worker:")
     for label, seconds in parts.items():
         print(f"  {label:26s} {seconds:6.1f} s")

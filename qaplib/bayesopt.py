@@ -115,16 +115,15 @@ def _oracle(search: SearchSpec):
 
 
 def run_search(profile: Profile, search: SearchSpec, store: ResultStore | None = None, executor: str = "local",
-               workers: int | None = None, progress: bool = False) -> list[Trial]:
+               progress: bool = False) -> list[Trial]:
     """Run (or replay from the store) the search; returns the trials in the order they were proposed.
 
     Deterministic in ``search.seed``: the oracle proposes the same architectures given the same
     (cached) objective values, so a resumed search retrains nothing it already has.
     """
     store = store or ResultStore()
-    # keras-tuner prints a table per trial
     with _quiet_oracle(), _trainer(profile, store, executor, progress) as ensure:
-        return list(_search_trials(profile, search, store, ensure).trials)
+        return _search_trials(profile, search, store, ensure)[0]
 
 
 def run_searches(profile: Profile, searches: list[SearchSpec], store: ResultStore | None = None,
@@ -157,7 +156,7 @@ def run_study(profile: Profile, searches: list[SearchSpec], store: ResultStore |
 
     def one(search: SearchSpec) -> list[Trial]:
         with _trainer(profile, store, executor, False, scheduler, security) as ensure:
-            trials = list(_search_trials(profile, search, store, ensure).trials)
+            trials = _search_trials(profile, search, store, ensure)[0]
             if retrain:
                 for spec in retrain_sweep(profile, {search.bits: trials}).runs:
                     ensure(spec)
@@ -195,10 +194,10 @@ class SearchProgress:
 def search_progress(profile: Profile, search: SearchSpec, store: ResultStore) -> SearchProgress:
     """Replay ``search`` from ``store`` up to its first trial not stored; trains nothing."""
     with _quiet_oracle():
-        progress = _search_trials(profile, search, store, lambda spec: store.is_complete(run_key(spec)))
-    retrains = retrain_sweep(profile, {search.bits: list(progress.trials)}).runs
-    return dataclasses.replace(progress, retrained=sum(store.is_complete(run_key(s)) for s in retrains),
-                               architectures=len(retrains))  # fmt: skip
+        trials, complete = _search_trials(profile, search, store, lambda spec: store.is_complete(run_key(spec)))
+    retrains = retrain_sweep(profile, {search.bits: trials}).runs
+    return SearchProgress(search, tuple(trials), complete, retrained=sum(store.is_complete(run_key(s)) for s in retrains),
+                          architectures=len(retrains))  # fmt: skip
 
 
 def proposed_runs(profile: Profile, progress: list[SearchProgress]) -> SweepSpec:
@@ -253,9 +252,9 @@ def _trainer(profile: Profile, store: ResultStore, executor: str, progress: bool
     yield by_sweep
 
 
-def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, ensure) -> SearchProgress:
-    """Propose, train (``ensure(spec)`` stores a run and returns True, or returns False to stop) and report
-    the search's trials; stdout must already be redirected (keras-tuner prints)."""
+def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, ensure) -> tuple[list[Trial], bool]:
+    """Propose and train (``ensure(spec)`` stores a run and returns True, or returns False to stop) the search's
+    trials; returns them and whether the search got to its end. Enter :func:`_quiet_oracle` first."""
     oracle = _oracle(search)
     trials: list[Trial] = []
     for _ in range(search.trials):
@@ -265,14 +264,14 @@ def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, ens
         widths = tuple(int(proposal.hyperparameters.values[f"fc{i}"]) for i in range(1, len(search.bounds) + 1))
         spec = trial_spec(profile, search, widths)
         if not ensure(spec):
-            return SearchProgress(search, tuple(trials), complete=False, retrained=0, architectures=0)
+            return trials, False
         key = run_key(spec)
         val_loss = float(store.load(key).curves[0]["val_loss"][-1])
         oracle.update_trial(proposal.trial_id, {"val_loss": val_loss})
         proposal.status = "COMPLETED"
         oracle.end_trial(proposal)
         trials.append(Trial(widths=widths, val_loss=val_loss, key=key))
-    return SearchProgress(search, tuple(trials), complete=True, retrained=0, architectures=0)
+    return trials, True
 
 
 def best_trial(trials: list[Trial]) -> Trial:
