@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 
-from qaplib import plots
+from qaplib import experiments, plots
+from qaplib.profiles import get_profile
 
 matplotlib.use("Agg")
 
@@ -36,6 +38,25 @@ def test_a_bit_width_has_the_same_colour_whatever_else_is_plotted(bits):
     fig = plots.curves_figure(summary_for(bits), ["accuracy", "macro_auc"])
     expected = {plots.series_label("bits", b): plots.BIT_COLORS[b] for b in bits}
     assert series_colours(fig.axes[0]) == series_colours(fig.axes[1]) == expected
+
+
+def cielab(colour: str) -> np.ndarray:
+    """CIELAB (D65) coordinates of an sRGB colour: L*, a*, b*."""
+    linear = np.array(to_rgb(colour))
+    linear = np.where(linear > 0.04045, ((linear + 0.055) / 1.055) ** 2.4, linear / 12.92)
+    srgb_to_xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = srgb_to_xyz @ linear / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("bits", [experiments.QAP_BITS, get_profile("paper").bo_bits])
+def test_bit_widths_drawn_together_have_clearly_different_colours(bits):
+    """CIE76 colour difference of at least 40 between any two widths of one figure (about 2.3 is just noticeable)."""
+    assert np.allclose(cielab("#ffffff"), [100, 0, 0], atol=0.05) and np.allclose(cielab("#000000"), 0, atol=0.01)
+    for first, second in itertools.combinations(bits, 2):
+        distance = np.linalg.norm(cielab(plots.BIT_COLORS[first]) - cielab(plots.BIT_COLORS[second]))
+        assert distance >= 40, (first, second, distance)
 
 
 @pytest.mark.parametrize("n_metrics", [1, 2, 3, 5])
