@@ -5,9 +5,16 @@ in [8, 128] x [4, 64] x [4, 64]; each trial trains the unpruned model for a fixe
 (25 in the paper, no early stopping) and reports its validation loss. The search itself is
 keras-tuner's ``BayesianOptimizationOracle`` (a GP with an upper-confidence-bound acquisition);
 we do not write a GP by hand. Every trial is an ordinary :class:`qaplib.runs.RunSpec` in the result
-store, so an interrupted search replays the oracle from cached trials without retraining them,
-and trials run on the same executors as any sweep. Afterwards every trial architecture is retrained
-with the profile's normal settings (early stopping) and scored on the test set.
+store, and trials run on the same executors as any sweep. Afterwards every trial architecture is
+retrained with the profile's normal settings (early stopping) and scored on the test set.
+
+**Decisions are data.** The GP's proposals are floating-point work whose last bits depend on the CPU, so
+a search is never replayed by asking the GP again. Each search writes its trajectory
+(:class:`Trajectory`: the proposals in order, the losses reported to the oracle, and the oracle's whole
+state) to ``<store>/searches/<key>.json`` after every trial. Status, replay and chapter 7 read it; the GP
+is consulted only to extend a search past its recorded end (an interrupted search, or a larger budget:
+the first n proposals do not depend on the budget), from the recorded state, exactly as an uninterrupted
+search would continue on that machine.
 
 A trial is small (25 epochs of one model), so what surrounds it weighs: with the local executor a
 search keeps one worker process for all its trials and retrainings, which pays for imports, data loading
@@ -18,14 +25,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
+import json
 import os
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from qaplib.errors import InvalidSpecError
+from qaplib.files import read_sealed_json, write_sealed_json
 from qaplib.models import ALLOWED_BITS, ModelSpec
 from qaplib.profiles import Profile
 from qaplib.runs import PruningSpec, RunSpec, run_key
@@ -33,6 +46,10 @@ from qaplib.store import ResultStore
 from qaplib.sweep import EXECUTORS, SweepSpec, check_data, local_worker, run_sweep, train_in_worker
 
 PAPER_BOUNDS = ((8, 128), (4, 64), (4, 64))
+#: Bump when the layout of a recorded trajectory changes; part of every search key.
+SEARCH_FORMAT_VERSION = 1
+#: Where a store keeps the trajectories, under each of its roots.
+SEARCH_DIR = "searches"
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,8 @@ def retrain_spec(profile: Profile, bits: int, widths: tuple[int, ...], fold: int
     )
 
 
-def _oracle(search: SearchSpec):
+def _oracle(search: SearchSpec, directory: str):
+    """A fresh keras-tuner oracle for ``search``, keeping its own files in ``directory`` (ours to discard)."""
     import keras_tuner as kt
 
     space = kt.HyperParameters()
@@ -110,16 +128,115 @@ def _oracle(search: SearchSpec):
         num_initial_points=min(search.initial_points, search.trials),
         seed=search.seed + 1,  # keras-tuner treats seed 0 as "draw a random seed": never pass it 0
     )  # fmt: skip
-    oracle._set_project_dir(tempfile.mkdtemp(prefix="qap-bo-"), f"bo-{search.bits}b")  # oracle state is ours to discard
+    oracle._set_project_dir(directory, f"bo-{search.bits}b")
+    return oracle
+
+
+def search_key(profile: Profile, search: SearchSpec) -> str:
+    """Content hash of a search's trajectory: what decides its proposals and the losses they get.
+
+    It covers the search settings except the trial budget (the first n proposals of a larger budget are the
+    same), and how every trial is trained: the run key of the trial at the bounds' lower corner stands for the
+    profile's training settings, data fingerprint and code versions, which all trials share.
+    """
+    corner = tuple(low for low, _ in search.bounds)
+    payload = {
+        "search": {"bits": search.bits, "bounds": [list(b) for b in search.bounds], "search_epochs": search.search_epochs,
+                   "initial_points": search.initial_points, "seed": search.seed},
+        "trial_training": run_key(trial_spec(profile, search, corner)),
+        "format": SEARCH_FORMAT_VERSION,
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A search's recorded decisions: its trials in the order they were proposed (each with the loss reported to the
+    oracle and the stored run it came from), the machine that proposed each (:meth:`qaplib.platform.Platform.describe`),
+    whether the oracle ran out of new points, and the oracle's state after the last trial (keras-tuner's own state,
+    its trials and its random generator), from which it continues."""
+
+    key: str
+    trials: tuple[Trial, ...]
+    proposed_on: tuple[str, ...]
+    exhausted: bool
+    oracle: dict
+
+
+def _trajectory_path(root: Path, key: str) -> Path:
+    return root / SEARCH_DIR / f"{key}.json"
+
+
+def read_trajectory(store: ResultStore, key: str) -> Trajectory | None:
+    """The longest whole, unedited trajectory of ``key`` over the store's roots (a trajectory only grows, so the
+    longest one knows most); None where none is recorded. Reads files only: no oracle, no GP."""
+    found = None
+    for root in store.roots:
+        record = read_sealed_json(_trajectory_path(root, key), key)
+        if record is None:
+            continue
+        try:
+            trials = tuple(Trial(widths=tuple(int(w) for w in t["widths"]), val_loss=float(t["val_loss"]), key=str(t["run_key"]))
+                           for t in record["trials"])  # fmt: skip
+            proposed_on = tuple(str(t["proposed_on"]) for t in record["trials"])
+            trajectory = Trajectory(key, trials, proposed_on, bool(record["exhausted"]), dict(record["oracle"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if found is None or len(trajectory.trials) > len(found.trials):
+            found = trajectory
+    return found
+
+
+def write_trajectory(store: ResultStore, search: SearchSpec, trajectory: Trajectory) -> None:
+    """Record a search's trajectory so far under the store's written root (atomically, with a checksum)."""
+    from qaplib.provenance import package_versions
+
+    record = {
+        "key": trajectory.key,
+        "search": dataclasses.asdict(search) | {"trials": None},  # the budget is not the trajectory's
+        "trials": [{"widths": list(t.widths), "val_loss": t.val_loss, "run_key": t.key, "proposed_on": on}
+                   for t, on in zip(trajectory.trials, trajectory.proposed_on, strict=True)],  # fmt: skip
+        "exhausted": trajectory.exhausted,
+        "oracle": trajectory.oracle,
+        "packages": package_versions(("keras-tuner", "scikit-learn", "scipy", "numpy")),
+    }
+    write_sealed_json(_trajectory_path(store.root, trajectory.key), record)
+
+
+#: keras-tuner's display state holds wall-clock times and does not take part in proposals: recorded neutral.
+_NEUTRAL_DISPLAY = {"search_start": None, "trial_start": {}, "trial_number": {}}
+
+
+def _oracle_state(oracle) -> dict:
+    """Everything the oracle needs to continue: its state, its trials, and the random generator its GP restarts
+    draw from (keras-tuner does not save that one, so a reloaded oracle would propose differently)."""
+    _, keys, position, has_gauss, cached_gaussian = oracle._random_state.get_state()
+    return {
+        "state": {**oracle.get_state(), "display": _NEUTRAL_DISPLAY},
+        "trials": {trial_id: trial.get_state() for trial_id, trial in oracle.trials.items()},
+        "random_state": {"keys": keys.tolist(), "position": int(position), "has_gauss": int(has_gauss),
+                         "cached_gaussian": float(cached_gaussian)},
+    }  # fmt: skip
+
+
+def _restored_oracle(search: SearchSpec, recorded: dict, directory: str):
+    """An oracle in the state :func:`_oracle_state` recorded, ready to propose the next trial."""
+    from keras_tuner.src.engine.trial import Trial as TunerTrial
+
+    oracle = _oracle(search, directory)
+    oracle.trials = {trial_id: TunerTrial.from_state(state) for trial_id, state in recorded["trials"].items()}
+    oracle.set_state(recorded["state"])
+    oracle.num_initial_points = min(search.initial_points, search.trials)  # set_state restores the recorded budget's
+    random_state = recorded["random_state"]
+    oracle._random_state.set_state(("MT19937", np.array(random_state["keys"], dtype=np.uint32), random_state["position"],
+                                    random_state["has_gauss"], random_state["cached_gaussian"]))  # fmt: skip
     return oracle
 
 
 def run_search(profile: Profile, search: SearchSpec, store: ResultStore | None = None, executor: str = "local",
                progress: bool = False) -> list[Trial]:
-    """Run (or replay from the store) the search; returns the trials in the order they were proposed.
-
-    Deterministic in ``search.seed``: the oracle proposes the same architectures given the same
-    (cached) objective values, so a resumed search retrains nothing it already has.
+    """Run the search, or read it back from its recorded trajectory; returns the trials in the order they were
+    proposed. Resumable after every trial: a resumed search continues from the recorded oracle state.
     """
     store = store or ResultStore()
     with _quiet_oracle(), _trainer(profile, store, executor, progress) as ensure:
@@ -140,7 +257,7 @@ def run_searches(profile: Profile, searches: list[SearchSpec], store: ResultStor
 def run_study(profile: Profile, searches: list[SearchSpec], store: ResultStore | None = None,
               executor: str = "local", workers: int | None = None, retrain: bool = True,
               scheduler: str | None = None, security=None) -> dict[int, list[Trial]]:
-    """Run (or replay) the searches side by side and then retrain each search's architectures; returns bits -> trials.
+    """Run (or read back) the searches side by side and then retrain each search's architectures; returns bits -> trials.
 
     Up to ``workers`` (default: all cores) searches at once. With the local executor each search keeps one
     worker process for all its trials and retrainings, so imports, data loading and the compilation of an
@@ -192,10 +309,11 @@ class SearchProgress:
 
 
 def search_progress(profile: Profile, search: SearchSpec, store: ResultStore) -> SearchProgress:
-    """Replay ``search`` from ``store`` up to its first trial not stored; trains nothing."""
-    with _quiet_oracle():
-        trials, complete = _search_trials(profile, search, store, lambda spec: store.is_complete(run_key(spec)))
-    retrains = retrain_sweep(profile, {search.bits: trials}).runs
+    """How far ``search`` has got in ``store``, from its recorded trajectory alone: trains nothing, asks no GP."""
+    recorded = read_trajectory(store, search_key(profile, search))
+    trials = recorded.trials[: search.trials] if recorded else ()
+    complete = len(trials) == search.trials or bool(recorded and recorded.exhausted)
+    retrains = retrain_sweep(profile, {search.bits: list(trials)}).runs
     return SearchProgress(search, tuple(trials), complete, retrained=sum(store.is_complete(run_key(s)) for s in retrains),
                           architectures=len(retrains))  # fmt: skip
 
@@ -253,24 +371,41 @@ def _trainer(profile: Profile, store: ResultStore, executor: str, progress: bool
 
 
 def _search_trials(profile: Profile, search: SearchSpec, store: ResultStore, ensure) -> tuple[list[Trial], bool]:
-    """Propose and train (``ensure(spec)`` stores a run and returns True, or returns False to stop) the search's
-    trials; returns them and whether the search got to its end. Enter :func:`_quiet_oracle` first."""
-    oracle = _oracle(search)
-    trials: list[Trial] = []
-    for _ in range(search.trials):
-        proposal = oracle.create_trial("qap")
-        if proposal.status != "RUNNING":
-            break
-        widths = tuple(int(proposal.hyperparameters.values[f"fc{i}"]) for i in range(1, len(search.bounds) + 1))
-        spec = trial_spec(profile, search, widths)
-        if not ensure(spec):
-            return trials, False
-        key = run_key(spec)
-        val_loss = float(store.load(key).curves[0]["val_loss"][-1])
-        oracle.update_trial(proposal.trial_id, {"val_loss": val_loss})
-        proposal.status = "COMPLETED"
-        oracle.end_trial(proposal)
-        trials.append(Trial(widths=widths, val_loss=val_loss, key=key))
+    """The search's trials: read from its recorded trajectory, and where that ends before the budget, proposed by
+    the oracle (restored to its recorded state) and trained (``ensure(spec)`` stores a run and returns True, or
+    returns False to stop), the trajectory recorded after each. Returns them and whether the search got to its
+    end. Enter :func:`_quiet_oracle` first."""
+    from qaplib.platform import current_platform
+
+    key = search_key(profile, search)
+    recorded = read_trajectory(store, key)
+    trials = list(recorded.trials[: search.trials]) if recorded else []
+    if len(trials) == search.trials or (recorded and recorded.exhausted):
+        return trials, True
+    proposed_on = list(recorded.proposed_on) if recorded else []
+    here = current_platform().describe()
+
+    def record(exhausted: bool) -> None:
+        write_trajectory(store, search, Trajectory(key, tuple(trials), tuple(proposed_on), exhausted, _oracle_state(oracle)))
+
+    with tempfile.TemporaryDirectory(prefix="qap-bo-") as directory:
+        oracle = _restored_oracle(search, recorded.oracle, directory) if recorded else _oracle(search, directory)
+        while len(trials) < search.trials:
+            proposal = oracle.create_trial("qap")
+            if proposal.status != "RUNNING":  # the space holds no new point
+                record(exhausted=True)
+                break
+            widths = tuple(int(proposal.hyperparameters.values[f"fc{i}"]) for i in range(1, len(search.bounds) + 1))
+            spec = trial_spec(profile, search, widths)
+            if not ensure(spec):
+                return trials, False
+            val_loss = float(store.load(run_key(spec)).curves[0]["val_loss"][-1])
+            oracle.update_trial(proposal.trial_id, {"val_loss": val_loss})
+            proposal.status = "COMPLETED"
+            oracle.end_trial(proposal)
+            trials.append(Trial(widths=widths, val_loss=val_loss, key=run_key(spec)))
+            proposed_on.append(here)
+            record(exhausted=False)
     return trials, True
 
 

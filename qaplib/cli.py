@@ -221,8 +221,6 @@ def _cmd_results_fill_in(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    import tempfile
-
     from qaplib.profiles import get_profile
     from qaplib.provenance import REPO_ROOT
     from qaplib.store import COMMITTED_ROOT, ResultStore
@@ -230,13 +228,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.profile)
     committed = ResultStore(Path(args.committed) if args.committed else COMMITTED_ROOT)
-    scratch_parent = REPO_ROOT / "out" / "verify"
-    scratch_parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"{profile.name}-seed{args.seed}-", dir=scratch_parent))
+    scratch = REPO_ROOT / "out" / "verify" / f"{profile.name}-seed{args.seed}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     result = verify_sample(profile, args.sample, args.seed, scratch, committed, workers=args.workers)
+    print(f"this machine: {result.here.describe()}")
     print(result.table().to_string(index=False))
-    for name, claim in (("committed", result.claim_committed), ("with the recomputed runs", result.claim_recomputed)):
-        if claim:
+    if result.calibration is not None:
+        print(result.calibration.describe(len(result.checks)))
+    if result.claim is not None:
+        print(result.claim.describe())
+        for name, claim in (("committed", result.claim_committed), ("with the recomputed runs", result.claim_recomputed)):
             print(f"claim, {name}: {claim}")
     print(result.verdict())
     print(f"recomputed records: {scratch}")

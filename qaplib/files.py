@@ -67,6 +67,28 @@ def atomic_write_json(path: str | Path, value) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=True, default=float) + "\n").encode())
 
 
+def write_sealed_json(path: str | Path, record: dict) -> dict:
+    """Store ``record`` atomically with a ``sha256`` of its content, which :func:`read_sealed_json` verifies;
+    returns it as a reader will see it (parsed back from JSON)."""
+    record = json.loads(json.dumps(record, default=float))  # the checksum is of what a reader will parse
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {**record, "sha256": json_sha256(record)})
+    return record
+
+
+def read_sealed_json(path: str | Path, key: str) -> dict | None:
+    """The record :func:`write_sealed_json` stored at ``path``, if it is whole, unedited (its ``sha256`` matches)
+    and filed under its own ``key``; else None (unreadable, edited or misfiled records count as missing)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    checksum = record.pop("sha256", None)
+    return record if checksum == json_sha256(record) and record.get("key") == key else None
+
+
 def inside(directory: str | Path, relative: str) -> Path:
     """``directory / relative``, or ValueError when that resolves outside ``directory`` (``..``, absolute, links)."""
     base = Path(directory).resolve()

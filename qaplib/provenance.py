@@ -41,7 +41,10 @@ def git_commit() -> str:
 
 def provenance(notebook: str, parameters: dict, data_fingerprint: str | None = None,
                result_keys: list[str] | None = None) -> dict:
-    """Everything needed to say where a figure came from (JSON-serialisable)."""
+    """Everything needed to say where a result or figure came from (JSON-serialisable), the machine included
+    (:func:`qaplib.platform.current_platform`)."""
+    from qaplib.platform import current_platform
+
     return {
         "notebook": notebook,
         "parameters": parameters,
@@ -49,4 +52,5 @@ def provenance(notebook: str, parameters: dict, data_fingerprint: str | None = N
         "result_keys": list(result_keys or []),
         "commit": git_commit(),
         "packages": package_versions(),
+        "platform": current_platform().to_dict(),
     }

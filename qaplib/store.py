@@ -200,6 +200,22 @@ class ResultStore:
             rewritten.append(directory.name)
         return rewritten
 
+    def note_platform(self, platform: dict, noted: str) -> list[str]:
+        """Note ``platform`` (:meth:`qaplib.platform.Platform.to_dict`) in every record under :attr:`root` that has
+        none, with ``noted`` saying how it is known; returns the keys it rewrote. For records made before records
+        carried their platform, on a machine of a known kind; key, spec, phases and weights stay as they were."""
+        rewritten = []
+        for directory in sorted(self.root.glob("??/*")):
+            if directory.name.startswith(".") or not _is_complete(directory):
+                continue
+            stored = self._load_stored(directory.name)
+            if "platform" in stored.meta:
+                continue
+            meta = {**stored.meta, "platform": {**platform, "noted": noted}}
+            self._replace(directory, RunResult(stored.spec, stored.key, stored.phases, stored.weights, stored.curves, meta))
+            rewritten.append(directory.name)
+        return rewritten
+
     def _replace(self, directory: Path, result: RunResult) -> None:
         """Swap the record in ``directory`` for ``result`` (same key): write it whole beside, then rename."""
         weights_file = (directory / "weights.npz").read_bytes()

@@ -51,9 +51,9 @@ def test_smoke_search_is_deterministic_and_resumes_without_retraining(tmp_path):
     assert bayesopt.best_trial(again).val_loss == min(t.val_loss for t in first)
 
 
-def test_search_seed_zero_is_a_fixed_seed_not_a_random_one():
+def test_search_seed_zero_is_a_fixed_seed_not_a_random_one(tmp_path):
     # keras-tuner draws a random seed when given 0; the search must stay reproducible for seed 0 too
-    first, second = bayesopt._oracle(bayesopt.SearchSpec(bits=6, seed=0)), bayesopt._oracle(bayesopt.SearchSpec(bits=6, seed=0))
+    first, second = (bayesopt._oracle(bayesopt.SearchSpec(bits=6, seed=0), str(tmp_path)) for _ in range(2))
     assert first.seed == second.seed == 1
 
 
@@ -79,7 +79,7 @@ def test_searches_run_side_by_side_propose_what_each_proposes_alone(tmp_path):
 @pytest.mark.slow
 def test_study_retrains_in_the_search_worker_and_its_progress_replays_from_the_store(tmp_path):
     """run_study stores every trial and every tried architecture's retraining; a worker reused across runs
-    gives the same numbers as a fresh process; search_progress replays the store without training."""
+    gives the same numbers as a fresh process; search_progress reads the recorded trajectory without training."""
     from qaplib.runs import run_key
     from qaplib.sweep import run_sweep
 
@@ -103,19 +103,24 @@ def test_study_retrains_in_the_search_worker_and_its_progress_replays_from_the_s
     assert untimed[0] == untimed[1] and alone.load(key).curves == store.load(key).curves
     for ours, fresh in zip(store.load(key).weights[-1], alone.load(key).weights[-1], strict=True):
         assert (ours == fresh).all()
-    # a lost trial: the replay stops before it, and nothing is trained
+    # a lost trial run: the recorded trajectory still holds the trial (decisions are data), and nothing is trained
     import shutil
 
     shutil.rmtree(store.path(trials[6][1].key))
     progress = bayesopt.search_progress(profile, searches[0], store)
-    assert not progress.complete and not progress.done and [t.key for t in progress.trials] == [trials[6][0].key]
+    assert progress.complete and [t.key for t in progress.trials] == [t.key for t in trials[6]]
     assert not store.is_complete(trials[6][1].key)
+    # a lost retraining: the search is complete but not done
+    shutil.rmtree(store.path(run_key(retrains[0])))
+    progress = bayesopt.search_progress(profile, searches[0], store)
+    assert progress.complete and not progress.done and progress.retrained == progress.architectures - 1
     proposed = bayesopt.proposed_runs(profile, [progress])
-    assert run_key(proposed.runs[0]) == trials[6][0].key and len(proposed.runs) == 2  # the trial and its retraining
+    assert [run_key(spec) for spec in proposed.runs[:2]] == [t.key for t in trials[6]]
+    assert len(proposed.runs) == 2 + len(retrains)  # the trials, then their retrainings
 
 
 def test_status_of_a_profile_reports_its_searches(tmp_path):
-    """`qap status --profile` replays chapter 7's searches from the store (none here) and trains nothing."""
+    """`qap status --profile` reads chapter 7's searches from the store (none recorded here) and trains nothing."""
     import subprocess
     import sys
 
@@ -142,3 +147,142 @@ def test_the_oracles_table_and_gp_warnings_stay_out_of_a_chapters_output(capsys)
         warnings.warn("something the reader should see", UserWarning, stacklevel=1)
     assert capsys.readouterr().out == ""
     assert [w.category for w in caught] == [UserWarning]
+
+
+# --- recorded trajectories: decisions are data -------------------------------------------------------------------
+
+
+class _ObjectiveStore(ResultStore):
+    """A result store whose trial runs are never trained: a run's final validation loss is a fixed function of its
+    widths (a bowl around 40-20-30), so the oracle's own behaviour is tested in milliseconds."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.losses: dict[str, float] = {}
+
+    def ensure(self, spec) -> bool:
+        from qaplib.runs import run_key
+
+        target = (40, 20, 30)
+        self.losses[run_key(spec)] = 0.5 + sum((w - t) ** 2 for w, t in zip(spec.model.widths, target, strict=False)) / 1000
+        return True
+
+    def load(self, key):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(curves=[{"val_loss": [self.losses[key]]}])
+
+
+def _search(trials: int, **change) -> bayesopt.SearchSpec:
+    return bayesopt.SearchSpec(bits=6, trials=trials, search_epochs=1, initial_points=2, seed=4, **change)
+
+
+def _trials(store, search, ensure=None) -> tuple[list[bayesopt.Trial], bool]:
+    with bayesopt._quiet_oracle():
+        return bayesopt._search_trials(get_profile("smoke"), search, store, ensure or store.ensure)
+
+
+def test_a_resumed_or_extended_search_proposes_exactly_what_an_uninterrupted_one_does(tmp_path):
+    """The oracle is restored from the recorded state (its trials, counters and the random generator of its GP
+    restarts), so stopping after 3 trials and extending to 6 gives the uninterrupted search's 6 trials."""
+    straight = _ObjectiveStore(tmp_path / "straight")
+    whole, complete = _trials(straight, _search(6))
+    assert complete and len(whole) == 6 and len({t.widths for t in whole}) == 6
+    resumed = _ObjectiveStore(tmp_path / "resumed")
+    first, _ = _trials(resumed, _search(3))
+    assert first == whole[:3]
+    extended, complete = _trials(resumed, _search(6))
+    assert complete and extended == whole
+    # a smaller budget reads a prefix of the recorded trajectory
+    assert _trials(resumed, _search(2), ensure=_refuse)[0] == whole[:2]
+
+
+def _refuse(spec):
+    raise AssertionError(f"a recorded search asked to train {spec.model.widths}")
+
+
+def test_a_recorded_search_is_read_back_even_where_the_gp_would_propose_otherwise(tmp_path, monkeypatch):
+    """Another CPU's GP proposes other architectures from the 4th trial on (here: every GP proposal's first width
+    moved by one). Replaying the GP over the stored runs then cannot reach the recorded trials (the negative
+    control); reading the recorded trajectory reaches every one, with no oracle and nothing trained."""
+    from keras_tuner.src.tuners.bayesian import BayesianOptimizationOracle
+
+    profile, search = get_profile("smoke"), _search(5)
+    store = _ObjectiveStore(tmp_path / "store")
+    recorded, _ = _trials(store, search)
+
+    populate = BayesianOptimizationOracle.populate_space
+
+    def another_cpu(self, trial_id):
+        proposal = populate(self, trial_id)
+        completed = sum(t.status == "COMPLETED" for t in self.trials.values())
+        if proposal["values"] and completed >= self.num_initial_points:  # a GP proposal, not a random one
+            proposal["values"]["fc1"] = proposal["values"]["fc1"] + (1 if proposal["values"]["fc1"] < 128 else -1)
+        return proposal
+
+    monkeypatch.setattr(BayesianOptimizationOracle, "populate_space", another_cpu)
+    # negative control: without the trajectory, a replay over the stored runs stops at the first GP proposal
+    bare = _ObjectiveStore(tmp_path / "bare")
+    bare.losses = dict(store.losses)
+    from qaplib.runs import run_key
+
+    replayed, reached_end = _trials(bare, search, ensure=lambda spec: run_key(spec) in bare.losses)
+    assert not reached_end and replayed == recorded[:2]
+    # the recorded trajectory: every trial, read without an oracle
+    monkeypatch.setattr(bayesopt, "_oracle", lambda *args: pytest.fail("a recorded search consulted the GP"))
+    assert _trials(store, search, ensure=_refuse) == (recorded, True)
+    progress = bayesopt.search_progress(profile, search, store)
+    assert progress.complete and list(progress.trials) == recorded
+
+
+def test_an_edited_or_misfiled_trajectory_counts_as_missing_and_the_longest_recorded_one_wins(tmp_path):
+    import json
+
+    profile, search = get_profile("smoke"), _search(3)
+    store = _ObjectiveStore(tmp_path / "store")
+    recorded, _ = _trials(store, search)
+    key = bayesopt.search_key(profile, search)
+    path = tmp_path / "store" / bayesopt.SEARCH_DIR / f"{key}.json"
+    assert bayesopt.read_trajectory(store, key).trials == tuple(recorded)
+    # a shorter copy in another root does not hide the longer one
+    short = _ObjectiveStore(tmp_path / "short")
+    _trials(short, _search(1))
+    both = ResultStore(tmp_path / "short", read_only=(tmp_path / "store",))
+    assert len(bayesopt.read_trajectory(both, key).trials) == 3
+    edited = json.loads(path.read_text())
+    edited["trials"][0]["val_loss"] = 0.0
+    path.write_text(json.dumps(edited))
+    assert bayesopt.read_trajectory(store, key) is None
+    assert bayesopt.read_trajectory(store, "0" * 24) is None
+    progress = bayesopt.search_progress(profile, search, store)
+    assert not progress.complete and progress.trials == ()
+
+
+def test_a_search_that_runs_out_of_new_points_is_recorded_as_ended(tmp_path):
+    """Two possible architectures and a budget of four: the oracle stops after two, and the trajectory says so."""
+    store = _ObjectiveStore(tmp_path)
+    search = bayesopt.SearchSpec(bits=6, bounds=((4, 5),), trials=4, search_epochs=1, initial_points=4, seed=1)
+    trials, complete = _trials(store, search)
+    assert complete and sorted(t.widths for t in trials) == [(4,), (5,)]
+    assert bayesopt.read_trajectory(store, bayesopt.search_key(get_profile("smoke"), search)).exhausted
+    assert bayesopt.search_progress(get_profile("smoke"), search, store).complete
+
+
+def test_the_search_key_covers_what_decides_proposals_but_not_the_budget():
+    profile = get_profile("smoke")
+    base = bayesopt.search_key(profile, _search(3))
+    assert bayesopt.search_key(profile, _search(20)) == base
+    for change in ({"seed": 5}, {"initial_points": 3}, {"search_epochs": 2}, {"bounds": ((8, 64), (4, 64), (4, 64))}):
+        assert bayesopt.search_key(profile, dataclasses.replace(_search(3), **change)) != base
+    assert bayesopt.search_key(get_profile("default"), _search(3)) != base
+
+
+def test_searching_leaves_no_oracle_folder_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    _trials(_ObjectiveStore(tmp_path / "store"), _search(3))
+    bayesopt.search_progress(get_profile("smoke"), _search(3), ResultStore(tmp_path / "store"))
+    assert list(scratch.iterdir()) == []

@@ -192,3 +192,36 @@ def test_every_registered_engine_has_a_code_version():
     from qaplib import engines, train
 
     assert set(engines.ENGINES) == set(train.ENGINE_VERSIONS) == set(train.TRAINING_ENGINES)
+
+
+def test_a_platform_is_noted_afterwards_only_in_records_without_one(tmp_path):
+    """Records made before records carried their platform get it noted, saying how it is known; nothing else changes."""
+    store = ResultStore(tmp_path)
+    old, new = fake_result(0), fake_result(1)
+    store.save(old)
+    store.save(RunResult(new.spec, new.key, new.phases, new.weights, new.curves, {"platform": {"machine": "mine"}}))
+    weights_file = (store.path(old.key) / "weights.npz").read_bytes()
+    platform = {"machine": "x86_64", "cpu_vendor": "AuthenticAMD"}
+    assert store.note_platform(platform, "afterwards") == [old.key]
+    loaded = store.load(old.key)
+    assert loaded.meta["platform"] == {**platform, "noted": "afterwards"} and loaded.meta["seconds"] == 1.0
+    assert loaded.phases == old.phases and (store.path(old.key) / "weights.npz").read_bytes() == weights_file
+    assert store.is_complete(old.key) and store.load(new.key).meta["platform"] == {"machine": "mine"}
+    assert store.note_platform(platform, "afterwards") == []
+
+
+def test_every_committed_profile_is_complete_on_this_cpu_from_its_records_alone():
+    """What CI checks on whatever CPU it has: `qap status` finds every run of the default and paper books, and every
+    Bayesian-optimisation search read back whole from its recorded trajectory (no GP is asked)."""
+    import subprocess
+    import sys
+
+    from qaplib.store import COMMITTED_ROOT
+
+    for profile in ("default", "paper"):
+        result = subprocess.run([sys.executable, "-m", "qaplib.cli", "status", "--profile", profile, "--store",
+                                 str(COMMITTED_ROOT)], capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "76 done, 0 missing, 0 failed (of 76)" in result.stdout, result.stdout
+        assert f"Bayesian optimisation ({profile}): done" in result.stdout, result.stdout
+        assert "not finished" not in result.stdout

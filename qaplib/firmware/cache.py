@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from qaplib.files import atomic_write_json, json_sha256
+from qaplib.files import read_sealed_json, write_sealed_json
 from qaplib.firmware.report import firmware_report
 from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF
 from qaplib.provenance import package_versions
@@ -30,14 +30,7 @@ def firmware_key(run_key: str, phase: int, n_samples: int, rtl: bool, synthesis:
 
 def read_report(path: Path, key: str) -> dict | None:
     """The report stored at ``path`` if it is whole, unedited (its ``sha256`` matches) and of ``key``; else None."""
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(report, dict):
-        return None
-    checksum = report.pop("sha256", None)
-    return report if checksum == json_sha256(report) and report.get("key") == key else None
+    return read_sealed_json(path, key)
 
 
 def stored_reports(store: ResultStore) -> list[dict]:
@@ -53,10 +46,7 @@ def stored_reports(store: ResultStore) -> list[dict]:
 
 def write_report(path: Path, report: dict) -> dict:
     """Store ``report`` atomically with the checksum :func:`read_report` verifies; returns it as a reader will see it."""
-    report = json.loads(json.dumps(report, default=float))  # the checksum is of what a reader will parse
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, {**report, "sha256": json_sha256(report)})
-    return report
+    return write_sealed_json(path, report)
 
 
 def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labels, workdir: Path, rtl: bool = True,
