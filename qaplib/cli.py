@@ -211,12 +211,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_results_fill_in(args: argparse.Namespace) -> int:
-    from qaplib.runs import WEIGHT_METRICS
+    from qaplib.runs import WEIGHT_METRICS, WEIGHT_METRICS_VERSION
 
     store = _store(args)
     rewritten = store.fill_in()
-    print(f"{store.root}: {len(rewritten)} records given the missing {', '.join(WEIGHT_METRICS)} columns "
-          "(computed from their stored weights)")
+    print(f"{store.root}: {len(rewritten)} records given their missing or out-of-date {', '.join(WEIGHT_METRICS)} "
+          f"columns (definition {WEIGHT_METRICS_VERSION}, computed from their stored weights; nothing retrained)")
     return 0
 
 
@@ -293,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_cmd_status)
 
     results = commands.add_parser("results", help="maintain a result store").add_subparsers(dest="action", required=True)
-    fill_in = results.add_parser("fill-in", help="write weight-derived columns (effective BOPs) missing from old records")
+    fill_in = results.add_parser("fill-in", help="write weight-derived columns (effective BOPs) missing from or out of "
+                                 "date in old records")
     fill_in.add_argument("--store", help="result store directory (default: out/results, or $QAP_RESULTS_DIR)")
     fill_in.set_defaults(handler=_cmd_results_fill_in)
 

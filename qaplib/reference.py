@@ -15,6 +15,7 @@ from qaplib.models import build_model
 from qaplib.provenance import provenance
 from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback, measured_sparsity
 from qaplib.runs import (
+    WEIGHT_METRICS_VERSION,
     RunResult,
     RunSpec,
     cached_jets,
@@ -60,6 +61,7 @@ def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = No
     meta = provenance("qaplib.reference.execute_run", spec.to_dict(), jets.fingerprint, [key])
     meta["seconds"] = time.perf_counter() - start_run
     meta["code_versions"] = code_versions(spec)
+    meta["weight_metrics_version"] = WEIGHT_METRICS_VERSION
     return RunResult(spec=spec, key=key, phases=phases, weights=weights, curves=curves, meta=meta)
 
 

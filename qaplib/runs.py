@@ -176,16 +176,23 @@ def configure_tensorflow(threads: int = 1) -> None:
         pass
 
 
-#: Phase columns that depend on the weights alone: a record stored before one existed is filled in
-#: from its stored weights (:func:`fill_in_weight_metrics`), never retrained.
+#: Phase columns that depend on the weights alone: a record stored before one existed, or made under an older
+#: definition of it, is filled in from its stored weights (:func:`fill_in_weight_metrics`), never retrained.
 WEIGHT_METRICS = ("bops", "effective_bops", "effective_sparsity")
+#: The definition of the weight-derived columns, noted in every record's ``meta["weight_metrics_version"]``
+#: (absent: 1). 2: the effective counts are taken from the trained quantized weights, which the firmware of the
+#: trained network implements (batch normalisation is a stage of its own); 1 took them from the weights folded
+#: with batch normalisation and rounded back onto the quantizer's grid, a different network.
+WEIGHT_METRICS_VERSION = 2
+#: The columns whose definition a version change can move (the paper's count never changes).
+VERSIONED_WEIGHT_METRICS = ("effective_bops", "effective_sparsity")
 
 
 def weight_metrics(model) -> dict:
     """The :data:`WEIGHT_METRICS` of a model: paper and effective BOPs, and the effective sparsity."""
     from qaplib.firmware.export import exported_dense_weights
 
-    exported = exported_dense_weights(model)  # quantizers and fold once for both effective columns
+    exported = exported_dense_weights(model)  # quantizers once for both effective columns
     return {
         "bops": metrics.bops(model),
         "effective_bops": metrics.effective_bops(model, exported),
@@ -193,13 +200,28 @@ def weight_metrics(model) -> dict:
     }
 
 
-def fill_in_weight_metrics(result: RunResult) -> RunResult:
-    """``result`` with every missing :data:`WEIGHT_METRICS` column computed from its stored weights.
+def weight_metrics_version(result: RunResult) -> int:
+    """The definition the record's weight-derived columns were computed under (:data:`WEIGHT_METRICS_VERSION`)."""
+    return int(result.meta.get("weight_metrics_version", 1))
 
-    Columns already present are kept as stored (the paper count is never recomputed); a result that
-    has them all is returned unchanged.
+
+def stale_weight_metrics(result: RunResult) -> list[str]:
+    """The :data:`WEIGHT_METRICS` columns of ``result`` that are missing or computed under an older definition."""
+    missing = {name for row in result.phases for name in WEIGHT_METRICS if name not in row}
+    if weight_metrics_version(result) < WEIGHT_METRICS_VERSION:
+        missing |= set(VERSIONED_WEIGHT_METRICS)
+    return sorted(missing)
+
+
+def fill_in_weight_metrics(result: RunResult) -> RunResult:
+    """``result`` with every stale column (:func:`stale_weight_metrics`) computed from its stored weights, and
+    noted as of the current :data:`WEIGHT_METRICS_VERSION`.
+
+    Columns that are current are kept as stored (the paper count is never recomputed); a result whose columns
+    are all current is returned unchanged.
     """
-    if all(name in row for row in result.phases for name in WEIGHT_METRICS):
+    stale = stale_weight_metrics(result)
+    if not stale:
         return result
     from qaplib.models import build_model
 
@@ -207,8 +229,9 @@ def fill_in_weight_metrics(result: RunResult) -> RunResult:
     phases = []
     for row, weights in zip(result.phases, result.weights, strict=True):
         model.set_weights(weights)
-        phases.append({**weight_metrics(model), **row})
-    return dataclasses.replace(result, phases=phases)
+        computed = weight_metrics(model)
+        phases.append({**row, **{name: computed[name] for name in stale}})
+    return dataclasses.replace(result, phases=phases, meta={**result.meta, "weight_metrics_version": WEIGHT_METRICS_VERSION})
 
 
 def evaluate(model, jets: JetData) -> dict:

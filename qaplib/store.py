@@ -13,9 +13,11 @@ Format rules: the key covers what a run *computes* (spec, data, the code version
 :func:`qaplib.runs.code_versions` and :data:`qaplib.runs.RESULT_FORMAT_VERSION`); a change to training, the
 data pipeline or a metric measured on the test set bumps a version, so every stored run counts as missing
 and is recomputed. A phase column that depends on the stored weights alone
-(:data:`qaplib.runs.WEIGHT_METRICS`, such as the effective BOPs) is instead filled in: :meth:`ResultStore.load`
-computes a missing one from the weights, and :meth:`ResultStore.fill_in` writes it into the record
-(``qap results fill-in``), with a note in ``meta.json``; the key, spec and weights stay as they were.
+(:data:`qaplib.runs.WEIGHT_METRICS`, such as the effective BOPs) is instead filled in: when one is missing or was
+computed under an older definition (:data:`qaplib.runs.WEIGHT_METRICS_VERSION`), :meth:`ResultStore.fill_in`
+computes it from the stored weights and writes it into the record (``qap results fill-in``), with a note in
+``meta.json``; the key, spec and weights stay as they were. :meth:`ResultStore.load` computes nothing: it refuses
+such a record with an error that names the command (numbers are read, never re-derived at read time).
 
 Where results go: the committed store ``results/`` is read, never written, by default. New results
 go to the git-ignored scratch store ``out/results/``, and a result is served from either. Setting
@@ -37,11 +39,26 @@ import numpy as np
 from qaplib.errors import QapError
 from qaplib.files import atomic_write_json, sha256_of
 from qaplib.provenance import REPO_ROOT
-from qaplib.runs import WEIGHT_METRICS, RunResult, RunSpec, fill_in_weight_metrics, run_key
+from qaplib.runs import (
+    WEIGHT_METRICS_VERSION,
+    RunResult,
+    RunSpec,
+    fill_in_weight_metrics,
+    run_key,
+    stale_weight_metrics,
+    weight_metrics_version,
+)
 
 #: The committed store (read-only unless ``$QAP_RESULTS_DIR`` points at it) and the scratch store.
 COMMITTED_ROOT = REPO_ROOT / "results"
 SCRATCH_ROOT = REPO_ROOT / "out" / "results"
+
+
+class StaleRecordError(QapError, KeyError):
+    """A stored record whose weight-derived columns are missing or out of date; ``qap results fill-in`` fixes it."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 def default_root() -> Path:
@@ -155,8 +172,18 @@ class ResultStore:
         os.replace(tmp, final)
 
     def load(self, key: str) -> RunResult:
-        """The stored result of ``key``, any missing weight-derived column filled in (KeyError if missing or corrupt)."""
-        return fill_in_weight_metrics(self._load_stored(key))
+        """The stored result of ``key`` (KeyError if missing or corrupt; :class:`StaleRecordError` if a weight-derived
+        column is missing or out of date: ``qap results fill-in`` writes it)."""
+        result = self._load_stored(key)
+        stale = stale_weight_metrics(result)
+        if stale:
+            root = self.path(key).parent.parent
+            raise StaleRecordError(
+                f"the record {key} in {root} lacks the current {', '.join(stale)} (weight-derived columns, definition "
+                f"{WEIGHT_METRICS_VERSION}; the record has {weight_metrics_version(result)}): run "
+                f"`qap results fill-in --store {root}`, which computes them from the stored weights (nothing is retrained)"
+            )
+        return result
 
     def _load_stored(self, key: str) -> RunResult:
         directory = self._complete_copy(key)
@@ -177,11 +204,12 @@ class ResultStore:
         return None if directory is None else json.loads((directory / "phases.json").read_text())
 
     def fill_in(self) -> list[str]:
-        """Write every missing :data:`~qaplib.runs.WEIGHT_METRICS` column into the records under :attr:`root`.
+        """Write every missing or out-of-date :data:`~qaplib.runs.WEIGHT_METRICS` column into the records under
+        :attr:`root` (:func:`qaplib.runs.stale_weight_metrics`).
 
         Each record is rewritten as a whole (a filled-in copy is renamed into place); its key, spec and
-        weights are unchanged, and ``meta.json`` notes which columns were computed from the stored weights
-        and by which code. Returns the keys it rewrote.
+        weights are unchanged, and ``meta.json`` notes which columns were computed from the stored weights,
+        under which definition and by which code. Returns the keys it rewrote.
         """
         from qaplib.provenance import git_commit
 
@@ -190,11 +218,12 @@ class ResultStore:
             if directory.name.startswith(".") or not _is_complete(directory):
                 continue
             stored = self._load_stored(directory.name)
-            missing = sorted({name for row in stored.phases for name in WEIGHT_METRICS if name not in row})
-            if not missing:
+            stale = stale_weight_metrics(stored)
+            if not stale:
                 continue
             filled = fill_in_weight_metrics(stored)
-            note = {"columns": missing, "from": "the stored weights", "code_commit": git_commit()}
+            note = {"columns": stale, "from": "the stored weights", "definition": WEIGHT_METRICS_VERSION,
+                    "code_commit": git_commit()}  # fmt: skip
             meta = {**filled.meta, "filled_in": [*filled.meta.get("filled_in", []), note]}
             self._replace(directory, RunResult(filled.spec, filled.key, filled.phases, filled.weights, filled.curves, meta))
             rewritten.append(directory.name)

@@ -28,6 +28,7 @@ from qaplib.models import ModelSpec, build_model
 from qaplib.provenance import provenance
 from qaplib.pruning import kernel_masks_for_sparsity, measured_sparsity
 from qaplib.runs import (
+    WEIGHT_METRICS_VERSION,
     RunResult,
     RunSpec,
     cached_jets,
@@ -201,4 +202,5 @@ def _result(state: _RunState, chunk_size: int) -> RunResult:
     meta["seconds"] = state.seconds
     meta["engine"] = {"batch_members": state.batch_members, "chunk_size": chunk_size}
     meta["code_versions"] = code_versions(state.spec)
+    meta["weight_metrics_version"] = WEIGHT_METRICS_VERSION
     return RunResult(spec=state.spec, key=state.key, phases=state.phases, weights=state.weights, curves=state.curves, meta=meta)

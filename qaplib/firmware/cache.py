@@ -1,9 +1,11 @@
 """Firmware results cached beside the training runs they come from.
 
 A report lives in ``<store root>/firmware/<key>.json`` (read from any of the store's roots), keyed
-by the run's key, the phase, the firmware settings, the number of test jets and
-:data:`FIRMWARE_FORMAT_VERSION`. It is written atomically with a checksum of its content; a report
-that is unreadable, edited or filed under another key is recomputed, never served.
+by the run's key, the phase, the firmware settings (how batch normalisation is exported, whether it is
+simulated), the number of test jets and :data:`FIRMWARE_FORMAT_VERSION`. It is written atomically with a
+checksum of its content; a report that is unreadable, edited or filed under another key is recomputed, never
+served. Beside a report of the trained network, its hls4ml configuration is written for readers who take the
+model to Vivado or Vitis themselves: ``<store root>/firmware/hls4ml/<run key>-phase<NN>.json``.
 """
 
 from __future__ import annotations
@@ -13,18 +15,26 @@ import json
 from pathlib import Path
 
 from qaplib.files import read_sealed_json, write_sealed_json
+from qaplib.firmware.export import STAGE
+from qaplib.firmware.hls import write_hls_config
 from qaplib.firmware.report import firmware_report
 from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF
+from qaplib.platform import current_platform
 from qaplib.provenance import package_versions
 from qaplib.store import ResultStore
 
-FIRMWARE_FORMAT_VERSION = 1
+#: 2: the firmware of the trained network (batch normalisation kept as a stage), compared with the trained model.
+FIRMWARE_FORMAT_VERSION = 2
+#: Where the hls4ml configurations of the trained networks go, under a store root.
+HLS_CONFIG_DIR = Path("firmware") / "hls4ml"
 
 
-def firmware_key(run_key: str, phase: int, n_samples: int, rtl: bool, synthesis: bool, latency_cutoff: float) -> str:
+def firmware_key(run_key: str, phase: int, n_samples: int, rtl: bool, synthesis: bool, latency_cutoff: float,
+                 batchnorm: str = STAGE, simulate: bool = True) -> str:  # fmt: skip
     """Content hash of one firmware measurement."""
     payload = {"run": run_key, "phase": phase, "n_samples": n_samples, "rtl": rtl, "synthesis": synthesis,
-               "latency_cutoff": latency_cutoff, "format": FIRMWARE_FORMAT_VERSION}  # fmt: skip
+               "latency_cutoff": latency_cutoff, "batchnorm": batchnorm, "simulate": simulate,
+               "format": FIRMWARE_FORMAT_VERSION}  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -49,18 +59,29 @@ def write_report(path: Path, report: dict) -> dict:
     return write_sealed_json(path, report)
 
 
+def hls_config_path(run_key: str, phase: int) -> Path:
+    """Where a trained network's hls4ml configuration is kept, relative to a store root."""
+    return HLS_CONFIG_DIR / f"{run_key}-phase{phase:02d}.json"
+
+
 def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labels, workdir: Path, rtl: bool = True,
-                           synthesis: bool = True, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dict:
+                           synthesis: bool = True, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
+                           batchnorm: str = STAGE, simulate: bool = True) -> dict:  # fmt: skip
     """The firmware report (a plain dict) of a stored run's model after ``phase``; computed once.
 
     ``x`` (n, 16) standardised test features and ``labels`` (n,) are the jets the model is measured on.
+    ``batchnorm`` and ``simulate``: as :func:`qaplib.firmware.report.firmware_report` takes them.
     """
-    key = firmware_key(run_key, phase, len(x), rtl, synthesis, latency_cutoff)
+    key = firmware_key(run_key, phase, len(x), rtl, synthesis, latency_cutoff, batchnorm, simulate)
     found = store.locate(Path("firmware") / f"{key}.json")
     report = read_report(found, key) if found is not None else None
     if report is not None:
         return report
     report = firmware_report(store.load_model(run_key, phase), x, Path(workdir) / key, labels=labels, rtl=rtl,
-                             synthesis=synthesis, latency_cutoff=latency_cutoff).to_dict()  # fmt: skip
-    report.update({"key": key, "run_key": run_key, "phase": phase, "packages": package_versions()})
+                             synthesis=synthesis, latency_cutoff=latency_cutoff, batchnorm=batchnorm,
+                             simulate=simulate).to_dict()  # fmt: skip
+    report.update({"key": key, "run_key": run_key, "phase": phase, "packages": package_versions(),
+                   "platform": current_platform().to_dict()})  # fmt: skip
+    if batchnorm == STAGE and report["quantized"] and report["csim"] is not None:
+        write_hls_config(report["csim"]["hls_config"], store.root / hls_config_path(run_key, phase))
     return write_report(store.root / "firmware" / f"{key}.json", report)

