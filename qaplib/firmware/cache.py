@@ -82,6 +82,7 @@ def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labe
                              simulate=simulate).to_dict()  # fmt: skip
     report.update({"key": key, "run_key": run_key, "phase": phase, "packages": package_versions(),
                    "platform": current_platform().to_dict()})  # fmt: skip
-    if batchnorm == STAGE and report["quantized"] and report["csim"] is not None:
-        write_hls_config(report["csim"]["hls_config"], store.root / hls_config_path(run_key, phase))
+    config = (report.get("csim") or {}).get("hls_config")
+    if batchnorm == STAGE and report["quantized"] and config:
+        write_hls_config(config, store.root / hls_config_path(run_key, phase))
     return write_report(store.root / "firmware" / f"{key}.json", report)

@@ -145,16 +145,15 @@ def _convert(keras_model, config: dict, output_dir: Path):
 
 
 def resolved_precisions(hls_model) -> dict:
-    """{layer name: {"result": ..., "accum": ..., "weight": ..., "bias": ...}} as hls4ml resolved them."""
+    """{layer name: {"result": ..., "accum": ..., and every weight: "weight", "bias", "scale" ...}} as hls4ml resolved them."""
     result = {}
     for layer in hls_model.get_layers():
         types = {"result": str(layer.get_output_variable().type.precision)}
         accum = layer.get_attr("accum_t")
         if accum is not None:
             types["accum"] = str(accum.precision)
-        for name in ("weight", "bias"):
-            if name in layer.weights:
-                types[name] = str(layer.weights[name].type.precision)
+        for name, weight in layer.weights.items():
+            types[name] = str(weight.type.precision)
         result[layer.name] = types
     return result
 

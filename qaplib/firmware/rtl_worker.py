@@ -43,9 +43,10 @@ TOP = "tagger"
 VERILATOR_FLAGS = "-Wall -MAKEFLAGS CFG_CXXFLAGS_PCH_I=-include"
 
 
-def round_half_even(x, fixed_type: FixedType, constant):
-    """da4ml expression of rounding half to even onto ``fixed_type`` and saturating (``AP_RND_CONV, AP_SAT``);
-    ``constant(value, index)`` gives the exact result for an element of ``x`` that is a constant (:func:`_exact_constants`)."""
+def round_half_even(x, fixed_type: FixedType, constant, saturate: bool = True):
+    """da4ml expression of rounding half to even onto ``fixed_type`` and saturating (``AP_RND_CONV, AP_SAT``; with
+    ``saturate=False``, ``fixed_type`` must hold every value); ``constant(value, index)`` gives the exact result for an
+    element of ``x`` that is a constant (:func:`_exact_constants`)."""
     k, integer, fraction = fixed_type.kif
     source_fraction = np.asarray(x.kif[2])
     needs_rounding = source_fraction > fraction
@@ -53,8 +54,21 @@ def round_half_even(x, fixed_type: FixedType, constant):
     offset = np.where(needs_rounding, 2.0 ** (-fraction - 1) - ulp, 0.0)
     kept_lsb = x.quantize(k=0, i=1 - fraction, f=fraction)  # b * 2**-fraction, b the lowest bit kept
     rounded_up = x + offset + kept_lsb * (ulp * 2.0**fraction)
-    result = rounded_up.quantize(k=k, i=integer, f=fraction, overflow_mode="SAT", round_mode="TRN")
+    kifs = rounded_up.kif  # truncate into a type that holds every value, then clip
+    held = rounded_up.quantize(k=int(np.max(kifs[0])), i=int(np.max(kifs[1])) + 1, f=fraction, overflow_mode="WRAP",
+                               round_mode="TRN")  # fmt: skip
+    if saturate:
+        held = _clip(held, fixed_type.min, fixed_type.max)
+    result = held.quantize(k=k, i=integer, f=fraction, overflow_mode="WRAP", round_mode="TRN")
     return _exact_constants(x, result, constant)
+
+
+def _clip(x, low: float, high: float):
+    """``x`` clipped to [low, high], built from ReLUs: max(x, low) = low + relu(x - low), min(y, high) = y -
+    relu(y - high). da4ml 0.6's own saturation (a multiplexer with a constant input) gave wrong RTL outputs where the
+    variable's scale factor made that constant wider than 32 bits; the ReLU form gives the exact clip."""
+    clipped = x.relu() if low == 0 else (x - low).relu() + low
+    return clipped - (clipped - high).relu()
 
 
 def relu_round_half_even(x, activation: FixedType):
@@ -66,15 +80,22 @@ def relu_round_half_even(x, activation: FixedType):
 
 
 def batchnorm(x, stage: BatchnormStage):
-    """da4ml expression of a batch-norm stage: ``x * scale + shift`` (constant multiplications, exact), rounded half
-    to even onto the stage's result type and saturated."""
+    """da4ml expression of a batch-norm stage before its ReLU: ``x * scale + shift`` (constant multiplications, exact),
+    rounded half to even onto the stage's fraction bits.
 
-    def constant(value: float, index: int) -> float:
-        exact = Fraction(value) * Fraction(float(stage.scale[index])) + Fraction(float(stage.shift[index]))
-        rounded = round(exact * 2**stage.result_type.fraction) * stage.result_type.lsb  # round(): half to even
-        return float(min(max(rounded, stage.result_type.min), stage.result_type.max))
+    The stage's saturation is left to the ReLU after it, which gives the same output: a value beyond the stage's
+    range is beyond the ReLU's too (the stage's range covers the ReLU's), so both clip it to 0 or to the ReLU's
+    maximum; the rounding goes into a type wide enough that nothing overflows. The product is a matrix product with
+    a diagonal matrix: da4ml 0.6's elementwise constant product gave wrong RTL for products wider than 64 bits.
+    """
 
-    return round_half_even(x @ np.diag(stage.scale) + stage.shift, stage.result_type, constant)
+    def constant(value: float, index: int) -> float:  # value: z * scale + shift of a constant z, exact
+        return float(round(Fraction(value) * 2**stage.result_type.fraction) * Fraction(stage.result_type.lsb))
+
+    exact = x @ np.diag(stage.scale) + stage.shift
+    integer = int(np.max(exact.kif[1])) + 2  # the sign, the integer bits da4ml knows, one for the rounding's carry
+    wide = FixedType(integer + stage.result_type.fraction, integer)
+    return round_half_even(exact, wide, constant, saturate=False)
 
 
 def _exact_constants(x, result, constant):

@@ -76,6 +76,15 @@ def firmware_row(report: dict, bits: int, sparsity: float, bops: int, effective_
     return row
 
 
+def config_entry(bits: int, sparsity: float, run_key: str, phase: int) -> dict:
+    """Where a quantized model's hls4ml configuration is kept (relative to a result store root), for the table that
+    points readers to it."""
+    from qaplib.firmware.cache import hls_config_path
+
+    return {"bits": bits, "weights pruned": sparsity, "run key": run_key, "phase": phase,
+            "hls4ml configuration": str(hls_config_path(run_key, phase))}  # fmt: skip
+
+
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
     """The table with a second header row naming each column's source."""
     table = table.copy()
@@ -127,7 +136,7 @@ def firmware_verdict(table: pd.DataFrame) -> str:
     if len(exact) < len(quantized):
         worst = quantized.loc[quantized["same decision"].idxmin()]
         text += (f" The others differ: at worst {worst['bits']:.0f}-bit, {worst['weights pruned']:.0%} pruned makes the "
-                 f"same decision on {worst['same decision']:.2%} of jets.")  # fmt: skip
+                 f"same decision on {formatted(worst['same decision'], 'accuracy')} of jets.")  # fmt: skip
     folded = quantized.dropna(subset=["LUT added by the stages", "same decision (rounded fold)"])
     if len(folded):
         added, agree = folded["LUT added by the stages"], folded["same decision (rounded fold)"]
