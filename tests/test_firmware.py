@@ -506,3 +506,42 @@ def test_a_damaged_firmware_report_is_recomputed_not_served(tmp_path, monkeypatc
     path.write_text(damaged)
     assert cache.read_report(path, first["key"]) is None
     assert cache.cached_firmware_report(store, "run-key", 3, x, y, tmp_path / "work") == first and len(calls) == 2
+
+
+@pytest.mark.slow
+def test_a_committed_model_converted_with_its_stored_hls4ml_configuration_is_the_trained_model(tmp_path):
+    """What a reader does (README): chapter 8's 6-bit, 80 %-pruned model from the committed store, its stored hls4ml
+    configuration, plain hls4ml, the raw test features. The C-sim logits are the trained model's on every test jet;
+    with one batch-norm scale planted 10 fraction bits narrower they are not."""
+    import copy
+    import json
+
+    import hls4ml
+
+    from qaplib import data, experiments
+    from qaplib.firmware.cache import hls_config_path
+    from qaplib.profiles import get_profile
+    from qaplib.runs import run_key
+    from qaplib.store import COMMITTED_ROOT, ResultStore
+
+    ((spec, phase),) = experiments.firmware_models(get_profile("default"), [[6, 0.8]])
+    key = run_key(spec)
+    model = logits_model(ResultStore(COMMITTED_ROOT).load_model(key, phase))
+    config = json.loads((COMMITTED_ROOT / hls_config_path(key, phase)).read_text())
+    x = data.load_jets(spec.data).x_test
+    trained = model.predict(x, batch_size=8192, verbose=0).astype(np.float64)
+
+    def firmware(configuration: dict, name: str) -> np.ndarray:
+        converted = hls4ml.converters.convert_from_keras_model(
+            model, hls_config=configuration, output_dir=str(tmp_path / name), backend="Vitis", io_type="io_parallel",
+            part=hls.PART, clock_period=hls.CLOCK_PERIOD_NS)  # fmt: skip
+        converted.compile()
+        return np.asarray(converted.predict(np.ascontiguousarray(x, dtype=np.float64)), np.float64).reshape(len(x), -1)
+
+    assert len(x) == 20_000 and np.array_equal(firmware(config, "stored"), trained)
+    narrow = copy.deepcopy(config)
+    scale = narrow["LayerName"]["bn1"]["Precision"]["scale"]  # fixed<W,I,RND_CONV,SAT>
+    width, integer = (int(v) for v in scale[scale.index("<") + 1 :].split(",")[:2])
+    narrow["LayerName"]["bn1"]["Precision"]["scale"] = f"fixed<{width - 10},{integer},RND_CONV,SAT>"
+    planted = firmware(narrow, "narrow")
+    assert not np.array_equal(planted, trained) and np.mean(np.all(planted == trained, axis=1)) < 0.99

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from qaplib.models import ModelSpec
 from qaplib.runs import RunResult, RunSpec, run_key
 from qaplib.store import ResultStore
 
@@ -17,7 +18,8 @@ def fake_result(seed: int = 0):
     weights = [[np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(3, np.float32)] for _ in range(2)]
     costs = {"bops": 10, "effective_bops": 9, "effective_sparsity": 0.1}  # present: nothing is filled in
     phases = [{"phase": 0, "accuracy": 0.5, **costs}, {"phase": 1, "accuracy": 0.6, **costs}]
-    return RunResult(spec, run_key(spec), phases, weights, [{"loss": [1.0]}, {"loss": [0.9]}], {"seconds": 1.0})
+    meta = {"seconds": 1.0, "weight_metrics_version": 2}
+    return RunResult(spec, run_key(spec), phases, weights, [{"loss": [1.0]}, {"loss": [0.9]}], meta)
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -137,33 +139,39 @@ def test_a_truncated_failure_note_is_reported_not_raised(tmp_path):
     assert "unreadable" in store.failure(result.key) and "delete it to retry" in store.failure(result.key)
 
 
-def test_weight_metrics_missing_from_an_old_record_are_filled_in_from_its_weights(tmp_path):
-    """A record stored before the effective BOPs existed: load computes them, fill_in writes them, same key."""
+@pytest.mark.parametrize("old", ["missing columns", "definition 1"])
+def test_weight_metrics_of_an_old_record_are_refused_when_read_and_filled_in_from_its_weights(tmp_path, old):
+    """A record stored before the effective BOPs existed, or computed under the earlier definition (folded, re-rounded
+    weights): load refuses it with the command that fixes it; fill_in computes the columns from the weights, same key."""
     from qaplib import metrics
     from qaplib.models import build_model
+    from qaplib.runs import WEIGHT_METRICS_VERSION
+    from qaplib.store import StaleRecordError
 
-    spec = RunSpec()
+    spec = RunSpec(model=ModelSpec(bits=6))
     model = build_model(spec.model)
     weights = [model.get_weights(), [w * 0.5 for w in model.get_weights()]]
     phases = [{"phase": 0, "accuracy": 0.5, "bops": 123}, {"phase": 1, "accuracy": 0.6, "bops": 456}]
+    if old == "definition 1":
+        phases = [{**row, "effective_bops": 1, "effective_sparsity": 0.5} for row in phases]
     store = ResultStore(tmp_path)
     store.save(RunResult(spec, run_key(spec), phases, weights, [{}, {}], {"seconds": 1.0}))
     directory = store.path(run_key(spec))
     weights_file = (directory / "weights.npz").read_bytes()
-
-    model.set_weights(weights[1])
-    loaded = store.load(run_key(spec))
-    assert [row["bops"] for row in loaded.phases] == [123, 456]  # stored values are kept, not recomputed
-    assert loaded.phases[1]["effective_bops"] == metrics.effective_bops(model)
-    assert loaded.phases[1]["effective_sparsity"] == metrics.effective_sparsity(model)
-    assert "effective_bops" not in (directory / "phases.json").read_text()  # load never writes
+    with pytest.raises(StaleRecordError, match="qap results fill-in --store"):
+        store.load(run_key(spec))
 
     assert store.fill_in() == [run_key(spec)]
     assert store.is_complete(run_key(spec)) and store.path(run_key(spec)) == directory
     assert (directory / "weights.npz").read_bytes() == weights_file
-    assert store.load(run_key(spec)).phases == loaded.phases
-    note = store.load(run_key(spec)).meta["filled_in"][0]
-    assert note["columns"] == ["effective_bops", "effective_sparsity"] and note["from"] == "the stored weights"
+    loaded = store.load(run_key(spec))
+    model.set_weights(weights[1])
+    assert [row["bops"] for row in loaded.phases] == [123, 456]  # the paper's count is kept, never recomputed
+    assert loaded.phases[1]["effective_bops"] == metrics.effective_bops(model)
+    assert loaded.phases[1]["effective_sparsity"] == metrics.effective_sparsity(model)
+    assert loaded.meta["weight_metrics_version"] == WEIGHT_METRICS_VERSION
+    note = loaded.meta["filled_in"][0]
+    assert note["columns"] == ["effective_bops", "effective_sparsity"] and note["definition"] == WEIGHT_METRICS_VERSION
     assert store.fill_in() == []  # nothing left to fill in
     assert not list(tmp_path.glob("*/.old-*")) and not list(tmp_path.glob("*/.tmp-*"))
 
@@ -199,7 +207,7 @@ def test_a_platform_is_noted_afterwards_only_in_records_without_one(tmp_path):
     store = ResultStore(tmp_path)
     old, new = fake_result(0), fake_result(1)
     store.save(old)
-    store.save(RunResult(new.spec, new.key, new.phases, new.weights, new.curves, {"platform": {"machine": "mine"}}))
+    store.save(RunResult(new.spec, new.key, new.phases, new.weights, new.curves, {**new.meta, "platform": {"machine": "mine"}}))
     weights_file = (store.path(old.key) / "weights.npz").read_bytes()
     platform = {"machine": "x86_64", "cpu_vendor": "AuthenticAMD"}
     assert store.note_platform(platform, "afterwards") == [old.key]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -138,6 +139,15 @@ def trace(spec: NetworkSpec):
     return comb_trace(inputs, values)
 
 
+def _widen_empty_literals(project: Path) -> None:
+    """Write da4ml 0.6's zero-width literal ``0'b0`` (an added constant 0) as ``1'b0``, the same value: Verilator takes
+    either, Yosys refuses the first."""
+    for path in (project / "src").glob("*.v"):
+        text = path.read_text()
+        if "0'b0" in text:
+            path.write_text(re.sub(r"(?<![0-9])0'b0\b", "1'b0", text))
+
+
 def _compare(outputs: np.ndarray, reference: np.ndarray) -> dict:
     identical = np.all(outputs == reference, axis=1)
     return {
@@ -208,6 +218,7 @@ def run(spec_path: Path, out_dir: Path, latency_cutoff: float, verilator: bool =
     model = VerilogModel(comb, TOP, project, latency_cutoff=latency_cutoff)
     start = time.perf_counter()
     model.write()
+    _widen_empty_literals(project)
     timings["verilog_write"] = time.perf_counter() - start
     metadata = json.loads((project / "metadata.json").read_text())
     stages = int(metadata.get("latency", 0))
