@@ -59,10 +59,15 @@ def sweep_points(frame: pd.DataFrame, firmware: pd.DataFrame | None = None) -> p
 
 
 def firmware_measurements(reports: list[dict]) -> pd.DataFrame:
-    """LUT, FF and latency of stored firmware reports (``qaplib.firmware.cache.stored_reports``) that were
-    synthesised: columns key (the run's store key), phase, LUT, FF, ``latency [cycles]``."""
+    """LUT, FF and latency of stored firmware reports (``qaplib.firmware.cache.stored_reports``) of trained networks
+    (batch normalisation kept as a stage; not the rounded fold, a different network) that were synthesised: columns
+    key (the run's store key), phase, LUT, FF, ``latency [cycles]``."""
+    from qaplib.firmware.export import STAGE
+
     rows = []
     for report in reports:
+        if (report.get("export") or {}).get("batchnorm") != STAGE:
+            continue
         rtl = report.get("rtl") or {}
         synthesis = rtl.get("synthesis") or {}
         if "lut" in synthesis:

@@ -31,8 +31,14 @@ def test_a_point_is_the_fold_mean_with_its_standard_error_and_every_runs_key():
 
 
 def test_firmware_measurements_join_the_point_of_their_run_and_phase():
-    reports = [{"run_key": "s1" + "0" * 22, "phase": 1, "rtl": {"latency_cycles": 5, "synthesis": {"lut": 1234, "ff": 56}}},
-               {"run_key": "f0" + "0" * 22, "phase": 0, "rtl": None}]  # fmt: skip
+    stage, fold = {"batchnorm": "stage"}, {"batchnorm": "rounded fold"}
+    reports = [{"run_key": "s1" + "0" * 22, "phase": 1, "export": stage,
+                "rtl": {"latency_cycles": 5, "synthesis": {"lut": 1234, "ff": 56}}},
+               {"run_key": "s1" + "0" * 22, "phase": 1, "export": fold,  # a different network: not this point's
+                "rtl": {"latency_cycles": 4, "synthesis": {"lut": 700, "ff": 50}}},
+               {"run_key": "s1" + "0" * 22, "phase": 1,  # an earlier format's report (re-rounded fold): left out
+                "rtl": {"latency_cycles": 4, "synthesis": {"lut": 701, "ff": 50}}},
+               {"run_key": "f0" + "0" * 22, "phase": 0, "export": None, "rtl": None}]  # fmt: skip
     firmware = explorer.firmware_measurements(reports)
     assert firmware.to_dict("records") == [{"key": "s1" + "0" * 22, "phase": 1, "LUT": 1234, "FF": 56, "latency [cycles]": 5}]
     points = explorer.sweep_points(sweep_frame(), firmware)
