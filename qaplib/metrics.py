@@ -116,10 +116,11 @@ def effective_bops(model, exported: dict[str, tuple[np.ndarray, np.ndarray]] | N
     """Total BOPs with p counted from the weights the firmware implements: the *effective* count.
 
     The same formula, b_w and b_a as :func:`bops`, but p is the non-zero fraction of each layer's kernel
-    and bias after its quantizer and the batch-normalisation fold
-    (:func:`qaplib.firmware.export.exported_dense_weights`, computed here unless ``exported`` is given): a
-    weight that quantization rounds to zero costs nothing in the firmware, so it is not counted. For float
-    models the fold is exact and the two counts differ only where a stored bias is exactly zero.
+    and bias after its quantizer, as the firmware of the trained network implements them, batch
+    normalisation being a stage of its own (:func:`qaplib.firmware.export.exported_dense_weights`, computed
+    here unless ``exported`` is given): a weight that quantization rounds to zero costs nothing in the
+    firmware, so it is not counted. For float models batch norm is folded exactly and the two counts differ
+    only where a stored bias is exactly zero.
     """
     return _total_bops(model, exported if exported is not None else _exported(model))
 
