@@ -371,23 +371,26 @@ def test_firmware_table_labels_every_column_with_its_source():
     report = {"quantized": True, "csim": {"bit_exact_fraction": 1.0, "argmax_agreement": 1.0, "n_samples": 20000,
                                           "max_abs_diff": 0.0},
               "export": {"exported_accuracy": 0.69, "trained_accuracy": 0.69},
-              "rtl": {"latency_cycles": 5, "verilator": {"bit_exact_fraction": 1.0},
+              "rtl": {"latency_cycles": 5, "n_samples": 20000,
+                      "verilator": {"bit_exact_fraction": 0.99995, "argmax_agreement": 1.0, "max_abs_diff": 0.125},
                       "synthesis": {"lut": 100, "ff": 10, "carry": 5, "dsp": 0}}}  # fmt: skip
     rounded = {"export": {"argmax_agreement": 0.958, "exported_accuracy": 0.692},
                "rtl": {"latency_cycles": 4, "synthesis": {"lut": 40}}}  # fmt: skip
     row = summary.firmware_row(report, 6, 0.8, 160_000, 150_000, 0.70, rounded)
-    assert row["LUT"] == 100 and row["latency [cycles]"] == 5 and row["identical logits (RTL)"] == 1.0
+    assert row["LUT"] == 100 and row["latency [cycles]"] == 5 and row["logits differ (C-sim)"] == 0
+    assert row["logits differ (RTL)"] == 1 and row["largest logit difference (RTL)"] == 0.125  # 1 of 20,000 jets
     assert row["accuracy (trained)"] == 0.69 and row["LUT added by the stages"] == 1.5 and row["test jets"] == 20000
     assert row["same decision (rounded fold)"] == 0.958 and row["largest logit difference"] == 0.0
     table = summary.labelled(pd.DataFrame([row]))
     sources = dict((c, s) for s, c in table.columns)
-    assert sources["LUT"] == labels.SYNTHESISED and sources["identical logits"] == labels.EMULATED
+    assert sources["LUT"] == labels.SYNTHESISED and sources["logits differ (C-sim)"] == labels.EMULATED
+    assert sources["logits differ (RTL)"] == labels.RTL_SIMULATED
     assert sources["latency [cycles]"] == labels.RTL_SIMULATED and sources["same decision (rounded fold)"] == labels.EXACT
     float_report = {"quantized": False, "csim": {"bit_exact_fraction": 0.0, "argmax_agreement": 0.9994},
                     "export": None, "rtl": None}
     float_row = summary.firmware_row(float_report, 32, 0.0, 4_652_832, 4_652_832, 0.7)
     assert np.isnan(float_row["LUT"]) and np.isnan(float_row["accuracy (firmware)"]) and float_row["accuracy (trained)"] == 0.7
-    assert np.isnan(float_row["identical logits"]) and float_row["same decision"] == 0.9994  # never a bare 0
+    assert np.isnan(float_row["logits differ (C-sim)"]) and float_row["same decision"] == 0.9994  # never a bare 0
     html = summary.styled(pd.DataFrame([row, float_row]), summary.ACCURACY_COLUMNS + summary.HARDWARE_COLUMNS[2:]).to_html()
     assert "n/a" in html and "no fixed-point network" in html and "99.94 %" in html and "0.0000" not in html
     assert "float (32-bit)" in html and "80.0 %" in html and "160,000" in html and "150,000" in html
@@ -455,15 +458,19 @@ def test_firmware_verdict_names_the_largest_and_smallest_design():
 
     table = pd.DataFrame({"bits": [32, 6, 6, 4], "weights pruned": [0.0, 0.0, 0.9, 0.8], "BOPs": [4e6, 4e5, 1.6e5, 1.45e5],
                           "effective BOPs": [4e6, 3.5e5, 1.4e5, 1.5e5], "test jets": [20_000] * 4,
-                          "identical logits": [np.nan, 1.0, 1.0, 0.999], "identical logits (RTL)": [np.nan, 1.0, 1.0, 1.0],
+                          "logits differ (C-sim)": [np.nan, 0, 0, 20], "largest logit difference": [np.nan, 0, 0, 0.25],
                           "same decision": [0.999, 1.0, 1.0, 0.9995],
+                          "logits differ (RTL)": [np.nan, 0, 20_000, 20], "largest logit difference (RTL)": [np.nan, 0, 36, 0.25],
+                          "same decision (RTL)": [np.nan, 1.0, 0.687, 0.9995],
                           "same decision (rounded fold)": [np.nan, 0.95, 0.96, 0.91],
                           "LUT added by the stages": [np.nan, 1.2, 1.5, 1.3],
                           "LUT": [np.nan, 37_699, 7_283, 9_607]})  # fmt: skip
     text = summary.firmware_verdict(table)
-    assert text.startswith("2 of 3 quantized models are implemented exactly: their firmware (hls4ml C-sim and Verilator "
-                           "RTL) gives logits identical to the trained QKeras model's on all 20,000 test jets")
-    assert "at worst 4-bit, 80% pruned makes the same decision on 99.95 % of jets" in text
+    assert text.startswith("Models whose firmware gives exactly the trained QKeras model's logits on all 20,000 test jets, "
+                           "so the same decision on every one: hls4ml C-sim: 2 of 3 (4-bit 80% pruned: other logits on 20 "
+                           "jets, largest difference 0.25, same decision on 99.95 %); Verilator RTL (da4ml): 1 of 3 (6-bit "
+                           "90% pruned: other logits on 20,000 jets, largest difference 36, same decision on 68.70 %; "
+                           "4-bit 80% pruned: other logits on 20 jets")
     assert "costs +120.0 % to +150.0 % LUTs" in text and "on only 91.00 % to 96.00 % of jets" in text
     assert "from 37,699 (6-bit, 0% pruned) down to 7,283 (6-bit, 90% pruned), 5.2× fewer" in text
     # LUT ranks 3, 1, 2; paper BOPs 3, 2, 1 (rho +0.50); effective BOPs 3, 1, 2 (rho +1.00)

@@ -196,8 +196,10 @@ def csim_report(spec: NetworkSpec, keras_model, x: np.ndarray, reference: np.nda
     spec_exact = float(np.mean(np.all(firmware == spec.predict_logits(x), axis=1)))
     folded = any(layer.folded for layer in spec.layers)
     reference_exact = float(np.mean(reference_exact_mask(spec, x))) if folded else None
-    note = (f"{'bit-exact' if fraction == 1.0 else 'NOT bit-exact'} with {reference_name}: {fraction:.2%} of samples have "
-            f"identical logits; {spec_exact:.2%} equal the exact fixed-point evaluation of the exported network")  # fmt: skip
+    n = len(inputs)
+    note = (f"{'bit-exact' if fraction == 1.0 else 'NOT bit-exact'} with {reference_name}: {round(fraction * n):,} of {n:,} "
+            f"samples have identical logits; {round(spec_exact * n):,} of {n:,} equal the exact fixed-point evaluation of "
+            "the exported network")  # fmt: skip
     if reference_exact is not None:
         note += f"; QKeras itself is exact fixed-point on {reference_exact:.2%} of samples (its quantized_relu rounds to float32)"
     return CsimReport(
