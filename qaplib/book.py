@@ -36,15 +36,19 @@ def read_parameter_file(path: str | Path | None) -> dict:
     """Parameters from a YAML file: a mapping, optionally with per-notebook sub-mappings."""
     if path is None:
         return {}
-    path = Path(path)
-    if not path.exists():
-        raise InvalidSpecError(f"parameter file {path} does not exist")
+    from qaplib.inputs import read_text
+
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml.safe_load(read_text(path, "parameter file")) or {}
     except yaml.YAMLError as exc:
         raise InvalidSpecError(f"parameter file {path} is not valid YAML: {exc}") from None
     if not isinstance(loaded, dict):
-        raise InvalidSpecError(f"parameter file {path} must hold a mapping of parameter names to values")
+        raise InvalidSpecError(f"parameter file {path} must hold a mapping of parameter names to values, got "
+                               f"{type(loaded).__name__} {loaded!r:.80}")  # fmt: skip
+    for name in set(loaded) & set(notebook_names()):
+        if not isinstance(loaded[name], dict):
+            raise InvalidSpecError(f"parameter file {path}: the entry {name} must be a mapping of that notebook's "
+                                   f"parameters to values, like `{name}: {{seed: 3}}`, got {loaded[name]!r:.80}")  # fmt: skip
     return loaded
 
 
@@ -59,12 +63,19 @@ def declared_parameters(name: str) -> dict[str, str]:
 
 
 def check_parameters(name: str, parameters: dict) -> None:
-    """Fail before any kernel starts when ``parameters`` names one that notebook ``name`` does not declare."""
+    """Fail before any kernel starts when ``parameters`` names one that notebook ``name`` does not declare, or
+    holds a value its rule refuses (:mod:`qaplib.parameters`)."""
+    from qaplib import parameters as rules
+
     declared = declared_parameters(name)
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise InvalidSpecError(f"{name} has no parameter {', '.join(map(repr, unknown))}; its parameters are "
                                f"{', '.join(declared)}")  # fmt: skip
+    try:
+        rules.check_parameters(parameters)
+    except InvalidSpecError as exc:
+        raise InvalidSpecError(f"{name}: {exc}") from None
 
 
 def _python_literal(value, name: str) -> str:

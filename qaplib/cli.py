@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from qaplib.errors import QapError
+from qaplib.errors import InvalidSpecError, QapError
+from qaplib.inputs import check_count
 
 
 def _cmd_data_generate(args: argparse.Namespace) -> int:
     from qaplib.data import NAMED_SOURCES, data_dir
     from qaplib.files import writable_directory
     from qaplib.generator.settings import tier_settings
-    from qaplib.generator.shards import MANIFEST, generate_dataset
+    from qaplib.generator.shards import MANIFEST, generate_dataset, manifest_shards
 
     settings = tier_settings(args.tier)
+    if args.jobs is not None:
+        check_count("--jobs", args.jobs)
     out = Path(args.out) if args.out else data_dir() / NAMED_SOURCES.get(args.tier, f"jets-{args.tier}")
     writable_directory(out, "dataset directory")
     previous = {}
     if (out / MANIFEST).exists():
-        previous = {s["file"]: s["sha256"] for s in json.loads((out / MANIFEST).read_text())["shards"]}
+        try:
+            previous = {s["file"]: s["sha256"] for s in manifest_shards(out)}
+        except ValueError as exc:
+            raise InvalidSpecError(f"{exc}; move or delete it to generate the dataset afresh there, or give another "
+                                   "--out") from None  # fmt: skip
     start = time.perf_counter()
     manifest = generate_dataset(out, settings, args.tier, jobs=args.jobs, fresh=args.fresh)
     seconds = time.perf_counter() - start
@@ -45,7 +51,6 @@ def _cmd_data_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_study(args: argparse.Namespace) -> int:
-    from qaplib.errors import InvalidSpecError
     from qaplib.fidelity_study import VARIANTS, markdown_table, run_study
     from qaplib.files import writable_directory
 
@@ -53,6 +58,8 @@ def _cmd_data_study(args: argparse.Namespace) -> int:
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise InvalidSpecError(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
+    if args.jobs is not None:
+        check_count("--jobs", args.jobs)
     if args.jets_per_class < 200 or args.jets_per_class % 2:
         raise InvalidSpecError(f"--jets-per-class must be an even number >= 200, got {args.jets_per_class}")
     results = run_study(writable_directory(args.out, "study folder"), variants, args.jets_per_class, args.jobs)
@@ -80,7 +87,10 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
 def _cmd_figures(args: argparse.Namespace) -> int:
     import os
 
+    from papermill import PapermillExecutionError
+
     from qaplib.book import BOOK_DIR, SCRATCH_BOOK_DIR, execute_all, published_dir, write_toc
+    from qaplib.files import writable_directory
     from qaplib.store import COMMITTED_ROOT
 
     if args.publish and args.out:
@@ -92,7 +102,14 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
         os.environ[STORE_ONLY_VARIABLE] = "1"
     out = published_dir(args.profile) if args.publish else Path(args.out) if args.out else SCRATCH_BOOK_DIR
-    for path in execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source):
+    writable_directory(out, "output folder")
+    try:
+        executed = execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source)
+    except PapermillExecutionError as exc:
+        if exc.ename not in _error_names(QapError):  # a fault in a notebook or the library, not in the input
+            raise
+        raise QapError(f"a notebook stopped in its cell {exc.exec_count}: {exc.evalue}") from None
+    for path in executed:
         print(f"executed {path}")
     if args.publish:
         from qaplib.glance import write_glance
@@ -102,29 +119,55 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace):
+def _error_names(error: type) -> set[str]:
+    """The names of ``error`` and of every class derived from it (how a notebook's kernel reports an exception)."""
+    return {error.__name__}.union(*(_error_names(sub) for sub in error.__subclasses__()))
+
+
+def _store(args: argparse.Namespace, existing: bool = False):
+    """The result store ``--store`` names (or the default one). A store only read (``existing``) must exist; for
+    one that will be written, a folder is made and removed where it will go, so that a path where none can be
+    made (under ``/proc``, say) fails before any work, and bad input leaves no store behind."""
+    import tempfile
+
     from qaplib.files import writable_directory
     from qaplib.store import ResultStore
 
-    return ResultStore(writable_directory(args.store, "result store") if args.store else None)
+    if not args.store:
+        return ResultStore(None)
+    path = writable_directory(args.store, "result store")
+    if existing and not path.is_dir():
+        raise InvalidSpecError(f"the result store {path} does not exist; check the path (a sweep or run with --store "
+                               f"{path} makes it)")  # fmt: skip
+    nearest = next(folder for folder in (path, *path.parents) if folder.exists())
+    try:
+        tempfile.TemporaryDirectory(dir=nearest).cleanup()
+    except OSError as exc:
+        raise InvalidSpecError(f"cannot create the result store {path}: no folder can be made in {nearest} "
+                               f"({exc.strerror or exc}); give a writable directory") from None  # fmt: skip
+    return ResultStore(path)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from qaplib.engines import train
-    from qaplib.errors import InvalidSpecError
+    from qaplib.errors import TrainingDivergedError
+    from qaplib.inputs import read_text
     from qaplib.runs import RunSpec, run_key
     from qaplib.sweep import check_data
 
-    path = Path(args.spec)
-    if not path.exists():
-        raise InvalidSpecError(f"spec file {path} does not exist")
-    spec = RunSpec.from_json(path.read_bytes())
-    key, store = run_key(spec), _store(args)
+    spec = RunSpec.from_json(read_text(args.spec, "spec file"))
+    store = _store(args)
+    key = run_key(spec)
     check_data([spec.data])  # unreadable or too small data fails before any training
     if store.is_complete(key):
         print(f"{key}: already in {store.path(key)}, nothing to train")
     else:
-        store.save(train([spec], [key])[0])
+        try:
+            result = train([spec], [key])[0]
+        except TrainingDivergedError as exc:
+            store.mark_failed(key, spec, exc.failures[key])
+            raise
+        store.save(result)
         print(f"{key}: trained and stored in {store.path(key)}")
     for row in store.load(key).phases:
         print(f"  phase {row['phase']:2d}  sparsity {row['sparsity']:.3f}  accuracy {row['accuracy']:.4f}  "
@@ -133,7 +176,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _grid_or_profile(args: argparse.Namespace):
-    from qaplib.errors import InvalidSpecError
     from qaplib.sweep import SweepSpec
 
     if (args.grid is None) == (args.profile is None):
@@ -152,6 +194,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
     if any(tls) and not (all(tls) and args.scheduler):
         raise QapError("--tls-ca-file, --tls-cert and --tls-key go together, with --scheduler tls://host:port")
+    if args.workers is not None:
+        check_count("--workers", args.workers)
     sweep, store = _grid_or_profile(args), _store(args)
     security = tls_security(*tls) if all(tls) else None
     report = run_sweep(sweep, store, executor=args.executor, scheduler=args.scheduler, workers=args.workers,
@@ -175,13 +219,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from qaplib.engine.checkpoints import finished_phases
-    from qaplib.errors import InvalidSpecError
     from qaplib.sweep import CHECKPOINT_DIR, sweep_status
 
-    if args.workers is not None and args.workers < 1:
-        raise InvalidSpecError(f"--workers must be a positive integer, got {args.workers}")
+    if args.workers is not None:
+        check_count("--workers", args.workers)
     sweep = _grid_or_profile(args)
-    store = _store(args)
+    store = _store(args, existing=True)
     status = sweep_status(sweep, store)
     print(f"{sweep.name}: {len(status.done)} done, {len(status.missing)} missing, {len(status.failed)} failed "
           f"(of {len(sweep.runs)})")
@@ -213,7 +256,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_results_fill_in(args: argparse.Namespace) -> int:
     from qaplib.runs import WEIGHT_METRICS, WEIGHT_METRICS_VERSION
 
-    store = _store(args)
+    store = _store(args, existing=True)
     rewritten = store.fill_in()
     print(f"{store.root}: {len(rewritten)} records given their missing or out-of-date {', '.join(WEIGHT_METRICS)} "
           f"columns (definition {WEIGHT_METRICS_VERSION}, computed from their stored weights; nothing retrained)")
@@ -227,6 +270,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from qaplib.verify import verify_sample
 
     profile = get_profile(args.profile)
+    if args.seed < 0:  # verify_sample refuses it too; here it fails before the committed store is read
+        raise InvalidSpecError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.workers is not None:
+        check_count("--workers", args.workers)
     committed = ResultStore(Path(args.committed) if args.committed else COMMITTED_ROOT)
     scratch = REPO_ROOT / "out" / "verify" / f"{profile.name}-seed{args.seed}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     result = verify_sample(profile, args.sample, args.seed, scratch, committed, workers=args.workers)

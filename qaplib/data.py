@@ -35,6 +35,7 @@ from qaplib.files import sha256_of_unchanged
 from qaplib.generator.features import FEATURE_NAMES
 from qaplib.generator.settings import CLASS_NAMES
 from qaplib.generator.shards import MANIFEST, manifest_shards, verify_dataset
+from qaplib.inputs import data_file, is_integer
 
 #: Named generated datasets, relative to the data directory.
 NAMED_SOURCES = {"default": "jets-default", "full": "jets-full"}
@@ -48,6 +49,10 @@ def data_dir() -> Path:
 #: Version of the data pipeline (deduplication, splitting, standardisation, label noise), part of every
 #: run key: bump it when a change there alters any split or scaled feature, and every run is recomputed.
 PIPELINE_VERSION = 1
+
+
+#: Largest ``split_seed``: a 32-bit seed, as NumPy's legacy seeding takes (a larger one is a typo, not a seed).
+MAX_SPLIT_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -66,16 +71,19 @@ class DataSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not self.source:
             raise InvalidSpecError(f"source must be 'default', 'full' or a path, got {self.source!r}")
+        if self.test_source is not None and (not isinstance(self.test_source, str) or not self.test_source):
+            raise InvalidSpecError("test_source must be None (the test set is split off source) or one file or folder "
+                                   f"('default', 'full' or a path), got {self.test_source!r}")  # fmt: skip
         if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) \
                 or not 0.0 < self.test_fraction < 1.0:
             raise InvalidSpecError(f"test_fraction must lie in (0, 1), got {self.test_fraction!r}")
-        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+        if not is_integer(self.n_folds) or self.n_folds < 2:
             raise InvalidSpecError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
-        if not isinstance(self.fold, int) or not 0 <= self.fold < self.n_folds:
+        if not is_integer(self.fold) or not 0 <= self.fold < self.n_folds:
             raise InvalidSpecError(f"fold must be an integer in [0, {self.n_folds}), got {self.fold!r}")
-        if not isinstance(self.split_seed, int) or self.split_seed < 0:
-            raise InvalidSpecError(f"split_seed must be a non-negative integer, got {self.split_seed!r}")
-        if self.max_train_jets is not None and (not isinstance(self.max_train_jets, int) or self.max_train_jets < 1):
+        if not is_integer(self.split_seed) or not 0 <= self.split_seed <= MAX_SPLIT_SEED:
+            raise InvalidSpecError(f"split_seed must be an integer in [0, {MAX_SPLIT_SEED}], got {self.split_seed!r}")
+        if self.max_train_jets is not None and (not is_integer(self.max_train_jets) or self.max_train_jets < 1):
             raise InvalidSpecError(f"max_train_jets must be a positive integer or None, got {self.max_train_jets!r}")
         if isinstance(self.label_noise, bool) or not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
             raise InvalidSpecError(f"label_noise must be a fraction in [0, 1), got {self.label_noise!r}")
@@ -110,6 +118,11 @@ class JetData:
 
 # ---------------------------------------------------------------- readers
 
+#: Largest magnitude a jet feature may have. The hls4ml features are at most a few thousand (momenta and masses
+#: in GeV, multiplicities, ratios); a value beyond this one is not a jet feature, and standardised with the rest it
+#: would squash every other jet's value of that feature to about zero.
+MAX_ABS_FEATURE = 1e6
+
 
 def _frame_to_table(frame: pd.DataFrame, path: Path, label_column: str | None) -> JetTable:
     """Pick the 16 features (with or without the ``j_`` prefix) and the labels from a frame."""
@@ -140,6 +153,12 @@ def _frame_to_table(frame: pd.DataFrame, path: Path, label_column: str | None) -
         raise DatasetError(f"{path}: features contain NaN or infinite values")
     if len(labels) == 0:
         raise DatasetError(f"{path}: holds no jets (a header but no rows)")
+    beyond = np.argwhere(np.abs(features) > MAX_ABS_FEATURE)
+    if len(beyond):
+        row, column = beyond[0]
+        raise DatasetError(f"{path}: feature {FEATURE_NAMES[column]} of jet {row} is {features[row, column]:g}, beyond "
+                           f"±{MAX_ABS_FEATURE:g}; jet features (momenta and masses in GeV, multiplicities, ratios) lie "
+                           "far inside that: check the file's units and columns")  # fmt: skip
     return JetTable(features, labels, str(path))
 
 
@@ -176,6 +195,10 @@ def _read_one_h5(path: Path) -> pd.DataFrame:
         with h5py.File(path, "r") as handle:
             if "jets" not in handle or "jetFeatureNames" not in handle:
                 raise DatasetError(f"{path}: expected datasets 'jets' and 'jetFeatureNames' (Zenodo hls4ml format)")
+            for name in ("jets", "jetFeatureNames"):
+                if not isinstance(handle[name], h5py.Dataset):
+                    raise DatasetError(f"{path}: {name!r} is a group, not a dataset; expected the Zenodo hls4ml format "
+                                       f"(datasets 'jets' and 'jetFeatureNames')")  # fmt: skip
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in handle["jetFeatureNames"][()]]
             jets = handle["jets"][()]
     except OSError as exc:
@@ -185,12 +208,18 @@ def _read_one_h5(path: Path) -> pd.DataFrame:
     return pd.DataFrame(jets, columns=names)
 
 
-def read_zenodo_h5(path: Path) -> JetTable:
-    """Zenodo ``jetImage_*.h5`` files (one file or a directory of them), features and one-hot labels."""
+def h5_files(path: Path) -> list[Path]:
+    """The Zenodo HDF5 files behind ``path`` (the file itself, or the ``*.h5`` files of a directory), each checked
+    to be a regular HDF5 file (:func:`qaplib.inputs.data_file`) before anything reads it."""
     files = sorted(path.glob("*.h5")) if path.is_dir() else [path]
     if not files:
         raise DatasetError(f"{path}: directory holds no .h5 files")
-    frame = pd.concat([_read_one_h5(f) for f in files], ignore_index=True)
+    return [data_file(file, DatasetError) for file in files]
+
+
+def read_zenodo_h5(path: Path) -> JetTable:
+    """Zenodo ``jetImage_*.h5`` files (one file or a directory of them), features and one-hot labels."""
+    frame = pd.concat([_read_one_h5(f) for f in h5_files(path)], ignore_index=True)
     return _frame_to_table(frame, path, None)
 
 
@@ -228,7 +257,7 @@ def source_path(source: str) -> Path:
     path = Path(source).expanduser()
     if not path.exists():
         raise DatasetError(f"{path} does not exist; pass 'default', 'full' or the path of a real-data file")
-    return path
+    return path if path.is_dir() else data_file(path, DatasetError)
 
 
 def describe_source(source: str) -> str:
@@ -292,7 +321,7 @@ def source_fingerprint(source: str) -> str:
             raise DatasetError(f"{exc}; regenerate the dataset with `{regenerate_command(path)}`") from None
         digest.update(json.dumps(sorted((s["file"], s["sha256"]) for s in shards)).encode())
     else:
-        for file in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
+        for file in h5_files(path) if path.is_dir() else [path]:
             digest.update(sha256_of_unchanged(file).encode())  # every run key hashes its data: once per process
     return digest.hexdigest()[:16]
 
@@ -308,9 +337,34 @@ def _check_split_sizes(pool: JetTable, test: JetTable, train_index: np.ndarray, 
                                f"{len(pool.labels)} distinct jets are too few for this split, use a larger file")  # fmt: skip
 
 
+def shared_jets(pool: JetTable, test: JetTable) -> int:
+    """How many of ``test``'s jets are also in ``pool``: jets compared by the bytes of their 16 features, so a
+    copy of a file, another path to it or an overlapping file is found whatever it is called."""
+
+    def rows(table: JetTable) -> np.ndarray:
+        features = np.ascontiguousarray(table.features, dtype=np.float32)
+        return features.view(np.dtype((np.void, features.shape[1] * features.itemsize))).ravel()
+
+    return int(np.isin(rows(test), rows(pool)).sum())
+
+
+def check_disjoint(pool: JetTable, test: JetTable) -> None:
+    """A separate test set must share no jet with the source it is meant to test against (:func:`shared_jets`)."""
+    shared = shared_jets(pool, test)
+    if shared:
+        raise DatasetError(f"the test set {test.origin} shares {shared} of its {len(test.labels)} jets with the source "
+                           f"{pool.origin} (compared by the jets' features, not by path), so the test would score jets "
+                           "the model trained on; give a test_source disjoint from source, or none to split one off")  # fmt: skip
+
+
 def split_jets(pool: JetTable, test: JetTable | None, spec: DataSpec) -> JetData:
-    """Split and standardise (see the module docstring). Deterministic in ``spec``."""
+    """Split and standardise (see the module docstring). Deterministic in ``spec``.
+
+    A separate ``test`` must share no jet with ``pool`` (:func:`check_disjoint`).
+    """
     pool = _deduplicate(pool)
+    if test is not None:
+        check_disjoint(pool, test)
     order = np.random.default_rng(spec.split_seed).permutation(len(pool.labels))
     if test is None:
         n_test = int(round(spec.test_fraction * len(order)))

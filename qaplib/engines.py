@@ -50,6 +50,8 @@ def train(specs: Sequence[RunSpec], keys: Sequence[str] | None = None,
 
     ``checkpoints``: a folder for phase checkpoints, so that an interrupted batch resumes after its last
     finished phase (the batched engine; the reference engine trains one run per job and ignores it).
+    A run whose loss becomes NaN or infinite stops at once; both engines then raise
+    :class:`qaplib.errors.TrainingDivergedError`, naming it with the reason and carrying the other runs' results.
     """
     engines = {spec.train.engine for spec in specs}
     if len(engines) != 1:

@@ -21,3 +21,16 @@ class GeneratorError(QapError):
 
 class FirmwareError(QapError):
     """A model cannot be turned into bit-exact firmware (unsupported layer, inexact precision, missing tool)."""
+
+
+class TrainingDivergedError(QapError):
+    """The loss of one or more runs became NaN or infinite: each stopped there and is recorded as failed.
+
+    ``failures`` maps each such run's key to the reason; ``completed`` holds the results of the runs trained
+    alongside them that finished (the other runs of a batch), to be stored as usual.
+    """
+
+    def __init__(self, failures: dict[str, str], completed: list | tuple = ()):
+        self.failures = dict(failures)
+        self.completed = list(completed)
+        super().__init__("; ".join(self.failures.values()))

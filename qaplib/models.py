@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qaplib.errors import InvalidSpecError
+from qaplib.inputs import is_integer
 
 ALLOWED_BITS = (4, 6, 8, 12, 16, 32)
 _ALLOWED_TEXT = "{" + ", ".join(map(str, ALLOWED_BITS)) + "}"
@@ -40,7 +41,7 @@ class ModelSpec:
     input_bits: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.bits, bool) or self.bits not in ALLOWED_BITS:
+        if not is_integer(self.bits) or self.bits not in ALLOWED_BITS:
             raise InvalidSpecError(f"bits must be one of {_ALLOWED_TEXT}, got {self.bits!r}")
         if isinstance(self.widths, list):
             object.__setattr__(self, "widths", tuple(self.widths))
@@ -54,7 +55,7 @@ class ModelSpec:
             raise InvalidSpecError(f"batchnorm must be True or False, got {self.batchnorm!r}")
         if isinstance(self.l1, bool) or not isinstance(self.l1, (int, float)) or not 0 <= self.l1 < float("inf"):
             raise InvalidSpecError(f"l1 must be a non-negative, finite number, got {self.l1!r}")
-        if self.input_bits is not None and (isinstance(self.input_bits, bool) or self.input_bits not in ALLOWED_BITS[:-1]):
+        if self.input_bits is not None and (not is_integer(self.input_bits) or self.input_bits not in ALLOWED_BITS[:-1]):
             raise InvalidSpecError(f"input_bits must be None or one of {set(ALLOWED_BITS[:-1])}, got {self.input_bits!r}")
 
     @property

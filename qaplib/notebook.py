@@ -26,6 +26,7 @@ import pandas as pd
 from qaplib import plots
 from qaplib.errors import InvalidSpecError
 from qaplib.experiments import as_list
+from qaplib.parameters import check_parameters, check_type
 from qaplib.profiles import Profile, get_profile
 from qaplib.provenance import provenance
 
@@ -33,18 +34,6 @@ from qaplib.provenance import provenance
 COMMON_PARAMETERS = ("profile", "source", "test_source", "executor", "workers", "figure_dir")
 #: Parameters that change where or how fast results are computed, never what they are (kept out of provenance).
 PLACEMENT_PARAMETERS = ("executor", "workers", "figure_dir")
-
-
-def check_type(name: str, value, expected: type | tuple[type, ...]) -> None:
-    """Raise a clear error when a notebook parameter has the wrong type (bool is not an int)."""
-    expected_types = expected if isinstance(expected, tuple) else (expected,)
-    if isinstance(value, bool) and bool not in expected_types:
-        ok = False
-    else:
-        ok = isinstance(value, expected_types)
-    if not ok:
-        names = " or ".join("None" if t is type(None) else t.__name__ for t in expected_types)
-        raise InvalidSpecError(f"parameter {name!r} must be {names}, got {value!r} ({type(value).__name__})")
 
 
 def injected_parameter_names(history: list[str]) -> set[str]:
@@ -203,7 +192,8 @@ def start(notebook: str, namespace) -> NotebookRun:
     """Take the parameters ``notebooks/<notebook>`` declares from ``namespace`` (its ``globals()``), check them,
     and set up figure output.
 
-    Checks the common ones (:data:`COMMON_PARAMETERS`); the notebook checks its own after.
+    Checks every parameter that :data:`qaplib.parameters.RULES` has a rule for (the common ones and most
+    others); the notebook checks the rest after.
     """
     from qaplib.book import declared_parameters
 
@@ -213,18 +203,7 @@ def start(notebook: str, namespace) -> NotebookRun:
     if missing:
         raise InvalidSpecError(f"{notebook} must declare and set the parameters {missing}")
     parameters = {name: namespace[name] for name in declared}
-    check_type("profile", parameters["profile"], str)
-    check_type("executor", parameters["executor"], str)
-    check_type("workers", parameters["workers"], (int, type(None)))
-    check_type("figure_dir", parameters["figure_dir"], str)
-    if parameters["executor"] not in ("local", "dask"):
-        raise InvalidSpecError(f"parameter 'executor' must be 'local' or 'dask', got {parameters['executor']!r}")
-    if parameters["workers"] is not None and parameters["workers"] < 1:
-        raise InvalidSpecError(f"parameter 'workers' must be a positive integer or None, got {parameters['workers']}")
-    if parameters.get("seed") is not None:
-        check_type("seed", parameters["seed"], int)
-        if parameters["seed"] < 0:
-            raise InvalidSpecError(f"parameter 'seed' must be >= 0, got {parameters['seed']}")
+    check_parameters(parameters)
     profile = profile_with_data(get_profile(parameters["profile"]), parameters["source"], parameters["test_source"])
     quiet_libraries()
     plots.use_book_style()

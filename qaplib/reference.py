@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 
 from qaplib.data import DataSpec, JetData
-from qaplib.errors import InvalidSpecError
+from qaplib.errors import InvalidSpecError, TrainingDivergedError
 from qaplib.models import build_model
 from qaplib.provenance import provenance
 from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback, measured_sparsity
@@ -25,7 +25,7 @@ from qaplib.runs import (
     phase_start_weights,
     run_key,
 )
-from qaplib.train import fit, set_determinism
+from qaplib.train import divergence_reason, fit, non_finite_loss, set_determinism
 
 
 def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = None) -> RunResult:
@@ -52,6 +52,9 @@ def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = No
         apply_masks(model, masks)
         fitted = fit(model, jets.x_train, jets.y_train, jets.x_val, jets.y_val, spec.train,
                      seed=spec.seed * 1000 + phase, callbacks=[mask_callback(masks)])  # fmt: skip
+        problem = non_finite_loss(fitted.history)
+        if problem:
+            raise TrainingDivergedError({key: divergence_reason(key, phase, spec.train, problem)})
         row = {"phase": phase, "target_sparsity": sparsity, "sparsity": measured_sparsity(model), **evaluate(model, jets)}
         row.update({"epochs": fitted.epochs, "best_val_loss": min(fitted.history["val_loss"]),
                     "seconds": time.perf_counter() - start})  # fmt: skip
@@ -68,6 +71,15 @@ def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = No
 def train(specs: Sequence[RunSpec], keys: Sequence[str] | None = None,
           jets: dict[DataSpec, JetData] | None = None, checkpoints=None) -> list[RunResult]:
     """The engine protocol of :mod:`qaplib.engines`: each spec trained alone, in order (one run per job,
-    so ``checkpoints`` is not used: a stopped job loses one run at most)."""
+    so ``checkpoints`` is not used: a stopped job loses one run at most). Runs whose loss diverged are named,
+    with the others' results, in one :class:`qaplib.errors.TrainingDivergedError` at the end."""
     keys = list(keys) if keys is not None else [run_key(s) for s in specs]
-    return [execute_run(spec, key, (jets or {}).get(spec.data)) for spec, key in zip(specs, keys, strict=True)]
+    results, failures = [], {}
+    for spec, key in zip(specs, keys, strict=True):
+        try:
+            results.append(execute_run(spec, key, (jets or {}).get(spec.data)))
+        except TrainingDivergedError as exc:
+            failures.update(exc.failures)
+    if failures:
+        raise TrainingDivergedError(failures, results)
+    return results

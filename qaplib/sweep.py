@@ -21,6 +21,7 @@ step); batches are formed automatically, split so that every worker gets one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import ctypes
@@ -31,14 +32,15 @@ import re
 import signal
 import socket
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from tqdm import tqdm
 
-from qaplib.errors import InvalidSpecError
+from qaplib.errors import InvalidSpecError, QapError, TrainingDivergedError
+from qaplib.inputs import MAX_TEXT_BYTES, check_count, read_text, regular_file
 from qaplib.runs import RunSpec, run_key
 from qaplib.store import ResultStore
 
@@ -67,6 +69,8 @@ class SweepSpec:
         if unknown:
             raise InvalidSpecError(f"unknown grid keys {unknown}; allowed: name, base, grid")
         name, base, grid = raw.get("name", "sweep"), raw.get("base") or {}, raw.get("grid")
+        if isinstance(name, bool) or not isinstance(name, (str, int, float)) or not str(name).strip():
+            raise InvalidSpecError(f"the grid's 'name' must be a short text that names the sweep, got {name!r}")
         if not isinstance(base, dict) or not isinstance(grid, dict):
             raise InvalidSpecError("'base' and 'grid' must be mappings")
         if not grid:
@@ -87,13 +91,8 @@ class SweepSpec:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SweepSpec:
-        path = Path(path)
-        if not path.exists():
-            raise InvalidSpecError(f"grid file {path} does not exist")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise InvalidSpecError(f"grid file {path} is not UTF-8 text; save it as UTF-8") from None
+            raw = yaml.safe_load(read_text(path, "grid file"))
         except yaml.YAMLError as exc:
             raise InvalidSpecError(f"grid file {path} is not valid YAML: {exc}") from None
         return cls.from_grid(raw)
@@ -195,16 +194,20 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
     specs = [RunSpec.from_json(raw) for raw in spec_jsons]
     checkpoints = store.root / CHECKPOINT_DIR
     try:
-        results = train(specs, keys, checkpoints=checkpoints)
-    except Exception:  # a failed job must not stop the sweep; it is recorded and reported
-        error = traceback.format_exc(limit=8)
-        for spec, key in zip(specs, keys, strict=True):
-            store.mark_failed(key, spec, error)
-        return [(key, error) for key in keys]
+        results, failures = train(specs, keys, checkpoints=checkpoints), {}
+    except TrainingDivergedError as exc:  # the diverged runs fail with the reason; the others of the job are kept
+        results, failures = exc.completed, exc.failures
+    except QapError as exc:  # a failed job must not stop the sweep; it is recorded and reported
+        results, failures = [], dict.fromkeys(keys, f"{type(exc).__name__}: {exc}")
+    except Exception:
+        results, failures = [], dict.fromkeys(keys, traceback.format_exc(limit=8))
+    for spec, key in zip(specs, keys, strict=True):
+        if key in failures:
+            store.mark_failed(key, spec, failures[key])
     for result in results:
         store.save(result)
         remove_checkpoint(checkpoints, result.key)
-    return [(key, None) for key in keys]
+    return [(key, failures.get(key)) for key in keys]
 
 
 def plan_jobs(todo: list[tuple[RunSpec, str]], workers: int) -> list[list[tuple[RunSpec, str]]]:
@@ -256,10 +259,10 @@ def run_sweep(
         raise InvalidSpecError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if scheduler is not None and executor != "dask":
         raise InvalidSpecError("--scheduler needs --executor dask")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise InvalidSpecError(f"workers must be a positive integer, got {workers!r}")
+    if workers is not None:
+        check_count("workers", workers)
     if scheduler is not None:
-        check_scheduler(scheduler)
+        check_scheduler(scheduler, security)
     store = store or ResultStore()
     store.remove_stale_temporaries()
     keys = sweep_keys(sweep)
@@ -335,8 +338,9 @@ def train_in_worker(worker, specs: list[RunSpec], store: ResultStore) -> list[st
 SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$")
 
 
-def check_scheduler(address: str, timeout: float = 3.0) -> None:
-    """``address`` must read ``tcp://host:port`` or ``tls://host:port`` and accept a connection within ``timeout`` s."""
+def check_scheduler(address: str, security=None, timeout: float = 3.0) -> None:
+    """``address`` must read ``tcp://host:port`` or ``tls://host:port`` and a Dask scheduler must answer there,
+    with ``security`` (:func:`tls_security`) for a TLS one, each step within ``timeout`` s."""
     match = SCHEDULER_ADDRESS.match(address) if isinstance(address, str) else None
     if match is None or not 0 < int(match.group(3)) < 65536:
         raise InvalidSpecError(f"--scheduler must look like tcp://host:port or tls://host:port, got {address!r}")
@@ -346,15 +350,56 @@ def check_scheduler(address: str, timeout: float = 3.0) -> None:
     except OSError as exc:
         raise InvalidSpecError(f"no Dask scheduler answers at {address} ({exc.strerror or exc}); start one "
                                "(`dask scheduler`) or correct the address") from None  # fmt: skip
+    if match.group(1) == "tls" and security is None:
+        raise InvalidSpecError(f"the scheduler {address} speaks TLS: give its credentials with --tls-ca-file, --tls-cert "
+                               "and --tls-key")  # fmt: skip
+    try:  # something listens there: it must answer Dask's handshake, as a scheduler
+        with ThreadPoolExecutor(max_workers=1) as thread:  # an event loop of its own, also under a notebook's
+            identity = thread.submit(asyncio.run, asyncio.wait_for(_identity(address, security), timeout)).result()
+    except (OSError, TimeoutError) as exc:
+        what = "the scheduler's TLS settings and the CA, certificate and key given" if security else "the protocol (tcp or tls)"
+        raise InvalidSpecError(f"no Dask scheduler answers at {address} within {timeout:g} s ({type(exc).__name__}"
+                               f"{': ' + str(exc) if str(exc) else ''}); something else listens at that port, or check "
+                               f"{what}") from None  # fmt: skip
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if kind != "Scheduler":
+        raise InvalidSpecError(f"a Dask {kind or 'peer'} answers at {address}, not a scheduler; give the address of the "
+                               "scheduler (`dask scheduler` prints it)")  # fmt: skip
+
+
+async def _identity(address: str, security) -> dict:
+    """What the Dask server at ``address`` says it is (its ``identity`` reply)."""
+    from distributed.comm import connect
+
+    comm = await connect(address, **(security.get_connection_args("client") if security else {}))
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        await comm.close()
 
 
 def tls_security(ca_file: str, certificate: str, key: str):
-    """Client credentials for a TLS-secured Dask scheduler (``distributed.security.Security``); files checked first."""
+    """Client credentials for a TLS-secured Dask scheduler (``distributed.security.Security``); files checked first:
+    regular files that load as a PEM CA certificate, and a PEM certificate with its private key."""
+    import ssl
+
     from distributed.security import Security
 
     for name, path in (("CA file", ca_file), ("certificate", certificate), ("key", key)):
-        if not path or not Path(path).is_file():
+        if not path:
             raise InvalidSpecError(f"the TLS {name} {path!r} is not a readable file")
+        regular_file(path, f"TLS {name}", MAX_TEXT_BYTES)
+    try:
+        ssl.create_default_context(cafile=ca_file)
+    except (ssl.SSLError, ValueError) as exc:
+        raise InvalidSpecError(f"the TLS CA file {ca_file} holds no PEM certificate ({exc}); give the CA certificate "
+                               "that signed the scheduler's") from None  # fmt: skip
+    try:
+        ssl.create_default_context().load_cert_chain(certificate, key)
+    except (ssl.SSLError, ValueError) as exc:
+        raise InvalidSpecError(f"the TLS certificate {certificate} and key {key} do not load as a PEM certificate and "
+                               f"its private key ({exc}); give this client's certificate and key") from None  # fmt: skip
     return Security(tls_ca_file=ca_file, tls_client_cert=certificate, tls_client_key=key, require_encryption=True)
 
 

@@ -7,6 +7,7 @@ determinism is switched on, and every random draw is seeded).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,8 @@ ENGINE_VERSIONS: dict[str, int] = {"reference": 1, "batched": 1}
 TRAINING_ENGINES = tuple(ENGINE_VERSIONS)
 #: The engine of a spec that does not name one (``qap run``, grids and profiles alike).
 DEFAULT_ENGINE = "batched"
+#: Largest batch: 2**20 jets, more than the training split of the 830k-jet tier.
+MAX_BATCH_SIZE = 2**20
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class TrainSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidSpecError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise InvalidSpecError(f"batch_size must be at most {MAX_BATCH_SIZE:,} (more jets than any dataset's training "
+                                   f"split; every step holds a batch in memory), got {self.batch_size!r}")  # fmt: skip
 
 
 def set_determinism(seed: int) -> None:
@@ -56,6 +62,24 @@ def set_determinism(seed: int) -> None:
 
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def non_finite_loss(history: dict[str, list[float]]) -> str | None:
+    """Where a training history's ``loss`` or ``val_loss`` first became NaN or infinite, in words (None if never).
+
+    The guard of both engines: such a run has diverged, and training it further or scoring it means nothing.
+    """
+    for name in ("loss", "val_loss"):
+        for epoch, value in enumerate(history.get(name, [])):
+            if not math.isfinite(value):
+                return f"its {name} became {value} in epoch {epoch + 1}"
+    return None
+
+
+def divergence_reason(key: str, phase: int, settings: TrainSettings, problem: str) -> str:
+    """Why run ``key`` failed when :func:`non_finite_loss` found ``problem`` in its phase ``phase``, and the fix."""
+    return (f"run {key} diverged in pruning phase {phase}: {problem} (learning_rate {settings.learning_rate!r}); it "
+            "stopped there and is recorded as failed: lower learning_rate, or check the data for extreme values")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -102,9 +126,10 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         metrics=["accuracy"],
     )
     stop = _early_stopping_class()(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    diverged = tf.keras.callbacks.TerminateOnNaN()  # stops at the first NaN or infinite batch loss (non_finite_loss)
     history = model.fit(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=settings.max_epochs,
-        batch_size=settings.batch_size, shuffle=shuffle, callbacks=[stop, *(callbacks or [])], verbose=verbose,
+        x_train, y_train, validation_data=(x_val, y_val), epochs=settings.max_epochs, batch_size=settings.batch_size,
+        shuffle=shuffle, callbacks=[stop, diverged, *(callbacks or [])], verbose=verbose,
     )  # fmt: skip
     curves = {key: [float(v) for v in values] for key, values in history.history.items()}
     return FitResult(history=curves, epochs=len(curves["loss"]))

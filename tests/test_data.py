@@ -179,7 +179,7 @@ def test_csv_with_text_in_a_feature(tmp_path, jets_frame):
 def test_garbage_arff(tmp_path):
     path = tmp_path / "bad.arff"
     path.write_text("this is not an arff file\n")
-    with pytest.raises(DatasetError, match="bad.arff: not a readable ARFF file"):
+    with pytest.raises(DatasetError, match="bad.arff does not start like an ARFF file"):
         data.read_jets(str(path))
 
 
@@ -194,7 +194,7 @@ def test_h5_without_jets_dataset(tmp_path):
 def test_not_an_h5_file(tmp_path):
     path = tmp_path / "jetImage_0.h5"
     path.write_text("plain text")
-    with pytest.raises(DatasetError, match="not a readable HDF5 file"):
+    with pytest.raises(DatasetError, match="jetImage_0.h5 does not start like an HDF5 file"):
         data.read_jets(str(path))
 
 

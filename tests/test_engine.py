@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from qaplib.engine.graph import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, BN_EPSIL
 from qaplib.engine.phase import DEFAULT_CHUNK_SIZE
 from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_passes, quantized_relu_values
 from qaplib.engine.runs import execute_runs_batched
-from qaplib.errors import InvalidSpecError
+from qaplib.errors import InvalidSpecError, TrainingDivergedError
 from qaplib.models import ALLOWED_BITS, ModelSpec, build_model
 from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback
 from qaplib.reference import execute_run
@@ -414,3 +415,22 @@ def test_an_interrupted_batch_resumes_after_its_last_finished_phase_bit_identica
 
     checkpoint_path(tmp_path, keys[0]).write_bytes(b"not a checkpoint")
     assert load_checkpoint(tmp_path, keys[0], DEFAULT_CHUNK_SIZE) is None
+
+
+def test_a_run_whose_loss_diverges_stops_and_fails_with_the_reason_its_batch_mate_is_kept(short_jets):
+    """A learning rate of 1e6 turns a float model's loss to NaN in its first step: that run stops there and fails
+    with the reason, in either engine, and is never scored; the run batched with it trains every phase and is returned."""
+    spec = RunSpec(model=ModelSpec(bits=6), pruning=PruningSpec(sparsities=(0.0, 0.5)),
+                   train=dataclasses.replace(SETTINGS, max_epochs=2, engine="batched"), data=DataSpec(max_train_jets=3000),
+                   seed=3)  # fmt: skip
+    wild = dataclasses.replace(spec, model=ModelSpec(), train=dataclasses.replace(spec.train, learning_rate=1e6))
+    one_step = dataclasses.replace(short_jets, x_train=short_jets.x_train[:1000], y_train=short_jets.y_train[:1000])
+    with pytest.raises(TrainingDivergedError) as failure:
+        execute_runs_batched([spec, wild], jets={spec.data: one_step})
+    reason = failure.value.failures[run_key(wild)]
+    assert list(failure.value.failures) == [run_key(wild)]
+    assert re.search(r"diverged in pruning phase 0: its (val_)?loss became nan in epoch 1 \(learning_rate 1000000.0\)", reason)
+    assert [(r.key, len(r.phases)) for r in failure.value.completed] == [(run_key(spec), 2)]
+    reference = dataclasses.replace(wild, train=dataclasses.replace(wild.train, engine="reference"))
+    with pytest.raises(TrainingDivergedError, match=r"diverged in pruning phase 0: its (val_)?loss became nan in epoch 1"):
+        execute_run(reference, jets=one_step)

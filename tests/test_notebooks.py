@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_changing_a_parameter_trains_only_the_runs_that_changed(tmp_path):
     assert "1 run trained now, 2 taken from the store" in stream_text(nbformat.read(second, as_version=4))
 
 
-@pytest.mark.parametrize(
+BAD_PARAMETERS = pytest.mark.parametrize(
     "name, parameters, message",
     [
         ("01_dataset", {"profile": "huge"}, "profile must be one of"),
@@ -115,12 +116,30 @@ def test_changing_a_parameter_trains_only_the_runs_that_changed(tmp_path):
         ("08_firmware", {"profile": "smoke", "models": [[6, 1.5]]}, "sparsity must be a fraction in [0, 1)"),
     ],
 )
+
+
+@BAD_PARAMETERS
 def test_bad_parameter_stops_in_the_first_cell(name, parameters, message, tmp_path):
+    """A plain papermill run (no check before the kernel starts) stops in the set-up cell."""
     with pytest.raises(papermill.PapermillExecutionError) as failure:
-        execute_notebook(name, parameters, output_dir=tmp_path)
+        papermill.execute_notebook(f"notebooks/{name}.ipynb", str(tmp_path / "out.ipynb"), parameters=parameters,
+                                   cwd=str(tmp_path), progress_bar=False)  # fmt: skip
     assert message in str(failure.value)
     assert failure.value.exec_count == 3  # parameters, injected parameters, then the set-up cell fails
     assert not (tmp_path / "figures").exists()
+
+
+@BAD_PARAMETERS
+def test_a_bad_parameter_with_a_rule_fails_before_any_kernel_starts(name, parameters, message, tmp_path):
+    """The rules of qaplib.parameters also run in execute_notebook (qap figures), before the kernel; a value
+    that only the profile or the data can judge (a fold, a file) is left to the notebook's first cell."""
+    from qaplib.parameters import RULES
+
+    if not set(parameters) - {"profile"} <= set(RULES) or "fold" in parameters or "source" in parameters:
+        pytest.skip("judged in the notebook, against the profile or the data")
+    with pytest.raises(InvalidSpecError, match=re.escape(message)):
+        execute_notebook(name, parameters, output_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 def test_unknown_parameter_fails_before_the_kernel_starts(tmp_path):

@@ -59,10 +59,10 @@ def test_changing_any_field_changes_the_key(change):
 def test_key_is_stable_and_follows_the_data_files(tmp_path):
     assert run_key(TINY) == run_key(RunSpec.from_json(TINY.to_json()))
     path = tmp_path / "jets.csv"
-    path.write_text("a\n1\n")
+    path.write_text("a,b\n1,2\n")
     spec = dataclasses.replace(TINY, data=DataSpec(source=str(path)))
     before = run_key(spec)
-    path.write_text("a\n2\n")
+    path.write_text("a,b\n1,3\n")
     assert run_key(spec) != before
 
 

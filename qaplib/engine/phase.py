@@ -37,7 +37,7 @@ from qaplib.engine.graph import Architecture, epoch_function
 from qaplib.engine.quantizers import QuantizerParameters
 from qaplib.errors import InvalidSpecError
 from qaplib.models import ModelSpec
-from qaplib.train import TrainSettings
+from qaplib.train import TrainSettings, non_finite_loss
 
 #: Members per XLA call (see the module docstring).
 DEFAULT_CHUNK_SIZE = 2
@@ -72,12 +72,14 @@ class TrainedMember:
     """A member after its phase: best-validation weights (``build_model`` order) and Keras-style history.
 
     ``history`` has ``loss``, ``accuracy``, ``val_loss`` and ``val_accuracy`` per epoch, like
-    ``qaplib.train.FitResult.history``; ``epochs`` is the number of epochs run.
+    ``qaplib.train.FitResult.history``; ``epochs`` is the number of epochs run. ``diverged``: where its loss
+    became NaN or infinite (:func:`qaplib.train.non_finite_loss`), which stopped it there; None if it did not.
     """
 
     weights: list[np.ndarray]
     history: dict[str, list[float]]
     epochs: int
+    diverged: str | None = None
 
 
 def check_batchable(members: list[Member]) -> Architecture:
@@ -230,6 +232,7 @@ def train_phase_batched(
     stoppers = [_EarlyStopping(m.settings.patience, m.settings.max_epochs) for m in members]
     histories = [{"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []} for _ in members]
     generators = [np.random.default_rng(m.seed) for m in members]
+    diverged: list[str | None] = [None] * len(members)
     with ThreadPoolExecutor(max_workers=threads or default_threads()) as executor:
         epoch = 0
         while not all(s.finished for s in stoppers):
@@ -241,8 +244,10 @@ def train_phase_batched(
                     for key, values in zip(histories[k], metrics, strict=True):
                         histories[k][key].append(float(values[j]))
                     stoppers[k].update(epoch, histories[k]["val_loss"][-1], runner.state.member_weights(k))
+                    diverged[k] = non_finite_loss(histories[k])
+                    stoppers[k].finished |= diverged[k] is not None  # a diverged member stops at once
             epoch += 1
-    return [TrainedMember(s.best_weights, h, len(h["loss"])) for s, h in zip(stoppers, histories, strict=True)]
+    return [TrainedMember(s.best_weights, h, len(h["loss"]), d) for s, h, d in zip(stoppers, histories, diverged, strict=True)]
 
 
 @dataclass

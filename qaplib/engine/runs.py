@@ -23,7 +23,7 @@ from qaplib.data import DataSpec, JetData
 from qaplib.engine.checkpoints import load_checkpoint, save_checkpoint
 from qaplib.engine.graph import Architecture
 from qaplib.engine.phase import DEFAULT_CHUNK_SIZE, Member, TrainedMember, default_threads, train_phase_batched
-from qaplib.errors import InvalidSpecError
+from qaplib.errors import InvalidSpecError, TrainingDivergedError
 from qaplib.models import ModelSpec, build_model
 from qaplib.provenance import provenance
 from qaplib.pruning import kernel_masks_for_sparsity, measured_sparsity
@@ -38,7 +38,7 @@ from qaplib.runs import (
     phase_start_weights,
     run_key,
 )
-from qaplib.train import set_determinism
+from qaplib.train import divergence_reason, set_determinism
 
 
 def batch_group(spec: RunSpec) -> tuple:
@@ -72,6 +72,7 @@ class _RunState:
     curves: list[dict[str, list[float]]]
     seconds: float = 0.0
     batch_members: int = 0
+    failure: str | None = None
 
 
 def execute_runs_batched(
@@ -88,7 +89,8 @@ def execute_runs_batched(
     curves and metrics fields as ``execute_run``. A row's ``seconds`` is the run's share of its batched
     phase (wall time / members in the batch) plus its own evaluation; ``meta['engine']`` records the batch
     size and ``chunk_size``. A run's result depends on its spec and ``chunk_size`` only, not on the other
-    specs it was batched with.
+    specs it was batched with. A run whose loss becomes NaN or infinite stops there; then, once the others are
+    trained, :class:`qaplib.errors.TrainingDivergedError` names it with the reason and carries their results.
 
     Args:
         specs: distinct run specs with ``train.engine == "batched"`` (any mix; grouped by :func:`batch_group`).
@@ -131,14 +133,18 @@ def execute_runs_batched(
     models: dict[ModelSpec, object] = {}
     for group in groups.values():
         _train_group(group, models, chunk_size, threads or default_threads(), checkpoints)
-    return [_result(state, chunk_size) for state in states]
+    results = [_result(state, chunk_size) for state in states if state.failure is None]
+    failures = {state.key: state.failure for state in states if state.failure is not None}
+    if failures:
+        raise TrainingDivergedError(failures, results)
+    return results
 
 
 def _train_group(group: list[_RunState], models: dict, chunk_size: int, threads: int, checkpoints: Path | None) -> None:
     """All phases of a group of runs that share an architecture and batch size (those not finished already)."""
     arch = Architecture.of(group[0].spec.model)
     for phase in range(max(len(s.spec.pruning.sparsities) for s in group)):
-        present = [s for s in group if phase < len(s.spec.pruning.sparsities) and len(s.phases) == phase]
+        present = [s for s in group if phase < len(s.spec.pruning.sparsities) and len(s.phases) == phase and s.failure is None]
         if not present:
             continue
         members = [_phase_member(arch, state, phase) for state in present]
@@ -149,6 +155,10 @@ def _train_group(group: list[_RunState], models: dict, chunk_size: int, threads:
         print(f"batch of {len(present)} runs ({arch.widths}): phase {phase} trained in {share * len(present):.0f} s, "
               f"{min(epochs)}-{max(epochs)} epochs", file=sys.stderr, flush=True)  # a line per phase, not hours of silence
         for state, result in zip(present, trained, strict=True):
+            if result.diverged is not None:  # recorded as failed with the reason; never scored
+                state.failure = divergence_reason(state.key, phase, state.spec.train, result.diverged)
+                print(state.failure, file=sys.stderr, flush=True)
+                continue
             _record_phase(state, phase, result, share, models, len(present))
             if checkpoints is not None:
                 save_checkpoint(checkpoints, state.key, chunk_size, {
