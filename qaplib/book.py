@@ -39,9 +39,11 @@ def read_parameter_file(path: str | Path | None) -> dict:
     from qaplib.inputs import read_text
 
     try:
-        loaded = yaml.safe_load(read_text(path, "parameter file")) or {}
+        loaded = yaml.safe_load(read_text(path, "parameter file"))
     except yaml.YAMLError as exc:
         raise InvalidSpecError(f"parameter file {path} is not valid YAML: {exc}") from None
+    if loaded is None:  # an empty file: no parameters (an empty list is not a mapping, and is refused below)
+        loaded = {}
     if not isinstance(loaded, dict):
         raise InvalidSpecError(f"parameter file {path} must hold a mapping of parameter names to values, got "
                                f"{type(loaded).__name__} {loaded!r:.80}")  # fmt: skip
