@@ -69,15 +69,15 @@ def _cmd_data_study(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_verify(args: argparse.Namespace) -> int:
-    from qaplib.data import data_dir
-    from qaplib.generator.shards import manifest_shards, verify_dataset
+    from qaplib.data import data_dir, dataset_shards
+    from qaplib.generator.shards import verify_dataset
 
     directory = Path(args.directory) if args.directory else data_dir() / "jets-default"
     if not directory.is_dir():
         raise InvalidSpecError(f"{directory} is not a dataset folder (one with a manifest.json and its shards); give the "
                                "folder `qap data generate` wrote, e.g. data/jets-default")  # fmt: skip
     try:
-        manifest_shards(directory)
+        dataset_shards(directory)
     except ValueError as exc:  # not a dataset at all: bad input, not a failed verification
         raise QapError(f"{exc}; regenerate it with `qap data generate`") from None
     problems = verify_dataset(directory)

@@ -231,12 +231,26 @@ def regenerate_command(path: Path) -> str:
     return f"qap data generate --out {path}"
 
 
+def dataset_shards(directory: Path) -> list[dict]:
+    """The shard entries of a generated dataset's manifest (:func:`qaplib.generator.shards.manifest_shards`), refusing
+    a manifest that lists none (ValueError): it names no jets. (The check lives here, not in the generator's module,
+    whose sources are hashed into every manifest.)"""
+    shards = manifest_shards(directory)
+    if not shards:
+        raise ValueError(f"{Path(directory) / MANIFEST} lists no shards; a dataset manifest names at least one shard file")
+    return shards
+
+
 def read_generated(path: Path) -> JetTable:
     """A generated dataset directory: Parquet shards checked against ``manifest.json``.
 
     A directory holding only its manifest (the 830k-jet tier as committed: the manifest identifies the
     data, the shards are made by ``make data-full``) has a fingerprint but no jets to load.
     """
+    try:
+        dataset_shards(path)
+    except ValueError as exc:
+        raise DatasetError(f"{exc}; regenerate the dataset with `{regenerate_command(path)}`") from None
     problems = verify_dataset(path)
     if problems:
         raise DatasetError(f"{path}: dataset is incomplete or modified: {problems[0]}; "
@@ -316,7 +330,7 @@ def source_fingerprint(source: str) -> str:
     digest = hashlib.sha256()
     if (path / MANIFEST).exists():  # the shards' recorded hashes: the data, not the generator's code version
         try:
-            shards = manifest_shards(path)
+            shards = dataset_shards(path)
         except ValueError as exc:
             raise DatasetError(f"{exc}; regenerate the dataset with `{regenerate_command(path)}`") from None
         digest.update(json.dumps(sorted((s["file"], s["sha256"]) for s in shards)).encode())

@@ -216,8 +216,6 @@ def manifest_shards(directory: Path) -> list[dict]:
         raise ValueError(f"{manifest_path} is not a valid dataset manifest ({type(exc).__name__}: {exc})") from None
     except ValueError as exc:
         raise ValueError(f"{manifest_path}: a shard entry {exc}; a manifest may name only files in its own folder") from None
-    if not entries:
-        raise ValueError(f"{manifest_path} lists no shards; a dataset manifest names at least one shard file")
     return entries
 
 
