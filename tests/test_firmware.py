@@ -554,3 +554,23 @@ def test_a_committed_model_converted_with_its_stored_hls4ml_configuration_is_the
     # 2**-14 instead of 2**-24 on bn1's scale moves some pre-activations across a ReLU rounding boundary: measured, 33
     # of the 20,000 jets get other logits; the comparison must see them
     assert int(np.sum(np.any(planted != trained, axis=1))) >= 10
+
+
+@needs_rtl_tools
+@pytest.mark.slow
+def test_the_verilog_of_a_sparse_committed_model_adds_its_biases_exactly(tmp_path):
+    """Chapter 8's 6-bit, 90 %-pruned model: da4ml 0.6 kept one logit's matrix product as an integer times 2**-69, and
+    the bias added after it overflowed (that logit was 2**-8 off on every jet). With the biases inside the product
+    (rtl_worker.affine) da4ml's bit-exact interpreter gives the exported network's logits on 2,000 test jets."""
+    from qaplib import data, experiments
+    from qaplib.firmware.export import export_network
+    from qaplib.profiles import get_profile
+    from qaplib.runs import run_key
+    from qaplib.store import COMMITTED_ROOT, ResultStore
+
+    ((spec, phase),) = experiments.firmware_models(get_profile("default"), [[6, 0.9]])
+    network = export_network(ResultStore(COMMITTED_ROOT).load_model(run_key(spec), phase))
+    x = network.quantize_inputs(data.first_test_jets(data.load_jets(spec.data), 2000)[0])
+    network.save(tmp_path / "spec.npz", x=x, reference=network.predict_logits(x))
+    report = rtl.run_worker(tmp_path / "spec.npz", tmp_path, latency_cutoff=8, verilator=False)
+    assert report["interpreter"]["bit_exact"] and report["n_samples"] == 2000, report["interpreter"]

@@ -24,7 +24,9 @@ from qaplib.provenance import package_versions
 from qaplib.store import ResultStore
 
 #: 2: the firmware of the trained network (batch normalisation kept as a stage), compared with the trained model.
-FIRMWARE_FORMAT_VERSION = 2
+#: 3: its Verilog adds biases and batch-norm shifts inside da4ml's matrix products (rtl_worker.affine); format-2 RTL
+#: of sparse models could be off by one LSB in a logit.
+FIRMWARE_FORMAT_VERSION = 3
 #: Where the hls4ml configurations of the trained networks go, under a store root.
 HLS_CONFIG_DIR = Path("firmware") / "hls4ml"
 

@@ -93,7 +93,7 @@ def batchnorm(x, stage: BatchnormStage):
     def constant(value: float, index: int) -> float:  # value: z * scale + shift of a constant z, exact
         return float(round(Fraction(value) * 2**stage.result_type.fraction) * Fraction(stage.result_type.lsb))
 
-    exact = x @ np.diag(stage.scale) + stage.shift
+    exact = affine(x, np.diag(stage.scale), stage.shift)
     integer = int(np.max(exact.kif[1])) + 2  # the sign, the integer bits da4ml knows, one for the rounding's carry
     wide = FixedType(integer + stage.result_type.fraction, integer)
     return round_half_even(exact, wide, constant, saturate=False)
@@ -123,6 +123,26 @@ def _exact_constants(x, result, constant):
     return FixedVariableArray(elements, result.solver_options, hwconf=result.hwconf)
 
 
+def affine(x, matrix: np.ndarray, offset: np.ndarray):
+    """``x @ matrix + offset`` with the offset given to da4ml as the weights of a constant-1 input inside the matrix
+    product. da4ml 0.6 keeps a product's outputs as integers times a power-of-two factor, down to 2**-69 for a sparse
+    column; a constant added to such an output afterwards overflows 64-bit integers (a 6-bit, 90 %-pruned tagger
+    had one logit off by 2**-8 on every jet). Inside the product the offset is one more constant weight."""
+    from da4ml.trace import FixedVariable, FixedVariableArray
+
+    offset = np.asarray(offset, dtype=np.float64)
+    one = FixedVariable.from_const(1.0, hwconf=x.hwconf)
+    extended = FixedVariableArray(np.concatenate([x._vars, np.array([one], dtype=object)]), x.solver_options,
+                                  hwconf=x.hwconf)  # fmt: skip
+    product = (extended @ np.vstack([matrix, offset[None, :]]))._vars.copy()
+    constant = np.array([variable.low == variable.high for variable in x._vars])
+    for column in np.flatnonzero(~np.any(matrix[~constant] != 0, axis=0)):  # fed by constants only: a constant
+        value = sum((Fraction(float(x._vars[row].low)) * Fraction(float(matrix[row, column]))
+                     for row in np.flatnonzero(constant & (matrix[:, column] != 0))), Fraction(float(offset[column])))
+        product[column] = FixedVariable.from_const(float(value), hwconf=x.hwconf)  # exact: dyadic, well within 53 bits
+    return FixedVariableArray(product, x.solver_options, hwconf=x.hwconf)
+
+
 def trace(spec: NetworkSpec):
     """The spec as da4ml combinational logic (``CombLogic``): inputs on ``spec.input_type``, outputs the logits."""
     from da4ml.trace import FixedVariableArrayInput, HWConfig, comb_trace
@@ -131,7 +151,7 @@ def trace(spec: NetworkSpec):
     k, i, f = spec.input_type.kif
     values = inputs.quantize(k=k, i=i, f=f)  # declares the port type; inputs arrive on this grid
     for layer in spec.layers:
-        values = values @ layer.kernel + layer.bias
+        values = affine(values, layer.kernel, layer.bias)
         if layer.batchnorm is not None:
             values = batchnorm(values, layer.batchnorm)
         if layer.activation is not None:
