@@ -62,7 +62,6 @@ def _seed(name: str, value) -> None:
 
 def _optional_seed(name: str, value) -> None:
     if value is not None:
-        check_type(name, value, (int, type(None)))
         _seed(name, value)
 
 

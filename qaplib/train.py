@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qaplib.errors import InvalidSpecError
+from qaplib.inputs import is_integer
 
 #: ``TrainSettings.engine`` values: Keras ``fit`` per model, or the batched engine (:mod:`qaplib.engine`),
 #: each with the version of its code. A version is part of every run key (:func:`qaplib.runs.run_key`):
@@ -49,7 +50,7 @@ class TrainSettings:
             raise InvalidSpecError(f"learning_rate must be a positive, finite number, got {self.learning_rate!r}")
         for name in ("max_epochs", "patience", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise InvalidSpecError(f"{name} must be a positive integer, got {value!r}")
         if self.batch_size > MAX_BATCH_SIZE:
             raise InvalidSpecError(f"batch_size must be at most {MAX_BATCH_SIZE:,} (more jets than any dataset's training "
