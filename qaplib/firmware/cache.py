@@ -25,7 +25,8 @@ from qaplib.store import ResultStore
 
 #: 2: the firmware of the trained network (batch normalisation kept as a stage), compared with the trained model.
 #: 3: its Verilog adds biases and batch-norm shifts inside da4ml's matrix products (rtl_worker.affine); format-2 RTL
-#: of sparse models could be off by one LSB in a logit.
+#: of sparse models could be off by one LSB in a logit. Its Verilator outputs are decoded with the pipeline's port
+#: types (rtl_worker.pipeline; no format-3 report was written before that change).
 FIRMWARE_FORMAT_VERSION = 3
 #: Where the hls4ml configurations of the trained networks go, under a store root.
 HLS_CONFIG_DIR = Path("firmware") / "hls4ml"
