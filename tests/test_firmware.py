@@ -336,6 +336,7 @@ def test_rtl_is_bit_exact_in_verilator_and_synthesises(tmp_path):
     assert report.provenance == RTL_SIMULATED and report.n_samples == 1500
     assert report.verilator["bit_exact_fraction"] == 1499 / 1500 and report.verilator["max_abs_diff"] == 2.0**-10
     assert report.interpreter["bit_exact_fraction"] == 1499 / 1500
+    assert report.verilator["exact_network_fraction"] == 1.0  # the RTL computes the network; the reference was off
     assert report.pipeline_stages >= 2 and report.latency_cycles == report.pipeline_stages + 1
     synthesis = report.synthesis
     assert synthesis.provenance == SYNTHESISED and synthesis.tool.startswith("Yosys")
@@ -381,6 +382,7 @@ def test_firmware_table_labels_every_column_with_its_source():
     assert row["logits differ (RTL)"] == 1 and row["largest logit difference (RTL)"] == 0.125  # 1 of 20,000 jets
     assert row["accuracy (trained)"] == 0.69 and row["LUT added by the stages"] == 1.5 and row["test jets"] == 20000
     assert row["same decision (rounded fold)"] == 0.958 and row["largest logit difference"] == 0.0
+    assert np.isnan(row["logits differ (RTL vs exact)"])  # a report without the comparison: unknown, not 0
     table = summary.labelled(pd.DataFrame([row]))
     sources = dict((c, s) for s, c in table.columns)
     assert sources["LUT"] == labels.SYNTHESISED and sources["logits differ (C-sim)"] == labels.EMULATED
@@ -462,15 +464,20 @@ def test_firmware_verdict_names_the_largest_and_smallest_design():
                           "same decision": [0.999, 1.0, 1.0, 0.9995],
                           "logits differ (RTL)": [np.nan, 0, 20_000, 20], "largest logit difference (RTL)": [np.nan, 0, 36, 0.25],
                           "same decision (RTL)": [np.nan, 1.0, 0.687, 0.9995],
+                          "logits differ (Keras float32 vs exact)": [np.nan, 0, 0, 20],
+                          "logits differ (C-sim vs exact)": [np.nan, 0, 0, 0],
+                          "logits differ (RTL vs exact)": [np.nan, 0, 20_000, 0],
                           "same decision (rounded fold)": [np.nan, 0.95, 0.96, 0.91],
                           "LUT added by the stages": [np.nan, 1.2, 1.5, 1.3],
                           "LUT": [np.nan, 37_699, 7_283, 9_607]})  # fmt: skip
     text = summary.firmware_verdict(table)
     assert text.startswith("Models whose firmware gives exactly the trained QKeras model's logits on all 20,000 test jets, "
                            "so the same decision on every one: hls4ml C-sim: 2 of 3 (4-bit 80% pruned: other logits on 20 "
-                           "jets, largest difference 0.25, same decision on 99.95 %); Verilator RTL (da4ml): 1 of 3 (6-bit "
-                           "90% pruned: other logits on 20,000 jets, largest difference 36, same decision on 68.70 %; "
-                           "4-bit 80% pruned: other logits on 20 jets")
+                           "jets, largest difference 0.25, same decision on 99.95 %, and on every jet it equals the exact "
+                           "fixed-point arithmetic of the trained network, which the model's float32 Keras evaluation misses "
+                           "on those 20 jets); Verilator RTL (da4ml): 1 of 3 (6-bit 90% pruned: other logits on 20,000 jets, "
+                           "largest difference 36, same decision on 68.70 %, and it misses the exact fixed-point arithmetic of "
+                           "the network on 20,000 jets; 4-bit 80% pruned: other logits on 20 jets")
     assert "costs +120.0 % to +150.0 % LUTs" in text and "on only 91.00 % to 96.00 % of jets" in text
     assert "from 37,699 (6-bit, 0% pruned) down to 7,283 (6-bit, 90% pruned), 5.2× fewer" in text
     # LUT ranks 3, 1, 2; paper BOPs 3, 2, 1 (rho +0.50); effective BOPs 3, 1, 2 (rho +1.00)

@@ -37,7 +37,10 @@ class RtlReport:
 
     Attributes:
         bit_exact: every output of the Verilator simulation equals the reference, for every sample.
-        verilator: {bit_exact, bit_exact_fraction, max_abs_diff, argmax_agreement} of the RTL simulation.
+        verilator: {bit_exact, bit_exact_fraction, max_abs_diff, argmax_agreement} of the RTL simulation, and
+            ``exact_network_fraction``: the fraction of samples whose logits equal the exact fixed-point evaluation
+            of the spec (:meth:`NetworkSpec.predict_logits`), which separates RTL errors from float32 rounding in
+            the reference.
         interpreter: the same for da4ml's own C++ interpreter of the traced logic (a cross-check).
         pipeline_stages: combinational stages da4ml cut the logic into (at most ``latency_cutoff_actual``
             adder delays each, da4ml's delay model).
@@ -137,7 +140,7 @@ def rtl_report(
     if reference.shape != (len(x), spec.n_outputs):
         raise FirmwareError(f"reference has shape {reference.shape}, expected ({len(x)}, {spec.n_outputs})")
     spec_path = workdir / "spec.npz"
-    spec.save(spec_path, x=spec.quantize_inputs(x), reference=reference)
+    spec.save(spec_path, x=spec.quantize_inputs(x), reference=reference, exact=spec.predict_logits(x))
     worker = run_worker(spec_path, workdir, latency_cutoff, verilator=simulate)
     synth = synthesise(workdir / "rtl", worker["top"], workdir / "yosys") if synthesis else None
     return RtlReport(

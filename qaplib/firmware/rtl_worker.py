@@ -2,8 +2,8 @@
 
     .venv-fw/bin/python -m qaplib.firmware.rtl_worker SPEC.npz OUT_DIR [--latency-cutoff 8]
 
-Reads a :class:`~qaplib.firmware.spec.NetworkSpec` saved with the arrays ``x`` (inputs on the input grid)
-and ``reference`` (the QKeras logits), then
+Reads a :class:`~qaplib.firmware.spec.NetworkSpec` saved with the arrays ``x`` (inputs on the input grid),
+``reference`` (the QKeras logits) and optionally ``exact`` (the spec's exact fixed-point logits), then
 
 1. traces the network with da4ml (distributed arithmetic: every constant multiplication becomes shifts
    and adds; pruned weights cost nothing) into combinational logic;
@@ -288,6 +288,8 @@ def run(spec_path: Path, out_dir: Path, latency_cutoff: float, verilator: bool =
     simulated = np.asarray(model.predict(x), dtype=np.float64)
     timings["verilator_simulate"] = time.perf_counter() - start
     report["verilator"] = _compare(simulated, reference)
+    if "exact" in arrays:
+        report["verilator"]["exact_network_fraction"] = float(np.mean(np.all(simulated == arrays["exact"], axis=1)))
     report["timings_s"] = {key: round(value, 2) for key, value in timings.items()}
     (out_dir / "rtl_report.json").write_text(json.dumps(report, indent=1))
     return report

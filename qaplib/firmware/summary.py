@@ -21,6 +21,9 @@ COLUMN_SOURCES = {
     "logits differ (C-sim)": EMULATED,
     "largest logit difference": EMULATED,
     "logits differ (RTL)": RTL_SIMULATED,
+    "logits differ (Keras float32 vs exact)": EXACT,
+    "logits differ (C-sim vs exact)": EMULATED,
+    "logits differ (RTL vs exact)": RTL_SIMULATED,
     "same decision (RTL)": RTL_SIMULATED,
     "largest logit difference (RTL)": RTL_SIMULATED,
     "latency [cycles]": RTL_SIMULATED,
@@ -62,6 +65,14 @@ def firmware_row(report: dict, bits: int, sparsity: float, bops: int, effective_
         "same decision (RTL)": verilator.get("argmax_agreement", np.nan),
         "logits differ (RTL)": _differing(verilator.get("bit_exact_fraction", np.nan), rtl.get("n_samples", np.nan)),
         "largest logit difference (RTL)": verilator.get("max_abs_diff", np.nan),
+        # against the exact fixed-point evaluation of the trained network: where the trained model's float32 Keras
+        # evaluation rounds, the firmware can differ from it and still compute the network exactly
+        "logits differ (Keras float32 vs exact)": _differing(export.get("identical_fraction", np.nan),
+                                                             export.get("n_samples", np.nan)),
+        "logits differ (C-sim vs exact)": _differing(csim.get("spec_exact_fraction", np.nan), csim.get("n_samples", np.nan))
+        if report["quantized"] and csim else np.nan,
+        "logits differ (RTL vs exact)": _differing(verilator.get("exact_network_fraction", np.nan),
+                                                   rtl.get("n_samples", np.nan)),
         "latency [cycles]": rtl.get("latency_cycles", np.nan),
         "LUT": synthesis.get("lut", np.nan),
         "FF": synthesis.get("ff", np.nan),
@@ -100,6 +111,8 @@ _KINDS = {"bits": "bits", "weights pruned": "percent", "BOPs": "count", "effecti
           "accuracy (trained)": "accuracy", "accuracy (firmware)": "accuracy", "logits differ (C-sim)": "count",
           "same decision": "accuracy", "logits differ (RTL)": "count", "largest logit difference": "number",
           "same decision (RTL)": "accuracy", "largest logit difference (RTL)": "number",
+          "logits differ (Keras float32 vs exact)": "count", "logits differ (C-sim vs exact)": "count",
+          "logits differ (RTL vs exact)": "count",
           "latency [cycles]": "count", "LUT": "count", "FF": "count", "CARRY": "count", "DSP": "count",
           "same decision (rounded fold)": "accuracy", "accuracy (rounded fold)": "accuracy",
           "latency [cycles] (rounded fold)": "count", "LUT (rounded fold)": "count",
@@ -132,17 +145,26 @@ def _differing(identical_fraction: float, jets: float) -> float:
     return np.nan if pd.isna(identical_fraction) or pd.isna(jets) else float(round((1 - identical_fraction) * jets))
 
 
-def _exact_sentence(quantized: pd.DataFrame, what: str, differ: str, agree: str, largest: str) -> str:
+def _exact_sentence(quantized: pd.DataFrame, what: str, differ: str, agree: str, largest: str, versus_exact: str) -> str:
     """'<what> gives the trained model's logits on every test jet for N of M quantized models' and, for the others,
-    how many jets differ, the decision agreement and the largest logit difference."""
+    how many jets differ, the decision agreement, the largest logit difference, and whether the firmware equals the
+    exact fixed-point evaluation of the network there (column ``versus_exact``), the trained model's float32 Keras
+    evaluation being what rounds."""
     measured = quantized.dropna(subset=[differ])
     exact = measured[measured[differ] == 0]
     text = f"{what}: {len(exact)} of {len(measured)}"
     others = measured[measured[differ] > 0]
     if len(others):
-        described = [f"{row['bits']:.0f}-bit {row['weights pruned']:.0%} pruned: other logits on {row[differ]:,.0f} "
-                     f"jets, largest difference {row[largest]:.3g}, same decision on {formatted(row[agree], 'accuracy')}"
-                     for _, row in others.iterrows()]  # fmt: skip
+        described = []
+        for _, row in others.iterrows():
+            line = (f"{row['bits']:.0f}-bit {row['weights pruned']:.0%} pruned: other logits on {row[differ]:,.0f} jets, "
+                    f"largest difference {row[largest]:.3g}, same decision on {formatted(row[agree], 'accuracy')}")
+            if row[versus_exact] == 0 and row["logits differ (Keras float32 vs exact)"] == row[differ]:
+                line += (f", and on every jet it equals the exact fixed-point arithmetic of the trained network, which the "
+                         f"model's float32 Keras evaluation misses on those {row[differ]:,.0f} jets")  # fmt: skip
+            elif row[versus_exact] > 0:
+                line += f", and it misses the exact fixed-point arithmetic of the network on {row[versus_exact]:,.0f} jets"
+            described.append(line)
         text += f" ({'; '.join(described)})"
     return text
 
@@ -156,10 +178,11 @@ def firmware_verdict(table: pd.DataFrame) -> str:
     jets_text = f"all {int(jets.min()):,} test jets" if len(jets) and jets.min() == jets.max() else "every test jet compared"
     text = (f"Models whose firmware gives exactly the trained QKeras model's logits on {jets_text}, so the same "
             f"decision on every one: "
-            + _exact_sentence(quantized, "hls4ml C-sim", "logits differ (C-sim)", "same decision", "largest logit difference"))
+            + _exact_sentence(quantized, "hls4ml C-sim", "logits differ (C-sim)", "same decision", "largest logit difference",
+                              "logits differ (C-sim vs exact)"))  # fmt: skip
     if quantized["logits differ (RTL)"].notna().any():
         text += "; " + _exact_sentence(quantized, "Verilator RTL (da4ml)", "logits differ (RTL)", "same decision (RTL)",
-                                       "largest logit difference (RTL)")  # fmt: skip
+                                       "largest logit difference (RTL)", "logits differ (RTL vs exact)")  # fmt: skip
     text += "."
     folded = quantized.dropna(subset=["LUT added by the stages", "same decision (rounded fold)"])
     if len(folded):
