@@ -354,7 +354,10 @@ def test_the_registry_trains_each_spec_with_its_engine_and_engines_refuse_the_ot
         data=DataSpec(max_train_jets=3000),
         seed=3,
     )
-    assert RunSpec().train.engine == engines.DEFAULT_ENGINE == "batched"  # one default, for qap run and grids alike
+    from qaplib.profiles import PROFILES
+
+    # one engine for qap run (a RunSpec's default) and for every profile's grids
+    assert {profile.train.engine for profile in PROFILES.values()} == {RunSpec().train.engine} == {"batched"}
     assert set(engines.ENGINES) == set(TRAINING_ENGINES)
     alone = engines.train([spec], jets={spec.data: short_jets})[0]
     together = execute_runs_batched([spec, dataclasses.replace(spec, seed=4)], jets={spec.data: short_jets})[0]

@@ -319,7 +319,11 @@ def test_the_cpus_outside_byte_identity_are_named():
 
     v3 = "processor : 0\nflags : fpu sse2 avx avx2 fma bmi2\n"
     assert cpu_outside_byte_identity(v3, "x86_64") is None
-    assert cpu_outside_byte_identity(v3.replace(" avx512f", "") + "flags : avx512f\n", "x86_64") is None
+    avx512 = "processor : 0\nflags : fpu sse2 avx avx2 fma bmi2 avx512f avx512bw avx512vl\n"
+    assert cpu_outside_byte_identity(avx512, "x86_64") is None  # AVX-512 on top of v3: the same libm code
+    # only the first flags line is read (every core has the same); a later core's line cannot rescue a CPU without FMA
+    assert cpu_outside_byte_identity("flags : sse2 avx avx2\nprocessor : 1\nflags : avx2 fma\n", "x86_64") == (
+        "this CPU lacks FMA")
     assert cpu_outside_byte_identity("flags : fpu sse2 avx\n", "x86_64") == "this CPU lacks AVX2 and FMA"
     assert cpu_outside_byte_identity("flags : sse2 avx avx2\n", "x86_64") == "this CPU lacks FMA"
     assert cpu_outside_byte_identity(v3, "aarch64") == "this machine is aarch64, not x86-64"

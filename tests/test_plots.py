@@ -7,6 +7,7 @@ import itertools
 import json
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,8 +84,17 @@ def test_firmware_figure_accepts_every_bit_width():
 
 
 def test_label_noise_colours_are_fixed_by_value():
-    assert plots.color_of("label_noise", 0.5) == plots.color_of("label_noise", 0.5)
-    assert plots.color_of("label_noise", 0.0) != plots.color_of("label_noise", 0.9)
+    """A noise fraction has one colour in every figure, whatever other fractions are plotted beside it."""
+
+    def noise_figure(fractions):
+        rows = summary_for((6,)).drop(columns="label_noise")
+        summary = pd.concat([rows.assign(label_noise=f) for f in fractions], ignore_index=True)
+        return series_colours(plots.curves_figure(summary, ["accuracy"], color_by="label_noise").axes[0])
+
+    low, high = noise_figure([0.0, 0.5]), noise_figure([0.5, 0.9])
+    assert low["50% random labels"] == high["50% random labels"]
+    assert len({*low.values(), *high.values()}) == 3  # three fractions, three colours
+    plt.close("all")
 
 
 def test_saved_figure_records_its_file_hashes_citation_and_bibtex(tmp_path):

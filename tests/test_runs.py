@@ -22,9 +22,6 @@ TINY = RunSpec(
     seed=3,
 )
 
-#: ``run_key`` of TINY on the default dataset, computed with the code before ``TrainSettings.engine``.
-
-
 def test_json_round_trip():
     assert RunSpec.from_json(TINY.to_json()) == TINY
     assert RunSpec.from_dict(TINY.to_dict()) == TINY
