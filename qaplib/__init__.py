@@ -3,6 +3,10 @@
 Data flows one way: ``generator`` -> ``data`` -> ``models`` -> ``train`` -> ``metrics`` ->
 ``plots`` -> notebooks. Import the module you need (``from qaplib import data``); importing
 ``qaplib`` itself is cheap and does not load TensorFlow.
+
+The book is declared once, in :mod:`qaplib.manifest`: each chapter's notebook, questions, figures, parameter
+defaults and the runs it trains. What ``qap sweep --profile`` trains, the table of contents and the
+results-at-a-glance table derive from it.
 """
 
 import os

@@ -64,6 +64,17 @@ def declared_parameters(name: str) -> dict[str, str]:
     return {key: value.get("help", "") for key, value in papermill.inspect_notebook(str(source)).items()}
 
 
+def notebook_defaults(name: str, notebook_dir: Path = NOTEBOOK_DIR) -> dict[str, str]:
+    """The parameters ``notebook_dir/<name>.ipynb`` declares: name -> its default as the parameters cell writes it
+    (Python source, e.g. ``"[32, 6]"``)."""
+    import papermill
+
+    source = Path(notebook_dir) / f"{name}.ipynb"
+    if not source.exists():
+        raise InvalidSpecError(f"no notebook {name!r}; available: {notebook_names()}")
+    return {key: value["default"] for key, value in papermill.inspect_notebook(str(source)).items()}
+
+
 def check_parameters(name: str, parameters: dict) -> None:
     """Fail before any kernel starts when ``parameters`` names one that notebook ``name`` does not declare, or
     holds a value its rule refuses (:mod:`qaplib.parameters`)."""
@@ -208,21 +219,18 @@ def execute_all(profile: str, parameter_file: str | Path | None = None, only: li
     return [execute_notebook(name, parameters, output_dir) for name, parameters in planned.items()]
 
 
-#: The book's parts: (caption, folder under book/, chapter numbers). The paper-scale part lists only the
-#: chapters published so far; a part with none is left out.
-TOC_PARTS = (
-    ("Reproducing the paper", "chapters", range(1, 7)),
-    ("Beyond the paper", "chapters", range(7, 9)),
-    ("At the paper's scale", "paper", range(1, 9)),
-)
-
-
 def toc_yaml(book_dir: Path = BOOK_DIR) -> str:
-    """The book's ``_toc.yml``: every part of :data:`TOC_PARTS` with the executed chapters present under
-    ``book_dir``, then the methods page. ``qap figures --publish`` writes it; a test keeps it current."""
+    """The book's ``_toc.yml``: the chapters of :data:`qaplib.manifest.CHAPTERS` executed under ``book_dir``, by
+    part (:data:`~qaplib.manifest.PARTS`), then those published at the paper's scale as a part of their own, then
+    the methods page. A part with no executed chapter is left out. ``qap figures --publish`` writes it; a test
+    keeps it current."""
+    from qaplib.manifest import CHAPTERS, PAPER_PART, PARTS
+
+    parts = [(part, "chapters", [c.notebook for c in CHAPTERS if c.part == part]) for part in PARTS]
+    parts.append((PAPER_PART, PUBLISHED_DIRS["paper"].name, [c.notebook for c in CHAPTERS]))
     lines = ["format: jb-book", "root: intro", "parts:"]
-    for caption, folder, numbers in TOC_PARTS:
-        chapters = [n for n in notebook_names() if int(n[:2]) in numbers and (Path(book_dir) / folder / f"{n}.ipynb").exists()]
+    for caption, folder, names in parts:
+        chapters = [n for n in names if (Path(book_dir) / folder / f"{n}.ipynb").exists()]
         if chapters:
             lines += [f'  - caption: "{caption}"', "    chapters:", *(f"      - file: {folder}/{n}" for n in chapters)]
     lines += ['  - caption: "Reference"', "    chapters:", "      - file: methods"]

@@ -184,7 +184,7 @@ def _grid_or_profile(args: argparse.Namespace):
     if (args.grid is None) == (args.profile is None):
         raise InvalidSpecError("give either a grid YAML file or --profile NAME (every run of the book)")
     if args.profile is not None:
-        from qaplib.experiments import book_sweep
+        from qaplib.manifest import book_sweep
         from qaplib.profiles import get_profile
 
         return book_sweep(get_profile(args.profile))
@@ -208,11 +208,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"failed {key}:\n{error}", file=sys.stderr)
     if args.profile is not None:  # chapter 7's searches are not a grid: each trial depends on the ones before
         from qaplib import bayesopt
-        from qaplib.experiments import bo_searches
+        from qaplib.manifest import book_searches
         from qaplib.profiles import get_profile
 
         profile = get_profile(args.profile)
-        trials = bayesopt.run_study(profile, bo_searches(profile), store, executor=args.executor, workers=args.workers,
+        trials = bayesopt.run_study(profile, book_searches(profile), store, executor=args.executor, workers=args.workers,
                                     scheduler=args.scheduler, security=security)  # fmt: skip
         retrained = bayesopt.retrain_sweep(profile, trials).runs
         print(f"Bayesian optimisation ({profile.name}): {sum(map(len, trials.values()))} trials at "
@@ -240,11 +240,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"  failed {key}")
     if args.profile is not None:
         from qaplib import bayesopt
-        from qaplib.experiments import bo_searches, union
+        from qaplib.experiments import union
+        from qaplib.manifest import book_searches
         from qaplib.profiles import get_profile
 
         profile = get_profile(args.profile)
-        progress = [bayesopt.search_progress(profile, search, store) for search in bo_searches(profile)]
+        progress = [bayesopt.search_progress(profile, search, store) for search in book_searches(profile)]
         finished = all(p.done for p in progress)
         print(f"Bayesian optimisation ({profile.name}): {'done' if finished else 'not finished'}")
         print(bayesopt.format_progress(progress))

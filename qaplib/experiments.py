@@ -123,13 +123,6 @@ def union(name: str, *sweeps: SweepSpec) -> SweepSpec:
     return SweepSpec(name=name, runs=tuple(runs))
 
 
-def book_sweep(profile: Profile) -> SweepSpec:
-    """Every run the book's chapters need under ``profile`` (each distinct spec once)."""
-    # cheapest first: LT retrains every phase from scratch and is by far the most expensive
-    return union(f"book ({profile.name})", qap_sweep(profile), batchnorm_l1(profile), generalizability(profile),
-                 pruning_schemes(profile))  # fmt: skip
-
-
 #: The Pareto-front models of the firmware chapter: (bits, target fraction of weights pruned).
 FIRMWARE_MODELS = ((32, 0.0), (6, 0.0), (6, 0.5), (6, 0.8), (6, 0.9), (4, 0.8))
 

@@ -12,18 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-#: Verdict glue key -> (chapter notebook, the question it answers), in book order.
-QUESTIONS = {
-    "verdict-baseline": ("01_dataset", "Does the generated dataset train the float tagger as the real one does?"),
-    "verdict-qap": ("02_qap_sweep", "How many BOPs does QAP save at equal accuracy?"),
-    "verdict-effective": ("02_qap_sweep", "How much does quantization prune by itself?"),
-    "verdict-schemes": ("03_pruning_schemes", "Fine-tuning or lottery-ticket pruning?"),
-    "verdict-bn-l1": ("04_batchnorm_l1", "What do batch normalisation and L1 regularisation change?"),
-    "verdict-efficiency": ("05_information_content", "Do equally accurate models use their neurons equally well?"),
-    "verdict-generalizability": ("06_generalizability", "How do pruned models cope with randomised labels?"),
-    "verdict-bo": ("07_bayesian_optimization", "Is QAP as efficient as a Bayesian architecture search?"),
-    "verdict-firmware": ("08_firmware", "Is the firmware exact, and do BOPs predict its LUTs?"),
-}
+from qaplib.manifest import verdict_questions
+
+#: Verdict glue key -> (chapter notebook, the question it answers), in book order (from the book's manifest).
+QUESTIONS = verdict_questions()
 #: The file the intro includes (relative to the book's root: ``book/``).
 GLANCE_FILE = "at_a_glance.md"
 _RECORD = "application/papermill.record/text/markdown"

@@ -181,7 +181,7 @@ def calibrate(committed: ResultStore, profiles: tuple[Profile, ...] | None = Non
     taken from neither of its folds (the test takes it from the committed folds other than the record's): one
     fold fewer than the test has, so the calibrated threshold is if anything too high, never too low. ``leave_out``:
     the keys of the records under test, which take no part (an edited record must not widen its own tolerance)."""
-    from qaplib.experiments import book_sweep
+    from qaplib.manifest import book_sweep
 
     statistics, groups, used, accuracy_floor = [], [], [], {}
     for profile in profiles or tuple(map(get_profile, CALIBRATION_PROFILES)):
@@ -391,13 +391,13 @@ def verify_sample(profile: Profile, sample: int, seed: int, scratch: Path, commi
     ``here``: the platform the recomputation runs on (default: this machine). ``calibration_profiles``: whose
     committed folds calibrate the test for runs from another platform kind (default: :data:`CALIBRATION_PROFILES`).
     """
-    from qaplib import experiments
+    from qaplib import manifest
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidSpecError(f"seed must be a non-negative integer, got {seed!r}")
     committed = committed or ResultStore(COMMITTED_ROOT)
     here = here or current_platform()
-    sweep = experiments.book_sweep(profile)
+    sweep = manifest.book_sweep(profile)
     chosen = sample_runs(sweep, committed, sample, seed)
     calibration = calibrate(committed, calibration_profiles, frozenset(key for _, key in chosen))
     recomputed = ResultStore(scratch, read_only=())

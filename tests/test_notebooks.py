@@ -16,22 +16,14 @@ from output_checks import output_problems
 from qaplib import data
 from qaplib.book import declared_parameters, execute_notebook, notebook_names
 from qaplib.errors import InvalidSpecError
+from qaplib.manifest import expected_figures
 from qaplib.notebook import COMMON_PARAMETERS
 from qaplib.parameters import RULES
 from qaplib.provenance import REPO_ROOT
 
 papermill = pytest.importorskip("papermill")
 
-EXPECTED_FIGURES = {
-    "01_dataset": ["fig-dataset-balance", "fig-dataset-features", "fig-dataset-mass", "fig-dataset-roc", "fig-dataset-confusion"],
-    "02_qap_sweep": ["fig-qap-accuracy-auc", "fig-qap-background"],
-    "03_pruning_schemes": ["fig-schemes"],
-    "04_batchnorm_l1": ["fig-bn-l1"],
-    "05_information_content": ["fig-efficiency-bops", "fig-aiq-bops", "fig-efficiency-accuracy"],
-    "06_generalizability": ["fig-generalizability"],
-    "07_bayesian_optimization": ["fig-bo-accuracy", "fig-bo-background"],
-    "08_firmware": ["fig-firmware-lut-bops"],
-}
+EXPECTED_FIGURES = expected_figures()
 #: Extra smoke parameters: the firmware chapter checks the C-sim path only (the RTL path has its own test).
 SMOKE_EXTRA = {
     "07_bayesian_optimization": {"bits": [32, 6]},

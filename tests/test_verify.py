@@ -26,13 +26,13 @@ ELSEWHERE = dataclasses.replace(current_platform(), avx512=not current_platform(
 def committed_smoke(tmp_path_factory):
     """The four-fold smoke profile's chapter-2 runs (5 bit widths x 4 folds), computed once, as a stand-in for the
     committed store; for this module they are the profile's whole book (the full book is 76 runs: 10 minutes)."""
-    from qaplib import experiments
+    from qaplib import experiments, manifest
     from qaplib.sweep import run_sweep
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiments, "book_sweep", experiments.qap_sweep)
+        patch.setattr(manifest, "book_sweep", experiments.qap_sweep)
         store = ResultStore(tmp_path_factory.mktemp("committed"), read_only=())
-        run_sweep(experiments.book_sweep(FOUR_FOLDS), store, workers=2, progress=False)
+        run_sweep(manifest.book_sweep(FOUR_FOLDS), store, workers=2, progress=False)
         yield store
 
 
@@ -73,7 +73,7 @@ def test_a_recomputed_sample_is_bit_identical_on_the_platform_kind_that_made_it(
 def test_an_edited_record_fails_on_its_platform_kind_and_beyond_the_calibrated_tolerance_elsewhere(committed_smoke, tmp_path):
     """A tiny edit (1e-6 in one accuracy) breaks bit identity, which the record's own platform kind expects, but is
     noise to another kind; a gross edit (every phase 50 points more accurate) fails there too."""
-    from qaplib.experiments import book_sweep
+    from qaplib.manifest import book_sweep
 
     edited = ResultStore(tmp_path / "edited", read_only=())
     shutil.copytree(committed_smoke.root, edited.root)
