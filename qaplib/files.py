@@ -6,10 +6,13 @@ generator's shards and records all use these helpers.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -65,6 +68,25 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_json(path: str | Path, value) -> None:
     """:func:`atomic_write_bytes` of ``value`` as indented, key-sorted JSON."""
     atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=True, default=float) + "\n").encode())
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock (``flock``) on the file ``path`` (created if missing, never removed: removing
+    a lock file races with its next user) for the duration of the ``with`` block.
+
+    Other processes, and other threads that take the same lock, wait. It serialises the writers of one record;
+    readers need none, since records appear by an atomic rename. Holds across machines only where the shared
+    file system supports ``flock`` (local disks, NFSv4).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def write_sealed_json(path: str | Path, record: dict) -> dict:

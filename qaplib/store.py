@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import QapError
-from qaplib.files import atomic_write_json, sha256_of
+from qaplib.files import atomic_write_json, exclusive_lock, sha256_of
 from qaplib.provenance import REPO_ROOT
 from qaplib.runs import (
     WEIGHT_METRICS_VERSION,
@@ -134,15 +134,23 @@ class ResultStore:
         return self._complete_copy(key) is not None
 
     def save(self, result: RunResult) -> Path:
-        """Write ``result`` atomically under :attr:`root`; an existing complete result with the same key is kept."""
-        existing = self._complete_copy(result.key)
-        if existing is not None:
-            return existing
-        final = self.root / result.key[:2] / result.key
-        final.parent.mkdir(parents=True, exist_ok=True)
-        self._write(final, result)
-        (self.root / "failed" / f"{result.key}.json").unlink(missing_ok=True)
-        return final
+        """Write ``result`` atomically under :attr:`root`; an existing complete result with the same key is kept.
+
+        Two writers of one key (two sweeps sharing a store) take turns (:meth:`_writing`): the second finds the
+        first's result complete and keeps it."""
+        with self._writing(result.key):
+            existing = self._complete_copy(result.key)
+            if existing is not None:
+                return existing
+            final = self.root / result.key[:2] / result.key
+            self._write(final, result)
+            (self.root / "failed" / f"{result.key}.json").unlink(missing_ok=True)
+            return final
+
+    def _writing(self, key: str):
+        """The lock that every writer of ``key`` under :attr:`root` holds (:func:`qaplib.files.exclusive_lock`); its
+        file is ``<root>/<key[:2]>/.lock-<key>``, beside the record."""
+        return exclusive_lock(self.root / key[:2] / f".lock-{key}")
 
     @staticmethod
     def _write(final: Path, result: RunResult, weights_file: bytes | None = None) -> None:
@@ -215,18 +223,22 @@ class ResultStore:
 
         rewritten = []
         for directory in sorted(self.root.glob("??/*")):
-            if directory.name.startswith(".") or not _is_complete(directory):
+            if directory.name.startswith("."):
                 continue
-            stored = self._load_stored(directory.name)
-            stale = stale_weight_metrics(stored)
-            if not stale:
-                continue
-            filled = fill_in_weight_metrics(stored)
-            note = {"columns": stale, "from": "the stored weights", "definition": WEIGHT_METRICS_VERSION,
-                    "code_commit": git_commit()}  # fmt: skip
-            meta = {**filled.meta, "filled_in": [*filled.meta.get("filled_in", []), note]}
-            self._replace(directory, RunResult(filled.spec, filled.key, filled.phases, filled.weights, filled.curves, meta))
-            rewritten.append(directory.name)
+            with self._writing(directory.name):
+                if not _is_complete(directory):
+                    continue
+                stored = self._load_stored(directory.name)
+                stale = stale_weight_metrics(stored)
+                if not stale:
+                    continue
+                filled = fill_in_weight_metrics(stored)
+                note = {"columns": stale, "from": "the stored weights", "definition": WEIGHT_METRICS_VERSION,
+                        "code_commit": git_commit()}  # fmt: skip
+                meta = {**filled.meta, "filled_in": [*filled.meta.get("filled_in", []), note]}
+                self._replace(directory, RunResult(filled.spec, filled.key, filled.phases, filled.weights, filled.curves,
+                                                   meta))  # fmt: skip
+                rewritten.append(directory.name)
         return rewritten
 
     def note_platform(self, platform: dict, noted: str) -> list[str]:
@@ -235,18 +247,23 @@ class ResultStore:
         carried their platform, on a machine of a known kind; key, spec, phases and weights stay as they were."""
         rewritten = []
         for directory in sorted(self.root.glob("??/*")):
-            if directory.name.startswith(".") or not _is_complete(directory):
+            if directory.name.startswith("."):
                 continue
-            stored = self._load_stored(directory.name)
-            if "platform" in stored.meta:
-                continue
-            meta = {**stored.meta, "platform": {**platform, "noted": noted}}
-            self._replace(directory, RunResult(stored.spec, stored.key, stored.phases, stored.weights, stored.curves, meta))
-            rewritten.append(directory.name)
+            with self._writing(directory.name):
+                if not _is_complete(directory):
+                    continue
+                stored = self._load_stored(directory.name)
+                if "platform" in stored.meta:
+                    continue
+                meta = {**stored.meta, "platform": {**platform, "noted": noted}}
+                self._replace(directory, RunResult(stored.spec, stored.key, stored.phases, stored.weights, stored.curves,
+                                                   meta))  # fmt: skip
+                rewritten.append(directory.name)
         return rewritten
 
     def _replace(self, directory: Path, result: RunResult) -> None:
-        """Swap the record in ``directory`` for ``result`` (same key): write it whole beside, then rename."""
+        """Swap the record in ``directory`` for ``result`` (same key): write it whole beside, then rename; the
+        caller holds :meth:`_writing` of the key."""
         weights_file = (directory / "weights.npz").read_bytes()
         old = directory.parent / f".old-{result.key}-{socket.gethostname()}-{os.getpid()}"
         shutil.rmtree(old, ignore_errors=True)

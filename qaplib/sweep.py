@@ -201,12 +201,20 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
         results, failures = [], dict.fromkeys(keys, f"{type(exc).__name__}: {exc}")
     except Exception:
         results, failures = [], dict.fromkeys(keys, traceback.format_exc(limit=8))
+    failures = dict(failures)
+    for result in results:
+        try:
+            store.save(result)
+        except OSError as exc:  # a full disk, a lost mount: this run fails, the sweep goes on; its checkpoint stays
+            failures[result.key] = f"the finished run could not be stored in {store.root}: {exc}"
+            continue
+        remove_checkpoint(checkpoints, result.key)
     for spec, key in zip(specs, keys, strict=True):
         if key in failures:
-            store.mark_failed(key, spec, failures[key])
-    for result in results:
-        store.save(result)
-        remove_checkpoint(checkpoints, result.key)
+            try:
+                store.mark_failed(key, spec, failures[key])
+            except OSError:
+                pass  # the failure is still returned to the sweep, which reports it
     return [(key, failures.get(key)) for key in keys]
 
 

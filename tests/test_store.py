@@ -234,3 +234,41 @@ def test_every_committed_profile_is_complete_on_this_cpu_from_its_records_alone(
         assert "76 done, 0 missing, 0 failed (of 76)" in result.stdout, result.stdout
         assert f"Bayesian optimisation ({profile}): done" in result.stdout, result.stdout
         assert "not finished" not in result.stdout
+
+
+def test_two_writers_of_one_key_take_turns_and_the_first_result_is_kept(tmp_path, monkeypatch):
+    """Two sweeps sharing a store finish the same run at once. Both find no result; without a lock both write, and the
+    second deletes the first's complete record (a reader in between finds nothing) or fails on its rename. With the
+    store's per-key lock the second waits, then finds the first's result complete and keeps it."""
+    import threading
+    import time
+
+    from qaplib import store as store_module
+
+    store = ResultStore(tmp_path)
+    result = fake_result()
+    writes, errors = [], []
+    original = ResultStore._write
+
+    def slow_write(final, written, weights_file=None):  # a wide window between the check and the rename
+        writes.append(threading.get_ident())
+        time.sleep(0.3)
+        original(final, written, weights_file)
+
+    monkeypatch.setattr(store_module.ResultStore, "_write", staticmethod(slow_write))
+    start = threading.Barrier(2)
+
+    def writer():
+        start.wait()
+        try:
+            store.save(result)
+        except Exception as exc:  # noqa: BLE001 - any failure of the second writer is what this test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(writes) == 1 and store.is_complete(result.key)
+    assert not list(tmp_path.glob("*/.tmp-*"))

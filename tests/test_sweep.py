@@ -288,3 +288,30 @@ def test_store_only_trains_nothing_and_names_the_fix(tmp_path, monkeypatch):
     with local_worker() as worker, pytest.raises(InvalidSpecError, match="1 of the 1 runs of a Bayesian"):
         train_in_worker(worker, [sweep.runs[1]], ResultStore(tmp_path))
     assert list(sweep_status(sweep, ResultStore(tmp_path)).done) == sweep_keys(first)
+
+
+def test_a_run_that_cannot_be_stored_is_a_failed_run_and_keeps_its_checkpoint(tmp_path, monkeypatch):
+    """A full disk or a lost mount while a finished run is saved: that run is reported failed with the reason (the
+    sweep goes on), the other runs of the job are stored, and the failed run's checkpoint is kept for the rerun."""
+    from qaplib import engines, sweep
+    from qaplib.engine.checkpoints import checkpoint_path
+    from tests.test_store import fake_result
+
+    results = [fake_result(seed) for seed in (0, 1)]
+    monkeypatch.setattr(engines, "train", lambda specs, keys, checkpoints: results)
+    original = ResultStore.save
+
+    def save(self, result):
+        if result.key == results[1].key:
+            raise OSError(28, "No space left on device")
+        return original(self, result)
+
+    monkeypatch.setattr(ResultStore, "save", save)
+    kept = checkpoint_path(tmp_path / sweep.CHECKPOINT_DIR, results[1].key)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(b"phase 1")
+    outcome = dict(sweep._execute_and_store([r.spec.to_json() for r in results], [r.key for r in results], str(tmp_path)))
+    assert outcome[results[0].key] is None and ResultStore(tmp_path).is_complete(results[0].key)
+    assert "could not be stored" in outcome[results[1].key] and "No space left" in outcome[results[1].key]
+    assert ResultStore(tmp_path).failure(results[1].key).startswith("the finished run could not be stored")
+    assert kept.exists()
