@@ -583,19 +583,32 @@ def test_the_verilog_of_a_sparse_committed_model_adds_its_biases_exactly(tmp_pat
     assert report["interpreter"]["bit_exact"] and report["n_samples"] == 2000, report["interpreter"]
 
 
+def test_a_constant_addend_one_bit_short_is_widened_to_its_literal():
+    from qaplib.firmware.rtl_worker import widen_short_constants
+
+    short = ("wire [49:0] v723; shift_adder #(40, 49, 1, 0, 50, 0, 0) op_723 (v686[39:0], 49'b1" + "0" * 49
+             + ", v723[49:0]); // 5.0\n")  # fmt: skip
+    assert widen_short_constants(short) == short.replace("#(40, 49,", "#(40, 50,").replace("49'b1", "50'b1")
+    fitting = "shift_adder #(12, 3, 1, 0, 13, -2, 1) op_9 (v8[11:0], 3'b101, v9[12:0]);\n"
+    assert widen_short_constants(fitting) == fitting
+
+
 @needs_rtl_tools
 @pytest.mark.slow
-def test_the_pipelined_verilog_of_a_committed_model_is_read_with_the_pipelines_port_types(tmp_path):
-    """Chapter 8's 4-bit, 80 %-pruned model pipelined at 8 adder delays: da4ml's pipeline carries logit 3 on a finer
-    grid than the network (19 fraction bits, not 5). Decoded with the network's types the simulated logits all read
-    0; decoded with the pipeline's (rtl_worker.pipeline) Verilator gives the exported network's logits bit for bit."""
+@pytest.mark.parametrize("model", [(4, 0.8), (6, 0.5)], ids=["4-bit-80", "6-bit-50"])
+def test_the_pipelined_verilog_of_a_committed_model_is_bit_exact_in_verilator(tmp_path, model):
+    """Chapter 8's models pipelined at 8 adder delays, two da4ml 0.6 faults worked around. 4-bit, 80 % pruned: the
+    pipeline carries logit 3 on a finer grid than the network (19 fraction bits, not 5); decoded with the network's
+    types the simulated logits all read 0, with the pipeline's (rtl_worker.pipeline) they are exact. 6-bit, 50 %
+    pruned: a bias of 2**49 on a product's integer grid was written as a 49-bit literal, which Verilator refuses
+    (rtl_worker.widen_short_constants). Verilator gives the exported network's logits bit for bit."""
     from qaplib import data, experiments
     from qaplib.firmware.export import export_network
     from qaplib.profiles import get_profile
     from qaplib.runs import run_key
     from qaplib.store import COMMITTED_ROOT, ResultStore
 
-    ((spec, phase),) = experiments.firmware_models(get_profile("default"), [[4, 0.8]])
+    ((spec, phase),) = experiments.firmware_models(get_profile("default"), [list(model)])
     network = export_network(ResultStore(COMMITTED_ROOT).load_model(run_key(spec), phase))
     x = network.quantize_inputs(data.first_test_jets(data.load_jets(spec.data), 300)[0])
     network.save(tmp_path / "spec.npz", x=x, reference=network.predict_logits(x))

@@ -173,6 +173,39 @@ def pipeline(comb, latency_cutoff: float):
     return to_pipeline(comb, latency_cutoff, verbose=False) if latency_cutoff > 0 else comb
 
 
+_CONSTANT_ADDITION = re.compile(
+    r"shift_adder #\((\d+), (\d+), (\d+), (\d+), (\d+), (-?\d+), (\d+)\) (op_\d+) \(([^,]+), (\d+)'b([01]+), ")
+
+
+def widen_short_constants(verilog: str) -> str:
+    """``verilog`` with every constant addend of a ``shift_adder`` given as many bits as its literal has.
+
+    da4ml 0.6 sizes the constant of a constant addition as ``ceil(log2(c + 1))`` in floating point, one bit short
+    when ``c`` is a power of two from 2**49 up: ``49'b1`` followed by 49 zeros (a bias inside a sparse matrix
+    product, scaled to the product's integer grid). Verilator refuses the literal (Yosys would drop its top bit).
+    The literal and the adder's operand width both become the literal's length; the sum's width, which da4ml
+    derives from the exact value ranges, is unchanged.
+    """
+
+    def widen(match: re.Match) -> str:
+        a, width, s0, s1, out, shift, sign, name, first, declared, digits = match.groups()
+        if len(digits) <= int(declared) or int(declared) == 0:  # a zero-width 0 is _widen_empty_literals' case
+            return match.group(0)
+        bits = len(digits)
+        return f"shift_adder #({a}, {bits}, {s0}, {s1}, {out}, {shift}, {sign}) {name} ({first}, {bits}'b{digits}, "
+
+    return _CONSTANT_ADDITION.sub(widen, verilog)
+
+
+def _widen_short_constants(project: Path) -> None:
+    """:func:`widen_short_constants` on every Verilog file of ``project``."""
+    for path in (project / "src").glob("*.v"):
+        text = path.read_text()
+        widened = widen_short_constants(text)
+        if widened != text:
+            path.write_text(widened)
+
+
 def _widen_empty_literals(project: Path) -> None:
     """Write da4ml 0.6's zero-width literal ``0'b0`` (an added constant 0) as ``1'b0``, the same value: Verilator takes
     either, Yosys refuses the first."""
@@ -255,6 +288,7 @@ def run(spec_path: Path, out_dir: Path, latency_cutoff: float, verilator: bool =
     start = time.perf_counter()
     model.write()
     _widen_empty_literals(project)
+    _widen_short_constants(project)
     timings["verilog_write"] = time.perf_counter() - start
     metadata = json.loads((project / "metadata.json").read_text())
     stages = int(metadata.get("latency", 0))
