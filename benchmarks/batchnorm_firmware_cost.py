@@ -27,8 +27,8 @@ from pathlib import Path
 
 def exact_fold(spec):
     """``spec`` (batch norm as stages) with every stage folded exactly into its dense layer."""
-    from qaplib.firmware.fixed import FixedType
     from qaplib.firmware.spec import DenseLayer, NetworkSpec
+    from qaplib.fixed import FixedType
 
     layers = []
     for layer in spec.layers:

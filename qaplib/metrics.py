@@ -117,7 +117,7 @@ def effective_bops(model, exported: dict[str, tuple[np.ndarray, np.ndarray]] | N
 
     The same formula, b_w and b_a as :func:`bops`, but p is the non-zero fraction of each layer's kernel
     and bias after its quantizer, as the firmware of the trained network implements them, batch
-    normalisation being a stage of its own (:func:`qaplib.firmware.export.exported_dense_weights`, computed
+    normalisation being a stage of its own (:func:`qaplib.layer_chain.implemented_dense_weights`, computed
     here unless ``exported`` is given): a weight that quantization rounds to zero costs nothing in the
     firmware, so it is not counted. For float models batch norm is folded exactly and the two counts differ
     only where a stored bias is exactly zero.
@@ -136,9 +136,9 @@ def effective_sparsity(model, exported: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _exported(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from qaplib.firmware.export import exported_dense_weights
+    from qaplib.layer_chain import implemented_dense_weights
 
-    return exported_dense_weights(model)
+    return implemented_dense_weights(model)
 
 
 # ---------------------------------------------------------------- information content

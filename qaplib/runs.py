@@ -190,9 +190,9 @@ VERSIONED_WEIGHT_METRICS = ("effective_bops", "effective_sparsity")
 
 def weight_metrics(model) -> dict:
     """The :data:`WEIGHT_METRICS` of a model: paper and effective BOPs, and the effective sparsity."""
-    from qaplib.firmware.export import exported_dense_weights
+    from qaplib.layer_chain import implemented_dense_weights
 
-    exported = exported_dense_weights(model)  # quantizers once for both effective columns
+    exported = implemented_dense_weights(model)  # quantizers once for both effective columns
     return {
         "bops": metrics.bops(model),
         "effective_bops": metrics.effective_bops(model, exported),

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qaplib import layer_chain
 from qaplib.errors import FirmwareError
 from qaplib.firmware import export, hls, rtl, synth
-from qaplib.firmware.fixed import FixedType
 from qaplib.firmware.labels import EMULATED, RTL_SIMULATED, SYNTHESISED
 from qaplib.firmware.spec import DenseLayer, NetworkSpec
+from qaplib.fixed import FixedType
 from qaplib.models import ModelSpec, build_model, logits_model
 
 
@@ -229,7 +230,7 @@ def test_pruning_wrapper_is_named():
 
     wrapped = tfmot.sparsity.keras.prune_low_magnitude(build_model(ModelSpec(bits=32)))
     with pytest.raises(FirmwareError, match="prune_low_magnitude_fc1.*strip_pruning"):
-        export.check_supported(wrapped)
+        layer_chain.check_supported(wrapped)
 
 
 # --- hls4ml C-simulation ----------------------------------------------------------------------------------------

@@ -11,14 +11,15 @@ Flow (each step returns a frozen, JSON-serialisable report; nothing is cached he
 Importing this package does not load TensorFlow.
 """
 
-from qaplib.firmware.export import DEFAULT_INPUT_TYPE, ExportReport, check_supported, export_network, export_report, qkeras_model
-from qaplib.firmware.fixed import FixedType
+from qaplib.firmware.export import DEFAULT_INPUT_TYPE, ExportReport, export_network, export_report, qkeras_model
 from qaplib.firmware.hls import CsimReport, csim_report, float_csim_report
 from qaplib.firmware.labels import EMULATED, PROVENANCES, RTL_SIMULATED, SYNTHESISED
 from qaplib.firmware.report import FirmwareReport, firmware_report
 from qaplib.firmware.rtl import RtlReport, firmware_env_available, rtl_report
 from qaplib.firmware.spec import DenseLayer, NetworkSpec
 from qaplib.firmware.synth import SynthReport, synthesise, yosys_available
+from qaplib.fixed import FixedType
+from qaplib.layer_chain import check_supported
 
 __all__ = [
     "DEFAULT_INPUT_TYPE",

@@ -31,8 +31,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from qaplib.errors import FirmwareError
-from qaplib.firmware.fixed import FixedType
 from qaplib.firmware.spec import BatchnormStage, DenseLayer, NetworkSpec
+from qaplib.fixed import FixedType
+from qaplib.layer_chain import (
+    batchnorm_scale_shift,
+    check_supported,
+    dense_groups,
+    float_dense,
+    is_quantized,
+    layer_chain,
+    quantized_dense,
+    quantizer_type,
+    unsupported,
+)
 
 #: The input port of a model without an input quantizer: standardised features in [-32, 32), step 2**-26.
 DEFAULT_INPUT_TYPE = FixedType(32, 6)
@@ -44,170 +55,6 @@ BATCHNORM_FRACTION_BITS = 24
 #: dense layer and rounded back onto the trained grid (a different network).
 STAGE, ROUNDED_FOLD = "stage", "rounded fold"
 BATCHNORM_EXPORTS = (STAGE, ROUNDED_FOLD)
-
-_SUPPORTED = (
-    "InputLayer",
-    "QActivation(quantized_bits) on the input",
-    "QDense(alpha=1, linear)",
-    "Dense (float models)",
-    "BatchNormalization after a dense layer",
-    "QActivation(quantized_relu)",
-    "Activation(relu|linear|softmax last)",
-)
-
-
-@dataclass(frozen=True)
-class _Op:
-    """One step of the layer chain, after validation."""
-
-    kind: str  # "input_quant" | "dense" | "batchnorm" | "relu" | "softmax"
-    layer: object
-
-
-def _unsupported(layer, reason: str) -> FirmwareError:
-    return FirmwareError(
-        f"layer {layer.name!r} ({layer.__class__.__name__}) cannot be exported to bit-exact firmware: {reason}. "
-        f"Supported layers: {', '.join(_SUPPORTED)}."
-    )
-
-
-def _quantizer(layer, quantizer, expected: str):
-    """The quantizer object, checked to be ``expected`` with power-of-two-free settings."""
-    from qkeras.quantizers import get_quantizer
-
-    quantizer = get_quantizer(quantizer) if isinstance(quantizer, (str, dict)) else quantizer
-    name = quantizer.__class__.__name__
-    if name != expected:
-        raise _unsupported(layer, f"quantizer {name} is not {expected}")
-    if getattr(quantizer, "use_stochastic_rounding", False):
-        raise _unsupported(layer, "stochastic rounding has no fixed-point equivalent")
-    if name == "quantized_bits":
-        if quantizer.alpha not in (1, 1.0):
-            raise _unsupported(layer, f"quantized_bits(alpha={quantizer.alpha!r}) scales are not exact; use alpha=1")
-        if not quantizer.keep_negative or quantizer.symmetric:
-            raise _unsupported(layer, "only signed, non-symmetric quantized_bits maps to ap_fixed")
-    if name == "quantized_relu" and (quantizer.negative_slope or quantizer.use_sigmoid or quantizer.relu_upper_bound):
-        raise _unsupported(layer, "only a plain quantized_relu (no slope, sigmoid or upper bound) maps to ap_ufixed")
-    return quantizer
-
-
-def quantizer_type(layer, quantizer) -> FixedType:
-    """The fixed-point type of a QKeras ``quantized_bits(b, i, alpha=1)`` (``ap_fixed<b, i+1>``) or
-    ``quantized_relu(b, i)`` (``ap_ufixed<b, i>``) used by ``layer``; raises FirmwareError for any other."""
-    from qkeras.quantizers import get_quantizer
-
-    quantizer = get_quantizer(quantizer) if isinstance(quantizer, (str, dict)) else quantizer
-    name = quantizer.__class__.__name__
-    if name not in ("quantized_bits", "quantized_relu"):
-        raise _unsupported(layer, f"quantizer {name} has no exact ap_fixed equivalent")
-    quantizer = _quantizer(layer, quantizer, name)
-    if name == "quantized_bits":
-        return FixedType(int(quantizer.bits), int(quantizer.integer) + 1, True)
-    return FixedType(int(quantizer.bits), int(quantizer.integer), False)
-
-
-def _chain(model) -> list[_Op]:
-    """Validate ``model`` layer by layer (no computation) and return its steps; raises FirmwareError naming the layer."""
-    layers = list(model.layers)
-    ops: list[_Op] = []
-    previous = None
-    for index, layer in enumerate(layers):
-        cls = layer.__class__.__name__
-        if previous is not None and layer.input is not previous.output:
-            raise _unsupported(layer, "the model is not a single chain of layers")
-        previous = layer
-        if cls == "InputLayer":
-            continue
-        if cls == "PruneLowMagnitude":
-            raise _unsupported(layer, "pruning wrappers must be removed first (tfmot.sparsity.keras.strip_pruning)")
-        last_kind = ops[-1].kind if ops else None
-        if cls == "QActivation":
-            kind = layer.quantizer.__class__.__name__  # QActivation resolves string quantizers into .quantizer
-            if kind == "quantized_bits" and not ops:
-                _quantizer(layer, layer.quantizer, "quantized_bits")
-                ops.append(_Op("input_quant", layer))
-            elif kind == "quantized_relu" and last_kind in ("dense", "batchnorm"):
-                _quantizer(layer, layer.quantizer, "quantized_relu")
-                ops.append(_Op("relu", layer))
-            else:
-                raise _unsupported(
-                    layer,
-                    f"{kind} is only supported as the input quantizer (quantized_bits) or after a dense layer (quantized_relu)",
-                )
-        elif cls in ("QDense", "Dense"):
-            if getattr(layer.activation, "__name__", None) != "linear":  # not get_config: it warns on QKeras quantizers
-                raise _unsupported(layer, "a fused activation must be a separate layer")
-            if cls == "QDense":
-                _quantizer(layer, layer.kernel_quantizer, "quantized_bits")
-                if layer.use_bias:
-                    _quantizer(layer, layer.bias_quantizer, "quantized_bits")
-            ops.append(_Op("dense", layer))
-        elif cls == "BatchNormalization":
-            if last_kind != "dense" or layer.axis not in ([-1], [1], -1, 1):
-                raise _unsupported(layer, "batch normalisation can only be folded directly after a dense layer")
-            ops.append(_Op("batchnorm", layer))
-        elif cls == "Activation":
-            name = layer.get_config()["activation"]
-            if name == "softmax" and index == len(layers) - 1 and last_kind == "dense":
-                ops.append(_Op("softmax", layer))
-            elif name == "relu" and last_kind in ("dense", "batchnorm"):
-                ops.append(_Op("relu", layer))
-            elif name != "linear":
-                raise _unsupported(layer, f"activation {name!r} here has no firmware equivalent")
-        else:
-            raise _unsupported(layer, "unsupported layer type")
-    if not any(op.kind == "dense" for op in ops):
-        raise FirmwareError(f"model {model.name!r} has no dense layer")
-    return ops
-
-
-def is_quantized(model) -> bool:
-    """True if the model's dense layers are QKeras QDense (the bit-exact path), False for float Keras."""
-    dense = [op.layer for op in _chain(model) if op.kind == "dense"]
-    kinds = {layer.__class__.__name__ for layer in dense}
-    if len(kinds) > 1:
-        raise _unsupported(dense[0], "a model mixing float Dense and QDense layers has no single firmware path")
-    return kinds == {"QDense"}
-
-
-def check_supported(model) -> None:
-    """Raise FirmwareError, naming the layer, if ``model`` cannot be exported. Cheap: no computation."""
-    ops = _chain(model)
-    quantized = is_quantized(model)
-    for op in ops:
-        if quantized and op.kind == "relu" and op.layer.__class__.__name__ != "QActivation":
-            raise _unsupported(op.layer, "a float ReLU in a quantized model is not bit-exact; use quantized_relu")
-        if not quantized and op.layer.__class__.__name__ == "QActivation":
-            raise _unsupported(op.layer, "a QKeras quantizer in a float model has no single firmware path")
-    groups = _dense_groups(ops)
-    if quantized:
-        for group in groups[:-1]:
-            if group["relu"] is None:
-                raise _unsupported(group["dense"], "a hidden dense layer must be followed by quantized_relu")
-        if groups[-1]["relu"] is not None or groups[-1]["batchnorm"] is not None:
-            raise _unsupported(groups[-1]["dense"], "the last dense layer must output the logits directly")
-
-
-def _dense_groups(ops: list[_Op]) -> list[dict]:
-    """Group the steps per dense layer: {dense, batchnorm, relu}."""
-    groups: list[dict] = []
-    for op in ops:
-        if op.kind == "dense":
-            groups.append({"dense": op.layer, "batchnorm": None, "relu": None})
-        elif op.kind in ("batchnorm", "relu"):
-            groups[-1][op.kind] = op.layer
-    return groups
-
-
-def _batchnorm_scale_shift(layer) -> tuple[np.ndarray, np.ndarray]:
-    """(s, t) with bn(z) = s * z + t in inference mode, float64, shape (n,)."""
-    weights = {w.name.split("/")[-1].split(":")[0]: w.numpy().astype(np.float64) for w in layer.weights}
-    n = weights["moving_mean"].shape[0]
-    gamma = weights.get("gamma", np.ones(n))
-    beta = weights.get("beta", np.zeros(n))
-    scale = gamma / np.sqrt(weights["moving_variance"] + layer.epsilon)
-    return scale, beta - weights["moving_mean"] * scale
-
 
 def hls4ml_batchnorm_values(layer) -> tuple[np.ndarray, np.ndarray]:
     """(scale, shift), shape (n,), float32, computed as hls4ml 1.3's BatchNormalization computes them from the
@@ -241,24 +88,9 @@ def batchnorm_stage(batchnorm, activation: FixedType) -> BatchnormStage:
     return BatchnormStage(batchnorm.name, hls4ml_grid(scale, types[0]), hls4ml_grid(shift, types[1]), *types, result)
 
 
-def _quantized_dense(layer) -> tuple[np.ndarray, np.ndarray, FixedType, FixedType]:
-    """Kernel and bias as QKeras applies them (float64), with their fixed-point types."""
-    kernel_type = quantizer_type(layer, layer.kernel_quantizer_internal)
-    kernel = layer.kernel_quantizer_internal(layer.kernel).numpy().astype(np.float64)
-    if layer.use_bias:
-        bias_type = quantizer_type(layer, layer.bias_quantizer_internal)
-        bias = layer.bias_quantizer_internal(layer.bias).numpy().astype(np.float64)
-    else:
-        bias_type, bias = kernel_type, np.zeros(kernel.shape[1])
-    for values, fixed_type in ((kernel, kernel_type), (bias, bias_type)):
-        if not fixed_type.contains(values):
-            raise _unsupported(layer, f"quantized weights are not on the {fixed_type.hls()} grid")
-    return kernel, bias, kernel_type, bias_type
-
-
 def _folded_values(batchnorm, kernel, bias, kernel_type, bias_type) -> tuple[np.ndarray, np.ndarray]:
     """``batchnorm`` folded into (kernel, bias), rounded back onto the same fraction bits (module docstring)."""
-    scale, shift = _batchnorm_scale_shift(batchnorm)
+    scale, shift = batchnorm_scale_shift(batchnorm)
     folded_kernel = FixedType(64, 64 - kernel_type.fraction).quantize(kernel * scale)
     folded_bias = FixedType(64, 64 - bias_type.fraction).quantize(bias * scale + shift)
     return folded_kernel, folded_bias
@@ -271,40 +103,12 @@ def _fold(dense, batchnorm, kernel, bias, kernel_type, bias_type) -> tuple[np.nd
     new_bias_type = FixedType.covering(folded_bias, bias_type.fraction, bias_type.integer)
     for name, fixed_type in (("kernel", new_kernel_type), ("bias", new_bias_type)):
         if fixed_type.width > FLOAT32_SIGNIFICAND_BITS:
-            raise _unsupported(
+            raise unsupported(
                 dense,
                 f"folding {batchnorm.name!r} needs a {fixed_type.width}-bit {name} "
                 f"({fixed_type.hls()}), which float32 QKeras cannot hold exactly",
             )
     return folded_kernel, folded_bias, new_kernel_type, new_bias_type
-
-
-def _float_dense(dense, batchnorm) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel and bias of a float Dense layer (float64) with ``batchnorm`` (if any) folded in exactly."""
-    kernel = dense.kernel.numpy().astype(np.float64)
-    bias = dense.bias.numpy().astype(np.float64) if dense.use_bias else np.zeros(kernel.shape[1])
-    if batchnorm is not None:
-        scale, shift = _batchnorm_scale_shift(batchnorm)
-        kernel, bias = kernel * scale, bias * scale + shift
-    return kernel, bias
-
-
-def exported_dense_weights(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Dense layer name -> (kernel (n_in, n_out), bias (n_out,)) float64, as the firmware of the trained network
-    (:data:`STAGE`) implements them.
-
-    Quantized models: each kernel and bias through its layer's quantizer, exactly as trained (batch
-    normalisation is a stage of its own, not folded in). Float models: batch normalisation folded in exactly
-    (:func:`fold_float_model`). A weight that is zero here is a multiplication the firmware does not build,
-    whatever made it zero: pruning, or rounding by the quantizer.
-    """
-    check_supported(model)
-    quantized = is_quantized(model)
-    weights = {}
-    for group in _dense_groups(_chain(model)):
-        dense, batchnorm = group["dense"], group["batchnorm"]
-        weights[dense.name] = _quantized_dense(dense)[:2] if quantized else _float_dense(dense, batchnorm)
-    return weights
 
 
 def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE, batchnorm: str = STAGE) -> NetworkSpec:
@@ -322,13 +126,13 @@ def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE, ba
     check_supported(model)
     if not is_quantized(model):
         raise FirmwareError(f"model {model.name!r} is a float model; use fold_float_model and hls.float_csim_report")
-    ops = _chain(model)
+    ops = layer_chain(model)
     input_op = next((op for op in ops if op.kind == "input_quant"), None)
     input_type = quantizer_type(input_op.layer, input_op.layer.quantizer) if input_op else default_input_type
     layers = []
-    for group in _dense_groups(ops):
+    for group in dense_groups(ops):
         dense, bn, relu = group["dense"], group["batchnorm"], group["relu"]
-        kernel, bias, kernel_type, bias_type = _quantized_dense(dense)
+        kernel, bias, kernel_type, bias_type = quantized_dense(dense)
         activation = quantizer_type(relu, relu.quantizer) if relu is not None else None
         stage = None
         if bn is not None and batchnorm == ROUNDED_FOLD:
@@ -351,7 +155,7 @@ def export_network(model, default_input_type: FixedType = DEFAULT_INPUT_TYPE, ba
     spec = NetworkSpec(input_type, tuple(layers), input_op.layer.name if input_op else "input_quant")
     for layer, accumulator in zip(spec.layers, spec.accumulator_types(), strict=True):
         if accumulator.width > 53:
-            raise _unsupported(
+            raise unsupported(
                 model.get_layer(layer.name),
                 f"its accumulator {accumulator.hls()} exceeds float64's 53 bits, so no exact reference exists",
             )
@@ -474,7 +278,7 @@ def export_report(trained, spec: NetworkSpec, x: np.ndarray, labels: np.ndarray 
     """
     trained_logits_ = trained_logits(trained, x) if logits is None else logits
     exported_logits = spec.predict_logits(x)
-    has_input_quantizer = any(op.kind == "input_quant" for op in _chain(trained))
+    has_input_quantizer = any(op.kind == "input_quant" for op in layer_chain(trained))
     accuracy = (lambda logits: float(np.mean(logits.argmax(axis=1) == labels))) if labels is not None else (lambda _: None)
     return ExportReport(
         n_samples=len(x),
@@ -499,12 +303,12 @@ def fold_float_model(model):
     check_supported(model)
     if is_quantized(model):
         raise FirmwareError(f"model {model.name!r} is quantized; use export_network")
-    ops = _chain(model)
+    ops = layer_chain(model)
     inputs = tf.keras.Input(shape=model.input_shape[1:], name="features")
     x = inputs
-    for group in _dense_groups(ops):
+    for group in dense_groups(ops):
         dense, batchnorm, relu = group["dense"], group["batchnorm"], group["relu"]
-        kernel, bias = _float_dense(dense, batchnorm)
+        kernel, bias = float_dense(dense, batchnorm)
         layer = tf.keras.layers.Dense(kernel.shape[1], name=dense.name)
         x = layer(x)
         layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])

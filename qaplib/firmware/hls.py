@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.firmware.export import DEFAULT_INPUT_TYPE, fold_float_model, reference_exact_mask
-from qaplib.firmware.fixed import FixedType
 from qaplib.firmware.labels import EMULATED
 from qaplib.firmware.spec import NetworkSpec
+from qaplib.fixed import FixedType
 
 PROJECT_NAME = "tagger"
 PART = "xcvu13p-flga2577-2-e"

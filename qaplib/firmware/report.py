@@ -13,10 +13,8 @@ from qaplib.firmware.export import (
     BATCHNORM_EXPORTS,
     STAGE,
     ExportReport,
-    check_supported,
     export_network,
     export_report,
-    is_quantized,
     qkeras_model,
     reference_logits,
     trained_logits,
@@ -24,6 +22,7 @@ from qaplib.firmware.export import (
 from qaplib.firmware.hls import REFERENCES, CsimReport, csim_report, float_csim_report
 from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF, RtlReport, firmware_env_available, firmware_python, rtl_report
 from qaplib.firmware.synth import yosys_available
+from qaplib.layer_chain import check_supported, is_quantized
 from qaplib.models import logits_model
 
 

