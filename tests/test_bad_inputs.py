@@ -99,6 +99,7 @@ def _cli_case(case: dict):
     return pytest.param(case, id=case["id"], marks=[pytest.mark.slow] if case.get("trains") else [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [_cli_case(case) for case in CLI["cases"]])
 def test_bad_input_to_qap_exits_2_naming_the_value(case, tmp_path, silent_port):
     places = {"tmp": str(tmp_path), "repo": str(REPO_ROOT), "port": str(silent_port)}
@@ -121,6 +122,7 @@ def test_bad_input_to_qap_exits_2_naming_the_value(case, tmp_path, silent_port):
         assert any(case["message"] in path.read_text() for path in store.glob("failed/*.json"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", NOTEBOOK_CASES, ids=[f"{c['notebook']}-{c['message']}" for c in NOTEBOOK_CASES])
 def test_bad_notebook_parameter_stops_in_the_first_cell(case, tmp_path):
     papermill = pytest.importorskip("papermill")

@@ -51,6 +51,7 @@ def test_smoke_search_is_deterministic_and_resumes_without_retraining(tmp_path):
     assert bayesopt.best_trial(again).val_loss == min(t.val_loss for t in first)
 
 
+@pytest.mark.slow
 def test_search_seed_zero_is_a_fixed_seed_not_a_random_one(tmp_path):
     # keras-tuner draws a random seed when given 0; the search must stay reproducible for seed 0 too
     first, second = (bayesopt._oracle(bayesopt.SearchSpec(bits=6, seed=0), str(tmp_path)) for _ in range(2))
@@ -119,6 +120,7 @@ def test_study_retrains_in_the_search_worker_and_its_progress_replays_from_the_s
     assert len(proposed.runs) == 2 + len(retrains)  # the trials, then their retrainings
 
 
+@pytest.mark.slow
 def test_status_of_a_profile_reports_its_searches(tmp_path):
     """`qap status --profile` reads chapter 7's searches from the store (none recorded here) and trains nothing."""
     import subprocess
@@ -182,6 +184,7 @@ def _trials(store, search, ensure=None) -> tuple[list[bayesopt.Trial], bool]:
         return bayesopt._search_trials(get_profile("smoke"), search, store, ensure or store.ensure)
 
 
+@pytest.mark.slow
 def test_a_resumed_or_extended_search_proposes_exactly_what_an_uninterrupted_one_does(tmp_path):
     """The oracle is restored from the recorded state (its trials, counters and the random generator of its GP
     restarts), so stopping after 3 trials and extending to 6 gives the uninterrupted search's 6 trials."""
@@ -201,6 +204,7 @@ def _refuse(spec):
     raise AssertionError(f"a recorded search asked to train {spec.model.widths}")
 
 
+@pytest.mark.slow
 def test_a_recorded_search_is_read_back_even_where_the_gp_would_propose_otherwise(tmp_path, monkeypatch):
     """Another CPU's GP proposes other architectures from the 4th trial on (here: every GP proposal's first width
     moved by one). Replaying the GP over the stored runs then cannot reach the recorded trials (the negative

@@ -21,6 +21,7 @@ def qap(*args, cwd=None):
         (["figures", "--params", "/no/such.yaml"], "parameter file /no/such.yaml does not exist"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_exits_2_with_a_message(args, message, tmp_path):
     result = qap(*args, "--out", str(tmp_path / "out")) if args[:2] == ["data", "generate"] else qap(*args)
     assert result.returncode == 2
@@ -29,6 +30,7 @@ def test_bad_input_exits_2_with_a_message(args, message, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_malformed_parameter_file(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("- just\n- a list\n")
@@ -110,6 +112,7 @@ def _tiny_csv(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_every_bad_input_exits_2_with_a_clear_message_before_any_training(case, tmp_path, monkeypatch):
     make_args, message = BAD_INPUTS[case]

@@ -76,6 +76,7 @@ def test_nothing_measured_gives_no_estimate(tmp_path):
     assert "0 of 12 phases" in format_cost(cost, workers=2) and "estimate" not in format_cost(cost, workers=2)
 
 
+@pytest.mark.slow
 def test_status_cost_prints_the_table_and_rejects_a_bad_worker_count(measured_store, tmp_path):
     _, store = measured_store
     grid = tmp_path / "g.yaml"

@@ -100,6 +100,7 @@ def test_generated_default_dataset_is_balanced_and_verified():
     assert np.isfinite(table.features).all()
 
 
+@pytest.mark.slow
 def test_load_jets_splits_are_disjoint_standardised_and_deterministic():
     jets = data.load_jets("default", fold=1)
     again = data.load_jets("default", fold=1)
@@ -221,6 +222,7 @@ def test_empty_directory(tmp_path):
         data.read_jets(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_tampered_generated_dataset(tmp_path, smoke_dataset):
     import shutil
 
@@ -310,6 +312,7 @@ def test_missing_source_fingerprint_says_how_to_fix(tmp_path):
         data.source_fingerprint(str(tmp_path / "nothing.csv"))
 
 
+@pytest.mark.slow
 def test_label_noise_redraws_the_requested_fraction_of_training_labels_only():
     clean = data.load_jets("default", max_train_jets=5000)
     noisy = data.load_jets("default", max_train_jets=5000, label_noise=0.5)

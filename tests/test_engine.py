@@ -60,6 +60,7 @@ def quantizer_inputs(q: QuantizerParameters) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("bits", [b for b in ALLOWED_BITS if b != 32])
 def test_quantizers_and_their_gradients_equal_qkeras_elementwise(bits, compiled):
@@ -112,6 +113,7 @@ def test_constants_are_the_keras_defaults():
     [ModelSpec(bits=6), ModelSpec(bits=32), ModelSpec(bits=4, batchnorm=False, l1=1e-3), ModelSpec(bits=8, l1=1e-4)],
     ids=["6bit", "float", "4bit-nobn-l1", "8bit-l1"],
 )
+@pytest.mark.slow
 def test_hand_written_gradients_equal_keras_gradients(spec, jets):
     """``member_gradients`` against ``tf.GradientTape`` through the Keras model ``build_model`` makes
     (training-mode batch norm, mean cross-entropy + its L1 losses), on 4 batches of 1024 jets: the same loss,
@@ -222,6 +224,7 @@ def assert_close_to_reference(spec, ours, reference, steps):
     [ModelSpec(bits=6), ModelSpec(bits=32), ModelSpec(bits=8, input_bits=8), ModelSpec(bits=4, batchnorm=False, l1=1e-3)],
     ids=["6bit", "float", "8bit-input8", "4bit-nobn"],
 )
+@pytest.mark.slow
 def test_first_steps_and_next_masks_match_the_reference_fit(spec, short_jets):
     """One epoch (3 steps, the last one short) from the same start, in data order: the same weights up to
     round-off, the same history, and phase 1's masks computed from either result are identical.
@@ -246,6 +249,7 @@ def test_first_steps_and_next_masks_match_the_reference_fit(spec, short_jets):
         np.testing.assert_array_equal(next_ours[layer], next_reference[layer], err_msg=layer)
 
 
+@pytest.mark.slow
 def test_smoke_training_reaches_the_reference_test_accuracy(jets):
     """10 epochs; float and 16-bit members of one batch end within 0.3 % test accuracy of ``fit``.
 
@@ -269,6 +273,7 @@ def test_smoke_training_reaches_the_reference_test_accuracy(jets):
         assert abs(our_accuracy - reference_accuracy) <= 0.003, (spec.bits, our_accuracy, reference_accuracy)
 
 
+@pytest.mark.slow
 def test_early_stopping_is_per_member_and_a_stopped_member_stays_frozen(jets):
     """A member with patience 1 and a violent learning rate stops early and keeps its best epoch's weights,
     bit for bit what it gets when trained alone, while its batch mates train on to max_epochs."""
@@ -317,6 +322,7 @@ def test_members_must_share_architecture_and_batch_size(jets):
         train_phase_batched([base, dataclasses.replace(base, settings=dataclasses.replace(SETTINGS, batch_size=512))])
 
 
+@pytest.mark.slow
 def test_batched_runs_have_the_structure_of_execute_run(short_jets):
     specs = [
         RunSpec(
@@ -344,6 +350,7 @@ def test_batched_runs_have_the_structure_of_execute_run(short_jets):
         assert len(result.curves[1]["val_loss"]) == result.phases[1]["epochs"]
 
 
+@pytest.mark.slow
 def test_the_registry_trains_each_spec_with_its_engine_and_engines_refuse_the_others(short_jets):
     from qaplib import engines
 
@@ -374,6 +381,7 @@ def test_the_registry_trains_each_spec_with_its_engine_and_engines_refuse_the_ot
         engines.train([spec, reference_spec])
 
 
+@pytest.mark.slow
 def test_an_interrupted_batch_resumes_after_its_last_finished_phase_bit_identically(short_jets, tmp_path, monkeypatch):
     import qaplib.engine.runs as batched_runs
     from qaplib.engine.checkpoints import checkpoint_path, load_checkpoint
@@ -420,6 +428,7 @@ def test_an_interrupted_batch_resumes_after_its_last_finished_phase_bit_identica
     assert load_checkpoint(tmp_path, keys[0], DEFAULT_CHUNK_SIZE) is None
 
 
+@pytest.mark.slow
 def test_a_run_whose_loss_diverges_stops_and_fails_with_the_reason_its_batch_mate_is_kept(short_jets):
     """A learning rate of 1e6 turns a float model's loss to NaN in its first step: that run stops there and fails
     with the reason, in either engine, and is never scored; the run batched with it trains every phase and is returned."""

@@ -89,6 +89,7 @@ def test_spec_file_round_trip(tmp_path, batchnorm):
 # --- export: batch-norm folding -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_folding_moves_each_pre_activation_by_at_most_the_rounding_bound():
     """|exported fc1 - trained bn1| <= (sum_i |x_i| + 1) * 2**-bits: each folded weight and bias is rounded by <= 2**-bits."""
     import tensorflow as tf
@@ -112,6 +113,7 @@ def test_folding_moves_each_pre_activation_by_at_most_the_rounding_bound():
 
 @pytest.mark.parametrize("model_spec, sparsity", [(ModelSpec(bits=6), 0.0), (ModelSpec(bits=4), 0.8),
                                                   (ModelSpec(bits=6, input_bits=8), 0.5)])  # fmt: skip
+@pytest.mark.slow
 def test_the_default_export_is_the_trained_network(model_spec, sparsity):
     """Batch normalisation kept as a stage: the exported network's exact logits are the trained model's, jet for jet,
     on float inputs (the input port holds float32 features to 2**-26); its constants are hls4ml's."""
@@ -129,6 +131,7 @@ def test_the_default_export_is_the_trained_network(model_spec, sparsity):
         export.qkeras_model(spec)
 
 
+@pytest.mark.slow
 def test_the_rounded_fold_is_a_different_network():
     """Negative control: folding batch normalisation and rounding the weights back changes the logits of most jets."""
     model = random_tagger(ModelSpec(bits=6), 0.5)
@@ -150,6 +153,7 @@ def test_batchnorm_stage_rounds_half_to_even_and_saturates_exactly():
     assert y[1].tolist() == [0.25, 3.875, -4.0, 0.25]
 
 
+@pytest.mark.slow
 def test_export_without_batchnorm_reproduces_the_trained_logits_exactly():
     model = random_tagger(ModelSpec(bits=6, batchnorm=False, input_bits=8))
     spec = export.export_network(model)
@@ -160,6 +164,7 @@ def test_export_without_batchnorm_reproduces_the_trained_logits_exactly():
     assert spec.input_type == FixedType(8, 4)  # the model's quantized_bits(8, 3) input quantizer
 
 
+@pytest.mark.slow
 def test_export_report_gives_both_accuracies_of_a_trained_model():
     from qaplib.train import TrainSettings, fit
 
@@ -225,6 +230,7 @@ def test_inexact_quantizer_is_named():
         export.export_network(model)
 
 
+@pytest.mark.slow
 def test_pruning_wrapper_is_named():
     import tensorflow_model_optimization as tfmot
 

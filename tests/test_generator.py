@@ -117,6 +117,7 @@ def test_containment_requires_every_decay_quark_inside_the_jet():
     assert float(delta_r(0.0, np.pi - 0.1, 0.0, -np.pi + 0.1)) == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_jets_and_other_seed_differs():
     settings = TIERS["smoke"]
     first = generate_jets(settings, "w", seed=11, n_jets=15)
@@ -159,6 +160,7 @@ def test_regeneration_is_byte_identical(smoke_dataset, tmp_path):
     assert sha256_of(tmp_path / task.file_name) == sha256_of(smoke_dataset / task.file_name)
 
 
+@pytest.mark.slow
 def test_resume_redoes_only_missing_or_corrupt_shards(smoke_dataset, tmp_path):
     import shutil
 

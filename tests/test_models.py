@@ -30,6 +30,7 @@ def test_widths_list_becomes_tuple():
     assert ModelSpec(widths=[8, 4]).widths == (8, 4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", [32, 6])
 @pytest.mark.parametrize("batchnorm", [True, False])
 def test_model_shapes_names_and_parameter_count(bits, batchnorm):

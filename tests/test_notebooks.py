@@ -113,6 +113,7 @@ RULED_CASES = [case for case in BAD_PARAMETER_CASES
                if set(case[1]) - {"profile"} <= set(RULES) and not {"fold", "source"} & set(case[1])]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, parameters, message", BAD_PARAMETER_CASES)
 def test_bad_parameter_stops_in_the_first_cell(name, parameters, message, tmp_path):
     """A plain papermill run (no check before the kernel starts) stops in the set-up cell."""
@@ -139,6 +140,7 @@ def test_unknown_parameter_fails_before_the_kernel_starts(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_unknown_parameter_stops_a_plain_papermill_run_in_the_first_cell(tmp_path):
     """Papermill itself only warns "Passed unknown parameter"; notebook.start turns that into an error."""
     with pytest.raises(papermill.PapermillExecutionError) as failure:

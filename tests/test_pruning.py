@@ -45,6 +45,7 @@ def test_masks_only_grow_and_keep_earlier_pruning():
     assert sum(int((m == 0).sum()) for m in second.values()) == round(0.6 * total)
 
 
+@pytest.mark.slow
 def test_pruned_weights_stay_exactly_zero_through_adam_training():
     import tensorflow as tf
 

@@ -91,6 +91,7 @@ def test_invalid_specs_are_rejected_with_clear_messages(raw, message):
         RunSpec.from_dict(raw)
 
 
+@pytest.mark.slow
 def test_execute_run_is_deterministic_and_keeps_masks():
     first = execute_run(TINY)
     again = execute_run(TINY)

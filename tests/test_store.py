@@ -139,6 +139,7 @@ def test_a_truncated_failure_note_is_reported_not_raised(tmp_path):
     assert "unreadable" in store.failure(result.key) and "delete it to retry" in store.failure(result.key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("old", ["missing columns", "definition 1"])
 def test_weight_metrics_of_an_old_record_are_refused_when_read_and_filled_in_from_its_weights(tmp_path, old):
     """A record stored before the effective BOPs existed, or computed under the earlier definition (folded, re-rounded
@@ -219,6 +220,7 @@ def test_a_platform_is_noted_afterwards_only_in_records_without_one(tmp_path):
     assert store.note_platform(platform, "afterwards") == []
 
 
+@pytest.mark.slow
 def test_every_committed_profile_is_complete_on_this_cpu_from_its_records_alone():
     """What CI checks on whatever CPU it has: `qap status` finds every run of the default and paper books, and every
     Bayesian-optimisation search read back whole from its recorded trajectory (no GP is asked)."""

@@ -166,6 +166,7 @@ BAD_GRIDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grid, message", BAD_GRIDS, ids=[m[:30] for _, m in BAD_GRIDS])
 def test_bad_grid_exits_2_before_any_compute(grid, message, tmp_path):
     path = tmp_path / "grid.yaml"
@@ -191,6 +192,7 @@ def test_bad_grid_exits_2_before_any_compute(grid, message, tmp_path):
         (["run", "{badjson}"], "run spec is not valid JSON"),
     ],
 )
+@pytest.mark.slow
 def test_bad_command_line_input_exits_2(args, message, tmp_path):
     files = {"grid": tmp_path / "g.yaml", "missing": tmp_path / "nothing.yaml", "malformed": tmp_path / "m.yaml",
              "badjson": tmp_path / "s.json"}  # fmt: skip
@@ -246,6 +248,7 @@ def test_the_local_dask_cluster_admits_only_its_own_client():
             assert client.submit(sum, [1, 2], pure=False).result() == 3
 
 
+@pytest.mark.slow
 def test_status_counts_the_missing_runs_under_way_from_their_checkpoints(tmp_path):
     import subprocess
     import sys
@@ -270,6 +273,7 @@ def test_status_counts_the_missing_runs_under_way_from_their_checkpoints(tmp_pat
     assert "2 of the missing runs are under way: 3 phases finished" in result.stdout
 
 
+@pytest.mark.slow
 def test_store_only_trains_nothing_and_names_the_fix(tmp_path, monkeypatch):
     """With QAP_STORE_ONLY (qap figures --store-only) a missing run stops a sweep, and a BO search's worker,
     before any training; a run already stored is reused as always."""
