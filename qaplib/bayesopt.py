@@ -39,11 +39,12 @@ import numpy as np
 
 from qaplib.errors import InvalidSpecError
 from qaplib.files import read_sealed_json, write_sealed_json
-from qaplib.models import ALLOWED_BITS, ModelSpec
+from qaplib.inputs import EXECUTORS, check_count
+from qaplib.models import ModelSpec, check_bit_width
 from qaplib.profiles import Profile
 from qaplib.runs import PruningSpec, RunSpec, run_key
 from qaplib.store import ResultStore
-from qaplib.sweep import EXECUTORS, SweepSpec, check_data, local_worker, run_sweep, train_in_worker
+from qaplib.sweep import SweepSpec, check_data, local_worker, run_sweep, train_in_worker
 
 PAPER_BOUNDS = ((8, 128), (4, 64), (4, 64))
 #: Bump when the layout of a recorded trajectory changes; part of every search key.
@@ -64,8 +65,7 @@ class SearchSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.bits, bool) or self.bits not in ALLOWED_BITS:
-            raise InvalidSpecError(f"bits must be one of {{4, 6, 8, 12, 16, 32}}, got {self.bits!r}")
+        check_bit_width(self.bits)
         bounds = tuple(tuple(b) for b in self.bounds) if isinstance(self.bounds, (list, tuple)) else self.bounds
         object.__setattr__(self, "bounds", bounds)
         if not isinstance(bounds, tuple) or not bounds:
@@ -265,8 +265,8 @@ def run_study(profile: Profile, searches: list[SearchSpec], store: ResultStore |
     are :func:`retrain_sweep`'s runs, stored like any other. ``scheduler``/``security``: a Dask scheduler
     for ``executor='dask'`` (as in :func:`qaplib.sweep.run_sweep`).
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise InvalidSpecError(f"workers must be a positive integer or None, got {workers!r}")
+    if workers is not None:
+        check_count("workers", workers)
     store = store or ResultStore()
     check_data([profile.data])  # unreadable or missing data fails before any training
     store.remove_stale_temporaries()

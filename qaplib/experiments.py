@@ -13,7 +13,7 @@ import itertools
 import yaml
 
 from qaplib.errors import InvalidSpecError
-from qaplib.models import ALLOWED_BITS, ModelSpec
+from qaplib.models import ModelSpec, check_bit_width
 from qaplib.profiles import Profile
 from qaplib.runs import PruningSpec, RunSpec
 from qaplib.sweep import SweepSpec
@@ -48,10 +48,7 @@ def check_bits(bits, name: str = "bits") -> tuple[int, ...]:
         bits = (bits,)
     if not isinstance(bits, (list, tuple)) or not bits:
         raise InvalidSpecError(f"parameter {name!r} must be a non-empty list of bit widths, got {bits!r}")
-    for b in bits:
-        if isinstance(b, bool) or b not in ALLOWED_BITS:
-            raise InvalidSpecError(f"parameter {name!r}: bits must be one of {{4, 6, 8, 12, 16, 32}}, got {b!r}")
-    return tuple(bits)
+    return tuple(check_bit_width(b, f"parameter {name!r}: ") for b in bits)
 
 
 def run_spec(profile: Profile, bits: int, scheme: str = "ft", fold: int = 0, batchnorm: bool = True,

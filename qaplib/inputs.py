@@ -20,6 +20,8 @@ MAX_DATA_BYTES = 64 << 30
 #: Most worker processes a sweep, a notebook or the generator may ask for: more than any machine or
 #: cluster this runs on, and few enough that a typo (10**9) is caught.
 MAX_WORKERS = 4096
+#: Where runs train: ``local`` processes or a ``dask`` cluster (:func:`qaplib.sweep.run_sweep`).
+EXECUTORS = ("local", "dask")
 #: How much of a data file is read to recognise its format.
 SIGNATURE_BYTES = 1 << 16
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"

@@ -26,6 +26,14 @@ from qaplib.inputs import is_integer
 
 ALLOWED_BITS = (4, 6, 8, 12, 16, 32)
 _ALLOWED_TEXT = "{" + ", ".join(map(str, ALLOWED_BITS)) + "}"
+
+
+def check_bit_width(value, prefix: str = "") -> int:
+    """``value`` if it is one of :data:`ALLOWED_BITS` (an integer, not a bool); else the one error every caller
+    gives: "``prefix``bits must be one of {4, 6, 8, 12, 16, 32}, got ..."."""
+    if not is_integer(value) or value not in ALLOWED_BITS:
+        raise InvalidSpecError(f"{prefix}bits must be one of {_ALLOWED_TEXT}, got {value!r}")
+    return value
 N_INPUTS = 16
 N_CLASSES = 5
 
@@ -41,8 +49,7 @@ class ModelSpec:
     input_bits: int | None = None
 
     def __post_init__(self) -> None:
-        if not is_integer(self.bits) or self.bits not in ALLOWED_BITS:
-            raise InvalidSpecError(f"bits must be one of {_ALLOWED_TEXT}, got {self.bits!r}")
+        check_bit_width(self.bits)
         if isinstance(self.widths, list):
             object.__setattr__(self, "widths", tuple(self.widths))
         if (

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 
 from qaplib.errors import InvalidSpecError
-from qaplib.inputs import MAX_WORKERS
+from qaplib.inputs import EXECUTORS, MAX_WORKERS
 
 
 def check_type(name: str, value, expected: type | tuple[type, ...]) -> None:
@@ -43,8 +43,8 @@ def _data_source(name: str, value) -> None:
 
 def _executor(name: str, value) -> None:
     check_type(name, value, str)
-    if value not in ("local", "dask"):
-        raise InvalidSpecError(f"parameter {name!r} must be 'local' or 'dask', got {value!r}")
+    if value not in EXECUTORS:
+        raise InvalidSpecError(f"parameter {name!r} must be {' or '.join(map(repr, EXECUTORS))}, got {value!r}")
 
 
 def _workers(name: str, value) -> None:

@@ -40,11 +40,10 @@ import yaml
 from tqdm import tqdm
 
 from qaplib.errors import InvalidSpecError, QapError, TrainingDivergedError
-from qaplib.inputs import MAX_TEXT_BYTES, check_count, read_text, regular_file
+from qaplib.inputs import EXECUTORS, MAX_TEXT_BYTES, check_count, read_text, regular_file
 from qaplib.runs import RunSpec, run_key
 from qaplib.store import ResultStore
 
-EXECUTORS = ("local", "dask")
 #: Most runs the engine trains in one job: bounds what a crash can lose (a batch's runs finish together).
 MAX_BATCH_RUNS = 16
 
