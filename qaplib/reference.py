@@ -12,19 +12,8 @@ from collections.abc import Sequence
 from qaplib.data import DataSpec, JetData
 from qaplib.errors import InvalidSpecError, TrainingDivergedError
 from qaplib.models import build_model
-from qaplib.provenance import provenance
-from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback, measured_sparsity
-from qaplib.runs import (
-    WEIGHT_METRICS_VERSION,
-    RunResult,
-    RunSpec,
-    cached_jets,
-    code_versions,
-    configure_tensorflow,
-    evaluate,
-    phase_start_weights,
-    run_key,
-)
+from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback
+from qaplib.runs import RunResult, RunSpec, cached_jets, configure_tensorflow, phase_row, phase_start_weights, run_key, run_meta
 from qaplib.train import divergence_reason, fit, non_finite_loss, set_determinism
 
 
@@ -55,16 +44,10 @@ def execute_run(spec: RunSpec, key: str | None = None, jets: JetData | None = No
         problem = non_finite_loss(fitted.history)
         if problem:
             raise TrainingDivergedError({key: divergence_reason(key, phase, spec.train, problem)})
-        row = {"phase": phase, "target_sparsity": sparsity, "sparsity": measured_sparsity(model), **evaluate(model, jets)}
-        row.update({"epochs": fitted.epochs, "best_val_loss": min(fitted.history["val_loss"]),
-                    "seconds": time.perf_counter() - start})  # fmt: skip
-        phases.append(row)
+        phases.append(phase_row(spec, phase, model, jets, fitted.epochs, fitted.history, start))
         weights.append(model.get_weights())
         curves.append(fitted.history)
-    meta = provenance("qaplib.reference.execute_run", spec.to_dict(), jets.fingerprint, [key])
-    meta["seconds"] = time.perf_counter() - start_run
-    meta["code_versions"] = code_versions(spec)
-    meta["weight_metrics_version"] = WEIGHT_METRICS_VERSION
+    meta = run_meta(spec, key, jets, "qaplib.reference.execute_run", time.perf_counter() - start_run)
     return RunResult(spec=spec, key=key, phases=phases, weights=weights, curves=curves, meta=meta)
 
 

@@ -26,9 +26,7 @@ from qaplib.data import PIPELINE_VERSION, DataSpec, JetData, load_jets, source_f
 from qaplib.errors import InvalidSpecError
 from qaplib.generator.settings import CLASS_NAMES
 from qaplib.models import ModelSpec
-from qaplib.pruning import (
-    PAPER_SPARSITIES,
-)
+from qaplib.pruning import PAPER_SPARSITIES, measured_sparsity
 from qaplib.train import ENGINE_VERSIONS, TrainSettings
 
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
@@ -251,6 +249,31 @@ def evaluate(model, jets: JetData) -> dict:
     row.update({f"auc_{c}": float(a) for c, a in zip(CLASS_NAMES, aucs, strict=True)})
     row.update({f"bkg_eff_{c}": float(b) for c, b in zip(CLASS_NAMES, background, strict=True)})
     return row
+
+
+def phase_row(spec: RunSpec, phase: int, model, jets: JetData, epochs: int, history: dict, started: float) -> dict:
+    """The metrics row of ``phase`` as every engine records it: target and measured sparsity, :func:`evaluate` of
+    ``model`` (holding the phase's trained weights), the epochs trained, the best validation loss of ``history``
+    and the seconds since ``started`` (a ``time.perf_counter()`` reading; evaluation included)."""
+    import time
+
+    row = {"phase": phase, "target_sparsity": spec.pruning.sparsities[phase], "sparsity": measured_sparsity(model),
+           **evaluate(model, jets)}  # fmt: skip
+    row.update({"epochs": epochs, "best_val_loss": min(history["val_loss"]), "seconds": time.perf_counter() - started})
+    return row
+
+
+def run_meta(spec: RunSpec, key: str, jets: JetData, producer: str, seconds: float, **extra) -> dict:
+    """A result's ``meta``: provenance (``producer`` names the engine's function), the seconds it took, any
+    engine-specific ``extra`` entries, the code versions in its key and the weight-metrics definition."""
+    from qaplib.provenance import provenance
+
+    meta = provenance(producer, spec.to_dict(), jets.fingerprint, [key])
+    meta["seconds"] = seconds
+    meta.update(extra)
+    meta["code_versions"] = code_versions(spec)
+    meta["weight_metrics_version"] = WEIGHT_METRICS_VERSION
+    return meta
 
 
 def phase_start_weights(scheme: str, phase: int, initial: list[np.ndarray], current: list[np.ndarray]) -> list[np.ndarray]:

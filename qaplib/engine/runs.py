@@ -25,19 +25,8 @@ from qaplib.engine.graph import Architecture
 from qaplib.engine.phase import DEFAULT_CHUNK_SIZE, Member, TrainedMember, default_threads, train_phase_batched
 from qaplib.errors import InvalidSpecError, TrainingDivergedError
 from qaplib.models import ModelSpec, build_model
-from qaplib.provenance import provenance
-from qaplib.pruning import kernel_masks_for_sparsity, measured_sparsity
-from qaplib.runs import (
-    WEIGHT_METRICS_VERSION,
-    RunResult,
-    RunSpec,
-    cached_jets,
-    code_versions,
-    configure_tensorflow,
-    evaluate,
-    phase_start_weights,
-    run_key,
-)
+from qaplib.pruning import kernel_masks_for_sparsity
+from qaplib.runs import RunResult, RunSpec, cached_jets, configure_tensorflow, phase_row, phase_start_weights, run_key, run_meta
 from qaplib.train import divergence_reason, set_determinism
 
 
@@ -191,14 +180,8 @@ def _record_phase(state: _RunState, phase: int, result: TrainedMember, share: fl
         models[state.spec.model] = build_model(state.spec.model)
     model = models[state.spec.model]
     model.set_weights(result.weights)
-    row = {
-        "phase": phase,
-        "target_sparsity": state.spec.pruning.sparsities[phase],
-        "sparsity": measured_sparsity(model),
-        **evaluate(model, state.jets),
-    }
-    seconds = share + time.perf_counter() - start
-    row.update({"epochs": result.epochs, "best_val_loss": min(result.history["val_loss"]), "seconds": seconds})
+    row = phase_row(state.spec, phase, model, state.jets, result.epochs, result.history, start - share)
+    seconds = row["seconds"]
     state.phases.append(row)
     state.weights.append(model.get_weights())
     state.curves.append(result.history)
@@ -208,9 +191,6 @@ def _record_phase(state: _RunState, phase: int, result: TrainedMember, share: fl
 
 
 def _result(state: _RunState, chunk_size: int) -> RunResult:
-    meta = provenance("qaplib.engine.execute_runs_batched", state.spec.to_dict(), state.jets.fingerprint, [state.key])
-    meta["seconds"] = state.seconds
-    meta["engine"] = {"batch_members": state.batch_members, "chunk_size": chunk_size}
-    meta["code_versions"] = code_versions(state.spec)
-    meta["weight_metrics_version"] = WEIGHT_METRICS_VERSION
+    meta = run_meta(state.spec, state.key, state.jets, "qaplib.engine.execute_runs_batched", state.seconds,
+                    engine={"batch_members": state.batch_members, "chunk_size": chunk_size})  # fmt: skip
     return RunResult(spec=state.spec, key=state.key, phases=state.phases, weights=state.weights, curves=state.curves, meta=meta)
