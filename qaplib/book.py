@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from qaplib.errors import InvalidSpecError
+from qaplib.files import atomic_write_bytes
 from qaplib.profiles import get_profile
 from qaplib.provenance import REPO_ROOT
 
@@ -240,5 +241,5 @@ def toc_yaml(book_dir: Path = BOOK_DIR) -> str:
 def write_toc(book_dir: Path = BOOK_DIR) -> Path:
     """Write :func:`toc_yaml` to ``book_dir/_toc.yml``; returns the path."""
     path = Path(book_dir) / "_toc.yml"
-    path.write_text(toc_yaml(book_dir))
+    atomic_write_bytes(path, toc_yaml(book_dir).encode())
     return path

@@ -1,7 +1,9 @@
 """Files written whole or not at all, their SHA-256, and paths kept inside their folder.
 
-The one place the library writes and hashes files: the result store, the firmware cache, the
-generator's shards and records all use these helpers.
+The one place the library writes and hashes the files it keeps: the result store, the firmware cache, the
+phase checkpoints, the generator's shards and records, the figures with their provenance, the table of
+contents and the glance table all use these helpers. Scratch projects of external tools (hls4ml, da4ml's
+Verilog, Yosys scripts) are written where those tools expect them.
 """
 
 from __future__ import annotations

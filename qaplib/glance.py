@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from qaplib.files import atomic_write_bytes
 from qaplib.manifest import verdict_questions
 
 #: Verdict glue key -> (chapter notebook, the question it answers), in book order (from the book's manifest).
@@ -78,5 +79,5 @@ def glance_markdown(book_dir: Path) -> str:
 def write_glance(book_dir: Path) -> Path:
     """Write :func:`glance_markdown` to ``book_dir / GLANCE_FILE``; returns the path."""
     path = Path(book_dir) / GLANCE_FILE
-    path.write_text(glance_markdown(book_dir))
+    atomic_write_bytes(path, glance_markdown(book_dir).encode())
     return path

@@ -6,6 +6,8 @@ writes it as PDF, SVG and 300-dpi PNG under a stable label, next to a JSON file 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import seaborn as sns
 from matplotlib import ticker
 
 from qaplib.citation import figure_bibtex, figure_citation
-from qaplib.files import sha256_of
+from qaplib.files import atomic_write_bytes
 
 CLASS_LABELS = {"g": "gluon", "q": "light quark", "w": "W boson", "z": "Z boson", "t": "top quark"}
 FIGURE_FORMATS = ("pdf", "svg", "png")
@@ -105,17 +107,21 @@ def save_figure(fig, label: str, title: str, provenance: dict, directory: str | 
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {}}
-    for fmt in FIGURE_FORMATS:
+    digests = {}
+    for fmt in FIGURE_FORMATS:  # each file appears whole or not at all (files.atomic_write_bytes)
         paths[fmt] = directory / f"{label}.{fmt}"
-        fig.savefig(paths[fmt], dpi=300 if fmt == "png" else None, metadata=metadata[fmt])
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=300 if fmt == "png" else None, metadata=metadata[fmt])
+        atomic_write_bytes(paths[fmt], buffer.getvalue())
+        digests[fmt] = hashlib.sha256(buffer.getvalue()).hexdigest()
     record = {"label": label, "title": title, **provenance,
-              "files": {fmt: {"file": paths[fmt].name, "sha256": sha256_of(paths[fmt])} for fmt in FIGURE_FORMATS}}
+              "files": {fmt: {"file": paths[fmt].name, "sha256": digests[fmt]} for fmt in FIGURE_FORMATS}}
     record["citation"] = figure_citation(label, title, record)
     record["bibtex"] = figure_bibtex(label, title, record)
     paths["provenance"] = directory / f"{label}.provenance.json"
     paths["bib"] = directory / f"{label}.bib"
-    paths["provenance"].write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
-    paths["bib"].write_text(record["bibtex"])
+    atomic_write_bytes(paths["provenance"], (json.dumps(record, indent=1, sort_keys=True, default=str) + "\n").encode())
+    atomic_write_bytes(paths["bib"], record["bibtex"].encode())
     return {**record, "paths": {k: str(v) for k, v in paths.items()}}
 
 
