@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import InvalidSpecError
-from qaplib.files import read_sealed_json, write_sealed_json
+from qaplib.files import UNREADABLE, read_sealed_json, write_sealed_json
 from qaplib.inputs import EXECUTORS, check_count
 from qaplib.models import ModelSpec, check_bit_width
 from qaplib.profiles import Profile
@@ -180,7 +180,7 @@ def read_trajectory(store: ResultStore, key: str) -> Trajectory | None:
                            for t in record["trials"])  # fmt: skip
             proposed_on = tuple(str(t["proposed_on"]) for t in record["trials"])
             trajectory = Trajectory(key, trials, proposed_on, bool(record["exhausted"]), dict(record["oracle"]))
-        except (KeyError, TypeError, ValueError):
+        except UNREADABLE:  # a sealed record of another shape: as if absent
             continue
         if found is None or len(trajectory.trials) > len(found.trials):
             found = trajectory

@@ -14,8 +14,13 @@ import functools
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+
+#: What reading a missing, truncated, edited or foreign record raises (JSON, text or an ``.npz`` archive): every
+#: store treats a record that raises one of these as missing, to be recomputed, never as an error to stop on.
+UNREADABLE = (OSError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
 
 
 def sha256_of(path: str | Path) -> str:
@@ -105,7 +110,7 @@ def read_sealed_json(path: str | Path, key: str) -> dict | None:
     and filed under its own ``key``; else None (unreadable, edited or misfiled records count as missing)."""
     try:
         record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except UNREADABLE:
         return None
     if not isinstance(record, dict):
         return None

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import QapError
-from qaplib.files import atomic_write_json, exclusive_lock, sha256_of
+from qaplib.files import UNREADABLE, atomic_write_json, exclusive_lock, sha256_of
 from qaplib.provenance import REPO_ROOT
 from qaplib.runs import (
     WEIGHT_METRICS_VERSION,
@@ -296,7 +296,7 @@ class ResultStore:
             return None
         try:
             return str(json.loads(path.read_text())["error"])
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        except UNREADABLE as exc:
             return f"the failure note {path} is unreadable ({type(exc).__name__}); delete it to retry the run"
 
     def remove_stale_temporaries(self) -> int:
@@ -321,7 +321,7 @@ def _is_complete(directory: Path) -> bool:
         if not all(sha256_of(directory / name) == record["sha256"][name] for name in _FILES):
             return False
         return run_key(RunSpec.from_dict(json.loads((directory / "spec.json").read_text()))) == directory.name
-    except (OSError, KeyError, ValueError, TypeError, QapError):
+    except (*UNREADABLE, QapError):
         return False
 
 

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from qaplib.files import atomic_write_bytes
+from qaplib.files import UNREADABLE, atomic_write_bytes
 
 #: Bumped when the layout below changes; a checkpoint of another version is ignored.
 CHECKPOINT_VERSION = 1
-#: What reading a missing, truncated or foreign checkpoint raises: it is then treated as absent.
-_UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
 
 
 def checkpoint_path(directory: Path, key: str) -> Path:
@@ -71,7 +68,7 @@ def load_checkpoint(directory: Path, key: str, chunk_size: int) -> dict | None:
                 "seconds": header["seconds"],
                 "batch_members": header["batch_members"],
             }
-    except _UNREADABLE:
+    except UNREADABLE:  # a missing, truncated or foreign checkpoint is absent
         return None
 
 
@@ -86,7 +83,7 @@ def checkpoint_phase_rows(directory: Path, key: str) -> list[dict]:
     try:
         with np.load(checkpoint_path(directory, key), allow_pickle=False) as stored:
             return list(json.loads(str(stored["header"]))["phases"])
-    except _UNREADABLE:
+    except UNREADABLE:  # a missing, truncated or foreign checkpoint is absent
         return []
 
 
