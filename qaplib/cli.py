@@ -192,7 +192,8 @@ def _grid_or_profile(args: argparse.Namespace):
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from qaplib.sweep import run_sweep, tls_security
+    from qaplib.cluster import tls_security
+    from qaplib.sweep import run_sweep
 
     tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
     if any(tls) and not (all(tls) and args.scheduler):

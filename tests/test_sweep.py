@@ -236,7 +236,7 @@ def test_killing_only_the_sweep_process_ends_its_workers_within_5_seconds(tmp_pa
 def test_the_local_dask_cluster_admits_only_its_own_client():
     from dask.distributed import Client
 
-    from qaplib.sweep import local_cluster
+    from qaplib.cluster import local_cluster
 
     with local_cluster(1) as cluster:
         assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
