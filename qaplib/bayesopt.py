@@ -53,6 +53,10 @@ SEARCH_FORMAT_VERSION = 1
 SEARCH_DIR = "searches"
 
 
+#: Largest search seed: the oracle's random state is seeded with it, and NumPy takes 32-bit seeds.
+MAX_SEARCH_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class SearchSpec:
     """One search: bit width, integer bounds per hidden layer, trial budget, epochs per trial, seed."""
@@ -80,8 +84,8 @@ class SearchSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidSpecError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidSpecError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEARCH_SEED:
+            raise InvalidSpecError(f"seed must be an integer in [0, {MAX_SEARCH_SEED}], got {self.seed!r}")
 
 
 @dataclass(frozen=True)

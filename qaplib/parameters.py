@@ -54,15 +54,41 @@ def _workers(name: str, value) -> None:
                                f"got {value!r}")  # fmt: skip
 
 
-def _seed(name: str, value) -> None:
-    check_type(name, value, int)
-    if value < 0:
-        raise InvalidSpecError(f"parameter {name!r} must be >= 0, got {value}")
+def _seed_up_to(maximum: int) -> Callable[[str, object], None]:
+    """The rule of a seed: an integer in [0, ``maximum``]."""
+
+    def rule(name: str, value) -> None:
+        check_type(name, value, int)
+        if not 0 <= value <= maximum:
+            raise InvalidSpecError(f"parameter {name!r} must be an integer in [0, {maximum}], got {value}")
+
+    return rule
 
 
-def _optional_seed(name: str, value) -> None:
+def _optional_run_seed(name: str, value) -> None:
+    from qaplib.runs import MAX_SEED
+
     if value is not None:
-        _seed(name, value)
+        _seed_up_to(MAX_SEED)(name, value)
+
+
+def _search_seed(name: str, value) -> None:
+    from qaplib.bayesopt import MAX_SEARCH_SEED
+
+    _seed_up_to(MAX_SEARCH_SEED)(name, value)
+
+
+def _test_jet_count(name: str, value) -> None:
+    check_type(name, value, (int, type(None)))
+    if value is not None and value < 1:
+        raise InvalidSpecError(f"parameter {name!r} must be None (every test jet) or a positive number of jets, got {value}")
+
+
+def _figure_dir(name: str, value) -> None:
+    from qaplib.files import writable_directory
+
+    check_type(name, value, str)
+    writable_directory(value, f"figure folder (parameter {name!r})")  # before the computing, not at the first figure
 
 
 def _integer(name: str, value) -> None:
@@ -101,9 +127,10 @@ RULES: dict[str, Callable[[str, object], None]] = {
     "test_source": _data_source,
     "executor": _executor,
     "workers": _workers,
-    "figure_dir": lambda name, value: check_type(name, value, str),
-    "seed": _optional_seed,
-    "search_seed": _seed,
+    "figure_dir": _figure_dir,
+    "seed": _optional_run_seed,
+    "search_seed": _search_seed,
+    "n_samples": _test_jet_count,
     "fold": _integer,
     "bits": _bit_widths,
     "ablation_bits": _bit_widths,
