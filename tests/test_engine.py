@@ -446,3 +446,37 @@ def test_a_run_whose_loss_diverges_stops_and_fails_with_the_reason_its_batch_mat
     reference = dataclasses.replace(wild, train=dataclasses.replace(wild.train, engine="reference"))
     with pytest.raises(TrainingDivergedError, match=r"diverged in pruning phase 0: its (val_)?loss became nan in epoch 1"):
         execute_run(reference, jets=one_step)
+
+
+def test_an_edited_or_swapped_checkpoint_is_ignored_not_carried_into_a_record(tmp_path):
+    """issue 32's audit: a phase-0 accuracy forged to 0.99 in a checkpoint's header, or its weights zeroed, was
+    laundered into a new, checksummed record. The seal over header and arrays makes both count as no checkpoint."""
+    import io
+    import json
+
+    from qaplib.engine.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+
+    state = {"current": [np.ones((2, 3), np.float32), np.zeros(3, np.float32)], "masks": {"fc1": np.ones((2, 3))},
+             "weights": [[np.full((2, 3), 0.5, np.float32), np.ones(3, np.float32)]],
+             "phases": [{"phase": 0, "accuracy": 0.61}], "curves": [{"loss": [1.0]}], "seconds": 2.0, "batch_members": 2}
+    save_checkpoint(tmp_path, "k", 8, state)
+    assert load_checkpoint(tmp_path, "k", 8)["phases"] == [{"phase": 0, "accuracy": 0.61}]
+
+    def rewrite(change):
+        with np.load(checkpoint_path(tmp_path, "k"), allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        change(arrays)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        checkpoint_path(tmp_path, "k").write_bytes(buffer.getvalue())
+
+    def forge_accuracy(arrays):
+        header = json.loads(str(arrays["header"]))
+        header["phases"][0]["accuracy"] = 0.99
+        arrays["header"] = np.array(json.dumps(header))
+
+    rewrite(forge_accuracy)
+    assert load_checkpoint(tmp_path, "k", 8) is None
+    save_checkpoint(tmp_path, "k", 8, state)
+    rewrite(lambda arrays: arrays.update(phase0_0=np.zeros((2, 3), np.float32)))
+    assert load_checkpoint(tmp_path, "k", 8) is None

@@ -6,22 +6,36 @@ writes each run's state, ``<directory>/<key>.npz``: its current weights and mask
 phases produced (rows, best weights, learning curves, seconds). A restarted job restores that state and
 trains only the phases still missing. Each phase's training depends only on its start weights, masks
 and seed (``seed * 1000 + phase``), so on the same machine the resumed run is bit-identical to one that
-was never interrupted. A checkpoint that is unreadable, of another key, or made with another
-``chunk_size`` is ignored (the run starts over); the sweep deletes a run's checkpoint once the run is stored.
+was never interrupted. A checkpoint is sealed with a checksum of its header and arrays; one that is unreadable,
+edited, of another key, or made with another ``chunk_size`` is ignored (the run starts over); the sweep deletes a
+run's checkpoint once the run is stored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from qaplib.files import UNREADABLE, atomic_write_bytes
+from qaplib.files import UNREADABLE, atomic_write_bytes, json_sha256
 
-#: Bumped when the layout below changes; a checkpoint of another version is ignored.
-CHECKPOINT_VERSION = 1
+#: Bumped when the layout below changes; a checkpoint of another version is ignored. 2: sealed (a checksum of the
+#: header and every array, :func:`_seal`).
+CHECKPOINT_VERSION = 2
+
+
+def _seal(header: dict, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of ``header`` (canonical JSON, without its ``sha256``) and of every array (name, dtype, shape and
+    bytes, in name order): a checkpoint whose numbers were edited, or whose arrays were swapped, no longer matches."""
+    digest = hashlib.sha256(json_sha256({k: v for k, v in header.items() if k != "sha256"}).encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def checkpoint_path(directory: Path, key: str) -> Path:
@@ -39,6 +53,8 @@ def save_checkpoint(directory: Path, key: str, chunk_size: int, state: dict) -> 
     header = {"version": CHECKPOINT_VERSION, "key": key, "chunk_size": chunk_size, "n_weights": len(state["current"]),
               "phases": state["phases"], "curves": state["curves"], "seconds": state["seconds"],
               "batch_members": state["batch_members"]}  # fmt: skip
+    header = json.loads(json.dumps(header, default=float))  # sealed as it will be read back
+    header["sha256"] = _seal(header, arrays)
     buffer = io.BytesIO()
     np.savez(buffer, header=np.array(json.dumps(header, default=float)), **arrays)
     path = checkpoint_path(directory, key)
@@ -57,6 +73,8 @@ def load_checkpoint(directory: Path, key: str, chunk_size: int) -> dict | None:
             header = json.loads(str(stored["header"]))
             if (header.get("version"), header.get("key"), header.get("chunk_size")) != (CHECKPOINT_VERSION, key, chunk_size):
                 return None
+            if header.get("sha256") != _seal(header, {name: stored[name] for name in stored.files if name != "header"}):
+                return None  # edited or damaged: the run starts over rather than carry forged numbers into a record
             n = header["n_weights"]
             masks = {name.removeprefix("mask_"): stored[name] for name in stored.files if name.startswith("mask_")}
             return {
