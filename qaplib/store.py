@@ -20,7 +20,8 @@ computes it from the stored weights and writes it into the record (``qap results
 such a record with an error that names the command (numbers are read, never re-derived at read time).
 
 Where results go: the committed store ``results/`` is read, never written, by default. New results
-go to the git-ignored scratch store ``out/results/``, and a result is served from either. Setting
+go to the git-ignored scratch store ``out/results/``, and a result is served from either, the committed one first:
+a scratch record never shadows a committed record of the same key. Setting
 ``$QAP_RESULTS_DIR`` (``make book RERUN=1`` sets it to ``results/``: the explicit publish step) makes
 that one directory the whole store, read and written.
 """
@@ -112,15 +113,21 @@ class ResultStore:
         """Every directory a result is looked up in, the written one first."""
         return (self.root, *self.read_only)
 
+    @property
+    def serving_order(self) -> tuple[Path, ...]:
+        """The roots in the order a record is served from: the read-only (committed) stores first, so that a record
+        in the scratch store never shadows a committed one of the same key."""
+        return (*self.read_only, self.root)
+
     def locate(self, relative: str | Path) -> Path | None:
-        """The first existing ``<root>/<relative>`` over :attr:`roots`, or None."""
-        for root in self.roots:
+        """The first existing ``<root>/<relative>`` in :attr:`serving_order`, or None."""
+        for root in self.serving_order:
             if (root / relative).exists():
                 return root / relative
         return None
 
     def _complete_copy(self, key: str) -> Path | None:
-        for root in self.roots:
+        for root in self.serving_order:
             if _is_complete(root / key[:2] / key):
                 return root / key[:2] / key
         return None

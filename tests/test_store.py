@@ -274,3 +274,25 @@ def test_two_writers_of_one_key_take_turns_and_the_first_result_is_kept(tmp_path
         thread.join()
     assert errors == [] and len(writes) == 1 and store.is_complete(result.key)
     assert not list(tmp_path.glob("*/.tmp-*"))
+
+
+def test_a_scratch_record_never_shadows_the_committed_one_of_its_key(tmp_path):
+    """issue 32's audit: a rehashed scratch record (accuracy 0.999) was served in place of the committed one."""
+    import json
+
+    from qaplib.files import sha256_of
+
+    committed, scratch = tmp_path / "committed", tmp_path / "scratch"
+    result = fake_result()
+    ResultStore(committed).save(result)
+    ResultStore(scratch).save(result)
+    forged = scratch / result.key[:2] / result.key
+    phases = json.loads((forged / "phases.json").read_text())
+    phases[-1]["accuracy"] = 0.999
+    (forged / "phases.json").write_text(json.dumps(phases))
+    record = json.loads((forged / "record.json").read_text())
+    record["sha256"]["phases.json"] = sha256_of(forged / "phases.json")  # rehashed: complete in its own store
+    (forged / "record.json").write_text(json.dumps(record))
+    assert ResultStore(scratch).load(result.key).phases[-1]["accuracy"] == 0.999
+    both = ResultStore(scratch, read_only=(committed,))
+    assert both.load(result.key).phases[-1]["accuracy"] == 0.6 and both.path(result.key).is_relative_to(committed)

@@ -47,10 +47,11 @@ def read_report(path: Path, key: str) -> dict | None:
 
 
 def stored_reports(store: ResultStore) -> list[dict]:
-    """Every whole, unedited firmware report over the store's roots (checked as :func:`read_report` checks;
-    the first root holding a key wins), in key order: what has been measured, without measuring anything."""
+    """Every whole, unedited firmware report over the store's roots (checked as :func:`read_report` checks; the
+    first root in :attr:`~qaplib.store.ResultStore.serving_order` holding a key wins: the committed one), in key
+    order: what has been measured, without measuring anything."""
     found: dict[str, dict] = {}
-    for root in store.roots:
+    for root in store.serving_order:
         for path in sorted((root / "firmware").glob("*.json")):
             if path.stem not in found and (report := read_report(path, path.stem)) is not None:
                 found[path.stem] = report
