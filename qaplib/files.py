@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,16 @@ from pathlib import Path
 #: What reading a missing, truncated, edited or foreign record raises (JSON, text or an ``.npz`` archive): every
 #: store treats a record that raises one of these as missing, to be recomputed, never as an error to stop on.
 UNREADABLE = (OSError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
+
+
+def is_stored_file(path: str | Path) -> bool:
+    """True if ``path`` is a regular file itself: not a link (which could lead out of its store), a device, a named
+    pipe or a folder. Checked before a store reads a record, so that a FIFO or ``/dev/zero`` planted in a store
+    counts as a damaged record instead of making the reader hang."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def sha256_of(path: str | Path) -> str:
@@ -108,6 +119,8 @@ def write_sealed_json(path: str | Path, record: dict) -> dict:
 def read_sealed_json(path: str | Path, key: str) -> dict | None:
     """The record :func:`write_sealed_json` stored at ``path``, if it is whole, unedited (its ``sha256`` matches)
     and filed under its own ``key``; else None (unreadable, edited or misfiled records count as missing)."""
+    if not is_stored_file(path):
+        return None
     try:
         record = json.loads(Path(path).read_text())
     except UNREADABLE:

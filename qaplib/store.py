@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import QapError
-from qaplib.files import UNREADABLE, atomic_write_json, exclusive_lock, sha256_of
+from qaplib.files import UNREADABLE, atomic_write_json, exclusive_lock, is_stored_file, sha256_of
 from qaplib.provenance import REPO_ROOT
 from qaplib.runs import (
     WEIGHT_METRICS_VERSION,
@@ -299,8 +299,10 @@ class ResultStore:
     def failure(self, key: str) -> str | None:
         """The error a failed run of ``key`` left (None if it did not fail); an unreadable note says so, never raises."""
         path = self.root / "failed" / f"{key}.json"
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return None
+        if not is_stored_file(path):
+            return f"the failure note {path} is not a regular file; delete it to retry the run"
         try:
             return str(json.loads(path.read_text())["error"])
         except UNREADABLE as exc:
@@ -320,7 +322,10 @@ class ResultStore:
 
 def _is_complete(directory: Path) -> bool:
     """True if ``directory`` holds the result of the key it is named by: every file matches the checksums
-    in its record, the record names that key, and the stored spec hashes to it."""
+    in its record, the record names that key, and the stored spec hashes to it. Every file must be a regular file
+    in the directory (:func:`qaplib.files.is_stored_file`): a link, device or FIFO makes the record damaged."""
+    if not all(is_stored_file(directory / name) for name in ("record.json", *_FILES)):
+        return False
     try:
         record = json.loads((directory / "record.json").read_text())
         if record["key"] != directory.name:

@@ -296,3 +296,29 @@ def test_a_scratch_record_never_shadows_the_committed_one_of_its_key(tmp_path):
     assert ResultStore(scratch).load(result.key).phases[-1]["accuracy"] == 0.999
     both = ResultStore(scratch, read_only=(committed,))
     assert both.load(result.key).phases[-1]["accuracy"] == 0.6 and both.path(result.key).is_relative_to(committed)
+
+
+@pytest.mark.parametrize("plant", ["fifo", "device", "link out"])
+def test_a_fifo_device_or_outward_link_in_a_store_is_a_damaged_record_not_a_hang(tmp_path, plant):
+    """issue 32's audit: a store file linked to /dev/zero or a FIFO made `qap status` and the firmware cache hang."""
+    from qaplib.engine.checkpoints import checkpoint_path, load_checkpoint
+    from qaplib.files import read_sealed_json, write_sealed_json
+
+    store = ResultStore(tmp_path / "store")
+    result = fake_result()
+    store.save(result)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("{}")
+    victims = [store.path(result.key) / "phases.json", tmp_path / "store" / "firmware" / "k.json",
+               checkpoint_path(tmp_path / "checkpoints", "k")]  # fmt: skip
+    write_sealed_json(victims[1], {"key": "k"})
+    victims[2].parent.mkdir()
+    for victim in victims:
+        victim.unlink(missing_ok=True)
+        if plant == "fifo":
+            os.mkfifo(victim)
+        else:
+            victim.symlink_to("/dev/zero" if plant == "device" else elsewhere)
+    assert not store.is_complete(result.key)
+    assert read_sealed_json(victims[1], "k") is None
+    assert load_checkpoint(tmp_path / "checkpoints", "k", 8) is None

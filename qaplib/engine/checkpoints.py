@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qaplib.files import UNREADABLE, atomic_write_bytes, json_sha256
+from qaplib.files import UNREADABLE, atomic_write_bytes, is_stored_file, json_sha256
 
 #: Bumped when the layout below changes; a checkpoint of another version is ignored. 2: sealed (a checksum of the
 #: header and every array, :func:`_seal`).
@@ -66,7 +66,7 @@ def save_checkpoint(directory: Path, key: str, chunk_size: int, state: dict) -> 
 def load_checkpoint(directory: Path, key: str, chunk_size: int) -> dict | None:
     """The state :func:`save_checkpoint` wrote for ``key`` with ``chunk_size``, or None (none, unreadable, other)."""
     path = checkpoint_path(directory, key)
-    if not path.exists():
+    if not is_stored_file(path):  # none, or a link, device or FIFO (which np.load would wait on)
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
@@ -98,6 +98,8 @@ def finished_phases(directory: Path, key: str) -> int:
 def checkpoint_phase_rows(directory: Path, key: str) -> list[dict]:
     """The phase rows (metrics, ``epochs``, ``seconds``) of ``key``'s checkpoint, without its weights;
     [] where there is none or it is unreadable."""
+    if not is_stored_file(checkpoint_path(directory, key)):
+        return []
     try:
         with np.load(checkpoint_path(directory, key), allow_pickle=False) as stored:
             return list(json.loads(str(stored["header"]))["phases"])
