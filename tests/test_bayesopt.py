@@ -22,7 +22,8 @@ from qaplib.store import ResultStore
         ({"trials": 0}, "trials must be a positive integer"),
         ({"bits": 7}, "bits must be one of"),
         ({"search_epochs": -1}, "search_epochs must be a positive integer"),
-        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": -1}, r"seed must be an integer in \[0, 4294967295\], got -1"),
+        ({"seed": 2**32}, r"seed must be an integer in \[0, 4294967295\], got 4294967296"),
     ],
 )
 def test_invalid_search_settings_are_refused_when_the_search_is_specified(change, message):
