@@ -255,9 +255,33 @@ def read_generated(path: Path) -> JetTable:
     if problems:
         raise DatasetError(f"{path}: dataset is incomplete or modified: {problems[0]}; "
                            f"(re)generate it with `{regenerate_command(path)}`")  # fmt: skip
-    frame = pd.concat([pd.read_parquet(s["path"]) for s in manifest_shards(path)], ignore_index=True)
+    frames = []
+    for shard in manifest_shards(path):
+        frame = pd.read_parquet(shard["path"])
+        _check_generated_shard(frame, shard)
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
     features = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
     return JetTable(features, frame["label"].to_numpy(dtype=np.int64), str(path))
+
+
+def _check_generated_shard(frame: pd.DataFrame, shard: dict) -> None:
+    """A generated shard's content, checked as a real data file's is: as many jets as its manifest entry says, finite
+    features, and labels of the shard's own class. The manifest's hashes say a shard is the one listed; these checks
+    say it holds what a generated shard must, even where a manifest was rewritten around edited data."""
+    name = Path(shard["path"]).name
+    if len(frame) != shard.get("n_jets"):
+        raise DatasetError(f"{name}: {len(frame)} jets, but its manifest entry says {shard.get('n_jets')}")
+    missing = [column for column in (*FEATURE_NAMES, "label") if column not in frame.columns]
+    if missing:
+        raise DatasetError(f"{name}: columns {missing} are missing")
+    if not np.all(np.isfinite(frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64))):
+        raise DatasetError(f"{name}: features contain NaN or infinite values")
+    expected = CLASS_NAMES.index(shard["class"]) if shard.get("class") in CLASS_NAMES else None
+    labels = frame["label"].to_numpy()
+    if expected is None or not np.all(labels == expected):
+        raise DatasetError(f"{name}: labels {sorted(set(labels.tolist()))[:5]} are not its class "
+                           f"{shard.get('class')!r} ({expected})")  # fmt: skip
 
 
 def source_path(source: str) -> Path:

@@ -334,3 +334,37 @@ def test_the_full_tier_as_committed_has_a_fingerprint_but_says_how_to_make_its_j
     assert data.source_fingerprint("full") == committed
     with pytest.raises(DatasetError, match=r"g-000\.parquet.*\(re\)generate it with `make data-full`"):
         data.read_jets("full")
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("nan", "features contain NaN"),
+    ("label 7", r"labels \[7\] are not its class 'g'"),
+    ("relabelled", r"labels \[4\] are not its class 'g'"),
+    ("rows removed", "jets, but its manifest entry says"),
+])  # fmt: skip
+def test_generated_data_with_its_manifest_rewritten_is_still_checked_for_content(tmp_path, smoke_dataset, edit, message):
+    """issue 32's audit: with the manifest's hash updated, shards holding NaN features, labels of 7, gluons
+    relabelled as top, or fewer jets than listed were loaded. The content is now checked as a CSV's is."""
+    import json
+    import shutil
+
+    from qaplib.files import sha256_of
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    shard = directory / "g-000.parquet"
+    frame = pd.read_parquet(shard)
+    if edit == "nan":
+        frame.loc[0, data.FEATURE_NAMES[0]] = np.nan
+    elif edit == "label 7":
+        frame["label"] = 7
+    elif edit == "relabelled":
+        frame["label"] = 4
+    else:
+        frame = frame.iloc[:-3]
+    frame.to_parquet(shard)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["shards"][0]["sha256"] = sha256_of(shard)  # the forger rehashes
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=message):
+        data.read_jets(str(directory))
