@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,18 +90,23 @@ def atomic_write_json(path: str | Path, value) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: str | Path) -> Iterator[None]:
+def exclusive_lock(path: str | Path, waiting: str | None = None) -> Iterator[None]:
     """Hold an exclusive advisory lock (``flock``) on the file ``path`` (created if missing, never removed: removing
     a lock file races with its next user) for the duration of the ``with`` block.
 
-    Other processes, and other threads that take the same lock, wait. It serialises the writers of one record;
-    readers need none, since records appear by an atomic rename. Holds across machines only where the shared
-    file system supports ``flock`` (local disks, NFSv4).
+    Other processes, and other threads that take the same lock, wait; ``waiting``, if given, is printed to stderr
+    when this one has to. It serialises the writers of one record; readers need none, since records appear by an
+    atomic rename. Holds across machines only where the shared file system supports ``flock`` (local disks, NFSv4).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:

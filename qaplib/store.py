@@ -28,11 +28,14 @@ that one directory the whole store, read and written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +73,9 @@ def default_root() -> Path:
 def default_read_only_roots() -> tuple[Path, ...]:
     """Stores read besides :func:`default_root`: the committed ``results/``, unless ``$QAP_RESULTS_DIR`` is set."""
     return () if os.environ.get("QAP_RESULTS_DIR") else (COMMITTED_ROOT,)
+
+#: The stores whose training lock this thread holds (:meth:`ResultStore.training`).
+_TRAINING = threading.local()
 
 _FILES = ("spec.json", "phases.json", "weights.npz", "curves.json", "meta.json")
 
@@ -153,6 +159,24 @@ class ResultStore:
             self._write(final, result)
             (self.root / "failed" / f"{result.key}.json").unlink(missing_ok=True)
             return final
+
+    @contextlib.contextmanager
+    def training(self, what: str) -> Iterator[None]:
+        """Held by a sweep while it trains into :attr:`root`: a second sweep on the same store waits (saying so) and
+        then reuses what the first stored, instead of training the same runs twice. Re-entrant within a thread
+        (a sweep started from inside another); ``what`` names the waiting sweep in its message."""
+        name = str(self.root.resolve())
+        held = _TRAINING.__dict__.setdefault("roots", set())
+        if name in held:
+            yield
+            return
+        waiting = f"another sweep is training into {self.root}: {what} waits for it, then reuses the runs it stored"
+        with exclusive_lock(self.root / ".lock-training", waiting):
+            held.add(name)
+            try:
+                yield
+            finally:
+                held.discard(name)
 
     def _writing(self, key: str):
         """The lock that every writer of ``key`` under :attr:`root` holds (:func:`qaplib.files.exclusive_lock`); its

@@ -272,24 +272,37 @@ def run_sweep(
     todo = [(spec, key) for spec, key in zip(sweep.runs, keys, strict=True) if not store.is_complete(key)]
     refuse_training_if_store_only(len(todo), len(keys), sweep.name)
     check_data([spec.data for spec, _ in todo])
-    reused = tuple(key for key in keys if key not in {k for _, k in todo})
-    failed: dict[str, str] = {}
     computed: list[str] = []
-    if todo:
-        cores = os.cpu_count() or 1
-        planned = plan_jobs(todo, workers or cores)
-        workers = workers or min(cores, len(planned))
-        jobs = [([spec.to_json() for spec, _ in job], [key for _, key in job], str(store.root)) for job in planned]
-        runner = _run_dask if executor == "dask" else _run_local
-        with tqdm(total=len(keys), initial=len(reused), unit="run", desc=sweep.name, disable=None if progress else True) as bar:
-            for outcomes in runner(jobs, workers, scheduler, security):
-                for key, error in outcomes:
-                    if error is None:
-                        computed.append(key)
-                    else:
-                        failed[key] = error
-                    bar.update(1)
+    failed: dict[str, str] = {}
+    with store.training(sweep.name) if todo else contextlib.nullcontext():
+        todo = [(spec, key) for spec, key in todo if not store.is_complete(key)]  # another sweep may have stored them
+        reused = tuple(key for key in keys if key not in {k for _, k in todo})
+        if todo:
+            computed, failed = _train(todo, len(keys), len(reused), store, executor, scheduler, workers, progress,
+                                      security, sweep.name)  # fmt: skip
     return SweepReport(computed=tuple(computed), reused=reused, failed=failed)
+
+
+def _train(todo, n_runs: int, n_reused: int, store, executor, scheduler, workers, progress, security,
+           name: str) -> tuple[list[str], dict[str, str]]:  # fmt: skip
+    """The training half of :func:`run_sweep`: plan the jobs of ``todo``, run them; returns the keys computed and the
+    errors of the runs that failed (``n_runs``, ``n_reused``: the sweep's size and its stored runs, for the bar)."""
+    computed: list[str] = []
+    failed: dict[str, str] = {}
+    cores = os.cpu_count() or 1
+    planned = plan_jobs(todo, workers or cores)
+    workers = workers or min(cores, len(planned))
+    jobs = [([spec.to_json() for spec, _ in job], [key for _, key in job], str(store.root)) for job in planned]
+    runner = _run_dask if executor == "dask" else _run_local
+    with tqdm(total=n_runs, initial=n_reused, unit="run", desc=name, disable=None if progress else True) as bar:
+        for outcomes in runner(jobs, workers, scheduler, security):
+            for key, error in outcomes:
+                if error is None:
+                    computed.append(key)
+                else:
+                    failed[key] = error
+                bar.update(1)
+    return computed, failed
 
 
 def _run_local(jobs, workers, _scheduler, _security):

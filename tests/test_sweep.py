@@ -319,3 +319,40 @@ def test_a_run_that_cannot_be_stored_is_a_failed_run_and_keeps_its_checkpoint(tm
     assert "could not be stored" in outcome[results[1].key] and "No space left" in outcome[results[1].key]
     assert ResultStore(tmp_path).failure(results[1].key).startswith("the finished run could not be stored")
     assert kept.exists()
+
+
+def test_a_second_sweep_on_a_store_waits_for_the_first_and_reuses_its_runs(tmp_path, monkeypatch, capfd):
+    """issue 32's audit: two sweeps on one store each trained everything. The second now waits, saying so, and
+    finds the first one's runs stored."""
+    import threading
+
+    from qaplib import sweep as sweep_module
+    from tests.test_store import fake_result
+
+    result = fake_result(5)
+    store = ResultStore(tmp_path)
+    trained = []
+    monkeypatch.setattr(sweep_module, "_run_local", lambda *args: trained.append(args) or iter(()))
+    monkeypatch.setattr(sweep_module, "check_data", lambda specs: None)  # straight to the lock
+    holding, release = threading.Event(), threading.Event()
+
+    def first_sweep():  # holds the store's training lock, then stores the run, as a sweep training it would
+        with store.training("the first sweep"):
+            holding.set()
+            release.wait(10)
+            store.save(result)
+
+    first = threading.Thread(target=first_sweep)
+    first.start()
+    holding.wait(10)
+    outcome = {}
+    second = threading.Thread(target=lambda: outcome.update(report=run_sweep(SweepSpec("second", (result.spec,)), store,
+                                                                              progress=False)))  # fmt: skip
+    second.start()
+    second.join(2.0)
+    assert second.is_alive()  # waiting for the first
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert outcome["report"].reused == (result.key,) and outcome["report"].computed == () and trained == []
+    assert "another sweep is training into" in capfd.readouterr().err
