@@ -105,5 +105,26 @@ def local_cluster(workers: int):
     from dask.distributed import LocalCluster
     from distributed.security import Security
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                        host="127.0.0.1", protocol="tls://", security=Security.temporary())  # fmt: skip
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           host="127.0.0.1", protocol="tls://", security=Security.temporary())  # fmt: skip
+    close_http_servers(cluster)
+    return cluster
+
+
+async def _stop_http_server(server) -> None:
+    server.http_server.stop()
+
+
+def _stop_worker_http_server(dask_worker) -> None:
+    dask_worker.http_server.stop()
+
+
+def close_http_servers(cluster) -> None:
+    """Stop the plain-HTTP servers of a local cluster's scheduler and workers. ``dashboard_address=None`` drops only
+    the Bokeh dashboard: Dask still serves its info pages (worker addresses, logs), health and Prometheus metrics
+    over unauthenticated HTTP, the scheduler's on port 8787. The cluster's own traffic is TLS and needs none of it."""
+    from dask.distributed import Client
+
+    cluster.sync(_stop_http_server, cluster.scheduler)
+    with Client(cluster) as client:
+        client.run(_stop_worker_http_server)

@@ -356,3 +356,35 @@ def test_a_second_sweep_on_a_store_waits_for_the_first_and_reuses_its_runs(tmp_p
     second.join(10)
     assert outcome["report"].reused == (result.key,) and outcome["report"].computed == () and trained == []
     assert "another sweep is training into" in capfd.readouterr().err
+
+
+def test_no_port_of_the_local_dask_cluster_answers_plain_http():
+    """issue 32's audit: during a Dask sweep the scheduler served its info pages (worker addresses, logs) over
+    unauthenticated HTTP on port 8787, and each worker its own. Every listening port of the cluster's processes now
+    speaks TLS only."""
+    import http.client
+
+    import psutil
+
+    from qaplib.cluster import local_cluster
+
+    def listening_ports() -> set[int]:
+        here = psutil.Process()
+        return {c.laddr.port for p in [here, *here.children(recursive=True)] for c in p.net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN}  # fmt: skip
+
+    before = listening_ports()
+    with local_cluster(1):
+        ports = listening_ports() - before
+        assert len(ports) >= 3  # scheduler, nanny and worker comms at least
+        answered = []
+        for port in ports:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+            try:
+                connection.request("GET", "/info/main/workers.html")
+                answered.append((port, connection.getresponse().status))
+            except (OSError, http.client.HTTPException):
+                pass  # a TLS listener drops a plain-HTTP request
+            finally:
+                connection.close()
+        assert answered == []
