@@ -479,12 +479,14 @@ def test_firmware_verdict_names_the_largest_and_smallest_design():
                           "LUT": [np.nan, 37_699, 7_283, 9_607]})  # fmt: skip
     text = summary.firmware_verdict(table)
     assert text.startswith("Models whose firmware gives exactly the trained QKeras model's logits on all 20,000 test jets, "
-                           "so the same decision on every one: hls4ml C-sim: 2 of 3 (4-bit 80% pruned: other logits on 20 "
-                           "jets, largest difference 0.25, same decision on 99.95 %, and on every jet it equals the exact "
-                           "fixed-point arithmetic of the trained network, which the model's float32 Keras evaluation misses "
-                           "on those 20 jets); Verilator RTL (da4ml): 1 of 3 (6-bit 90% pruned: other logits on 20,000 jets, "
-                           "largest difference 36, same decision on 68.70 %, and it misses the exact fixed-point arithmetic of "
-                           "the network on 20,000 jets; 4-bit 80% pruned: other logits on 20 jets")
+                           "so the same decision on every one: hls4ml C-sim: 2 of 3; the other one (4-bit 80% pruned) computes "
+                           "the trained network's exact fixed-point arithmetic on every jet and differs only where its float32 "
+                           "Keras evaluation rounds: on 20 jets, largest logit difference 0.25, same decision on 99.95 %; "
+                           "Verilator RTL (da4ml): 1 of 3; the other one (4-bit 80% pruned) computes the trained network's exact "
+                           "fixed-point arithmetic on every jet and differs only where its float32 Keras evaluation rounds: on "
+                           "20 jets, largest logit difference 0.25, same decision on 99.95 % (6-bit 90% pruned: other "
+                           "logits on 20,000 jets, largest difference 36, same decision on 68.70 %, and it misses the exact "
+                           "fixed-point arithmetic of the network on 20,000 jets)")
     assert "costs +120.0 % to +150.0 % LUTs" in text and "on only 91.00 % to 96.00 % of jets" in text
     assert "from 37,699 (6-bit, 0% pruned) down to 7,283 (6-bit, 90% pruned), 5.2× fewer" in text
     # LUT ranks 3, 1, 2; paper BOPs 3, 2, 1 (rho +0.50); effective BOPs 3, 1, 2 (rho +1.00)

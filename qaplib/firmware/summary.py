@@ -146,23 +146,32 @@ def _differing(identical_fraction: float, jets: float) -> float:
 
 
 def _exact_sentence(quantized: pd.DataFrame, what: str, differ: str, agree: str, largest: str, versus_exact: str) -> str:
-    """'<what> gives the trained model's logits on every test jet for N of M quantized models' and, for the others,
-    how many jets differ, the decision agreement, the largest logit difference, and whether the firmware equals the
-    exact fixed-point evaluation of the network there (column ``versus_exact``), the trained model's float32 Keras
-    evaluation being what rounds."""
+    """'<what>: N of M' (the quantized models whose firmware gives the trained model's logits on every test jet),
+    then the others: together, those that equal the exact fixed-point evaluation of the trained network on every jet
+    and differ only where the model's float32 Keras evaluation rounds (column ``versus_exact`` 0, the same count of
+    jets as Keras against the exact network); one by one, any other, with its jets, decision agreement and largest
+    logit difference."""
     measured = quantized.dropna(subset=[differ])
     exact = measured[measured[differ] == 0]
-    text = f"{what}: {len(exact)} of {len(measured)}"
     others = measured[measured[differ] > 0]
-    if len(others):
+    explained = others[(others[versus_exact] == 0) & (others["logits differ (Keras float32 vs exact)"] == others[differ])]
+    unexplained = others.drop(index=explained.index)
+    text = f"{what}: {len(exact)} of {len(measured)}"
+    if len(explained):
+        names = ", ".join(f"{row['bits']:.0f}-bit {row['weights pruned']:.0%} pruned" for _, row in explained.iterrows())
+        jets = _range(explained[differ], "count")
+        one = len(explained) == 1
+        text += (f"; {'the other one' if one else f'the other {len(explained)}'} ({names}) "
+                 f"{'computes' if one else 'compute'} the trained network's exact fixed-point arithmetic on every jet and "
+                 f"{'differs' if one else 'differ'} only where its float32 Keras evaluation rounds: on {jets} "
+                 f"{'jet' if jets == '1' else 'jets'}{'' if one else ' each'}, largest logit difference "
+                 f"{explained[largest].max():.3g}, same decision on {_range(explained[agree], 'accuracy')}")  # fmt: skip
+    if len(unexplained):
         described = []
-        for _, row in others.iterrows():
+        for _, row in unexplained.iterrows():
             line = (f"{row['bits']:.0f}-bit {row['weights pruned']:.0%} pruned: other logits on {row[differ]:,.0f} jets, "
                     f"largest difference {row[largest]:.3g}, same decision on {formatted(row[agree], 'accuracy')}")
-            if row[versus_exact] == 0 and row["logits differ (Keras float32 vs exact)"] == row[differ]:
-                line += (f", and on every jet it equals the exact fixed-point arithmetic of the trained network, which the "
-                         f"model's float32 Keras evaluation misses on those {row[differ]:,.0f} jets")  # fmt: skip
-            elif row[versus_exact] > 0:
+            if row[versus_exact] > 0:
                 line += f", and it misses the exact fixed-point arithmetic of the network on {row[versus_exact]:,.0f} jets"
             described.append(line)
         text += f" ({'; '.join(described)})"
