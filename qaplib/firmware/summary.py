@@ -165,7 +165,9 @@ def _exact_sentence(quantized: pd.DataFrame, what: str, differ: str, agree: str,
                  f"{'computes' if one else 'compute'} the trained network's exact fixed-point arithmetic on every jet and "
                  f"{'differs' if one else 'differ'} only where its float32 Keras evaluation rounds: on {jets} "
                  f"{'jet' if jets == '1' else 'jets'}{'' if one else ' each'}, largest logit difference "
-                 f"{explained[largest].max():.3g}, same decision on {_range(explained[agree], 'accuracy')}")  # fmt: skip
+                 f"{explained[largest].max():.3g}, "
+                 + ("the same decision on every jet" if explained[agree].min() == 1.0
+                    else f"same decision on {_range(explained[agree], 'accuracy')}"))  # fmt: skip
     if len(unexplained):
         described = []
         for _, row in unexplained.iterrows():
