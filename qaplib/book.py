@@ -55,25 +55,25 @@ def read_parameter_file(path: str | Path | None) -> dict:
     return loaded
 
 
-def declared_parameters(name: str) -> dict[str, str]:
-    """The parameters ``notebooks/<name>.ipynb`` declares: name -> the comment that explains it."""
-    import papermill
-
-    source = NOTEBOOK_DIR / f"{name}.ipynb"
-    if not source.exists():
-        raise InvalidSpecError(f"no notebook {name!r}; available: {notebook_names()}")
-    return {key: value.get("help", "") for key, value in papermill.inspect_notebook(str(source)).items()}
-
-
-def notebook_defaults(name: str, notebook_dir: Path = NOTEBOOK_DIR) -> dict[str, str]:
-    """The parameters ``notebook_dir/<name>.ipynb`` declares: name -> its default as the parameters cell writes it
-    (Python source, e.g. ``"[32, 6]"``)."""
+def _inspected(name: str, notebook_dir: Path = NOTEBOOK_DIR) -> dict[str, dict]:
+    """papermill's reading of the parameters cell of ``notebook_dir/<name>.ipynb``: name -> {default, help, ...}."""
     import papermill
 
     source = Path(notebook_dir) / f"{name}.ipynb"
     if not source.exists():
         raise InvalidSpecError(f"no notebook {name!r}; available: {notebook_names()}")
-    return {key: value["default"] for key, value in papermill.inspect_notebook(str(source)).items()}
+    return papermill.inspect_notebook(str(source))
+
+
+def declared_parameters(name: str) -> dict[str, str]:
+    """The parameters ``notebooks/<name>.ipynb`` declares: name -> the comment that explains it."""
+    return {key: value.get("help", "") for key, value in _inspected(name).items()}
+
+
+def notebook_defaults(name: str, notebook_dir: Path = NOTEBOOK_DIR) -> dict[str, str]:
+    """The parameters ``notebook_dir/<name>.ipynb`` declares: name -> its default as the parameters cell writes it
+    (Python source, e.g. ``"[32, 6]"``)."""
+    return {key: value["default"] for key, value in _inspected(name, notebook_dir).items()}
 
 
 def check_parameters(name: str, parameters: dict) -> None:

@@ -189,7 +189,7 @@ def widen_short_constants(verilog: str) -> str:
 
     def widen(match: re.Match) -> str:
         a, width, s0, s1, out, shift, sign, name, first, declared, digits = match.groups()
-        if len(digits) <= int(declared) or int(declared) == 0:  # a zero-width 0 is _widen_empty_literals' case
+        if len(digits) <= int(declared) or int(declared) == 0:  # a zero-width 0 is widen_empty_literals' case
             return match.group(0)
         bits = len(digits)
         return f"shift_adder #({a}, {bits}, {s0}, {s1}, {out}, {shift}, {sign}) {name} ({first}, {bits}'b{digits}, "
@@ -197,22 +197,19 @@ def widen_short_constants(verilog: str) -> str:
     return _CONSTANT_ADDITION.sub(widen, verilog)
 
 
-def _widen_short_constants(project: Path) -> None:
-    """:func:`widen_short_constants` on every Verilog file of ``project``."""
-    for path in (project / "src").glob("*.v"):
-        text = path.read_text()
-        widened = widen_short_constants(text)
-        if widened != text:
-            path.write_text(widened)
+def widen_empty_literals(verilog: str) -> str:
+    """``verilog`` with da4ml 0.6's zero-width literal ``0'b0`` (an added constant 0) written as ``1'b0``, the same
+    value: Verilator takes either, Yosys refuses the first."""
+    return re.sub(r"(?<![0-9])0'b0\b", "1'b0", verilog)
 
 
-def _widen_empty_literals(project: Path) -> None:
-    """Write da4ml 0.6's zero-width literal ``0'b0`` (an added constant 0) as ``1'b0``, the same value: Verilator takes
-    either, Yosys refuses the first."""
+def _repair_literals(project: Path) -> None:
+    """:func:`widen_empty_literals`, then :func:`widen_short_constants`, on every Verilog file of ``project``."""
     for path in (project / "src").glob("*.v"):
         text = path.read_text()
-        if "0'b0" in text:
-            path.write_text(re.sub(r"(?<![0-9])0'b0\b", "1'b0", text))
+        repaired = widen_short_constants(widen_empty_literals(text))
+        if repaired != text:
+            path.write_text(repaired)
 
 
 def _compare(outputs: np.ndarray, reference: np.ndarray) -> dict:
@@ -287,8 +284,7 @@ def run(spec_path: Path, out_dir: Path, latency_cutoff: float, verilator: bool =
     model = VerilogModel(solution, TOP, project)
     start = time.perf_counter()
     model.write()
-    _widen_empty_literals(project)
-    _widen_short_constants(project)
+    _repair_literals(project)
     timings["verilog_write"] = time.perf_counter() - start
     metadata = json.loads((project / "metadata.json").read_text())
     stages = int(metadata.get("latency", 0))
