@@ -166,7 +166,9 @@ class ResultStore:
         then reuses what the first stored, instead of training the same runs twice. Re-entrant within a thread
         (a sweep started from inside another); ``what`` names the waiting sweep in its message."""
         name = str(self.root.resolve())
-        held = _TRAINING.__dict__.setdefault("roots", set())
+        if not hasattr(_TRAINING, "roots"):
+            _TRAINING.roots = set()
+        held = _TRAINING.roots
         if name in held:
             yield
             return
