@@ -28,9 +28,9 @@ def _parts(profile_name: str, widths: tuple[int, ...]) -> dict[str, float]:
     """Seconds of one trial's parts in a fresh process: imports, data, compilation, one epoch, evaluation."""
     start = time.perf_counter()
     from qaplib import bayesopt
-    from qaplib.engine.runs import cached_jets
-    from qaplib.engines import train
+    from qaplib.lifecycle import train_runs as train
     from qaplib.profiles import get_profile
+    from qaplib.runs import cached_jets
 
     imported = time.perf_counter()
     profile = get_profile(profile_name)

@@ -1,7 +1,9 @@
 """qaplib: the library behind the quantization-aware pruning companion book.
 
 Data flows one way: ``generator`` -> ``data`` -> ``models`` -> ``train`` -> ``metrics`` ->
-``plots`` -> notebooks. Import the module you need (``from qaplib import data``); importing
+``runs`` -> ``lifecycle`` -> ``store``/``sweep`` -> ``plots`` -> notebooks. A run's life is one phase
+loop, :func:`qaplib.lifecycle.train_runs`; an engine (:mod:`qaplib.engines`) trains one phase of its members.
+Import the module you need (``from qaplib import data``); importing
 ``qaplib`` itself is cheap and does not load TensorFlow.
 
 The book is declared once, in :mod:`qaplib.manifest`: each chapter's notebook, questions, figures, parameter

@@ -152,9 +152,9 @@ def _store(args: argparse.Namespace, existing: bool = False):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from qaplib.engines import train
     from qaplib.errors import TrainingDivergedError
     from qaplib.inputs import read_text
+    from qaplib.lifecycle import train_runs as train
     from qaplib.runs import RunSpec, run_key
     from qaplib.sweep import check_data
 
@@ -222,7 +222,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from qaplib.engine.checkpoints import finished_phases
+    from qaplib.checkpoints import finished_phases
     from qaplib.sweep import CHECKPOINT_DIR, sweep_status
 
     if args.workers is not None:

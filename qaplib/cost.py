@@ -1,7 +1,7 @@
 """What a sweep has cost so far and what is left: phases trained, epochs actually run, core time.
 
 Read from what the store already holds, without loading any weights: the ``phases.json`` of stored
-runs and the headers of the phase checkpoints of runs under way (:mod:`qaplib.engine.checkpoints`).
+runs and the headers of the phase checkpoints of runs under way (:mod:`qaplib.checkpoints`).
 Every phase row carries ``epochs`` (epochs trained, early stopping included) and ``seconds``: the
 run's share of its batched phase (the job's wall time / its runs, one job per core) plus its own
 evaluation. Summed over runs, ``seconds`` is therefore core time: on W workers the wall time is about
@@ -18,7 +18,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from qaplib.engine.checkpoints import checkpoint_phase_rows
+from qaplib.checkpoints import checkpoint_phase_rows
 from qaplib.store import ResultStore
 from qaplib.sweep import CHECKPOINT_DIR, SweepSpec, sweep_keys
 

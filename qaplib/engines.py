@@ -1,60 +1,68 @@
-"""The training engines behind one protocol, and the one default.
+"""The training engines: their names, versions and phase trainers, in one registry.
 
-An engine is ``train(specs, keys, jets) -> list[RunResult]``: it trains every phase of each spec (all
-with its ``train.engine``) and returns one :class:`qaplib.runs.RunResult` per spec, in order.
-``group(spec)`` says which runs may share a job: runs of a batching engine with equal groups are
-trained together; ``None`` means one run per job.
+An engine does one thing: train the members of one pruning phase (:class:`qaplib.lifecycle.Member`) and
+return them trained (:class:`qaplib.lifecycle.TrainedMember`). Everything else a run goes through (initial
+weights, masks, FT/LT start weights, scoring, checkpoints, the result) is the one phase loop of
+:mod:`qaplib.lifecycle`, the same for every engine.
 
-* ``"batched"`` (the default, :data:`qaplib.train.DEFAULT_ENGINE`): :mod:`qaplib.engine`, many runs of
-  one architecture in one compiled step;
-* ``"reference"``: :mod:`qaplib.reference`, one Keras ``fit`` per run, the paper's way.
+* ``"batched"`` (the default): :func:`qaplib.engine.train_phase_batched`, many members of one architecture
+  in one compiled XLA step per chunk of members;
+* ``"reference"``: :func:`qaplib.reference.train_phase`, one Keras ``model.fit`` per member, the paper's way.
+
+An engine's version is part of every run key (:func:`qaplib.runs.run_key`): bump it when a change to that
+engine changes any trained weight, and every run it trained is recomputed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from qaplib import reference
-from qaplib.data import DataSpec, JetData
-from qaplib.engine.runs import batch_group, execute_runs_batched
-from qaplib.errors import InvalidSpecError
-from qaplib.runs import RunResult, RunSpec, run_key
-from qaplib.train import DEFAULT_ENGINE
-
-__all__ = ["DEFAULT_ENGINE", "ENGINES", "Engine", "engine_of", "train"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "ENGINE_VERSIONS", "TRAINING_ENGINES", "Engine", "engine_named"]
 
 
 @dataclass(frozen=True)
 class Engine:
-    """How an engine trains specs, and which specs it can train together (None: one per job)."""
+    """One training engine.
 
-    train: Callable[..., list[RunResult]]
-    group: Callable[[RunSpec], tuple] | None
+    Attributes:
+        name: the ``TrainSettings.engine`` value that selects it.
+        version: part of the key of every run it trains.
+        phase_trainer: ``"module:function"`` of ``train_phase(members, chunk_size, threads) -> trained members``
+            (imported when first used, so that naming an engine costs no TensorFlow import).
+        producer: recorded as ``meta["producer"]`` of every result it trains.
+        batched: True if members of one :meth:`group` share compiled steps; the sweep then gives them one job,
+            and the result's meta records the batch (members, chunk size). False: one run per job.
+    """
+
+    name: str
+    version: int
+    phase_trainer: str
+    producer: str
+    batched: bool
+
+    def group(self, spec) -> tuple | None:
+        """What runs trained together must share: (widths, batchnorm, batch_size); None: one run per job."""
+        if not self.batched:
+            return None
+        return (spec.model.widths, spec.model.batchnorm, spec.train.batch_size)
+
+    def train_phase(self) -> Callable:
+        module, function = self.phase_trainer.split(":")
+        return getattr(importlib.import_module(module), function)
 
 
 ENGINES: dict[str, Engine] = {
-    "batched": Engine(train=execute_runs_batched, group=batch_group),
-    "reference": Engine(train=reference.train, group=None),
+    "batched": Engine("batched", 1, "qaplib.engine.phase:train_phase_batched", "qaplib.engine.execute_runs_batched", True),
+    "reference": Engine("reference", 1, "qaplib.reference:train_phase", "qaplib.reference.execute_run", False),
 }
+#: Engine name -> version (part of every run key).
+ENGINE_VERSIONS: dict[str, int] = {name: engine.version for name, engine in ENGINES.items()}
+TRAINING_ENGINES = tuple(ENGINES)
+#: The engine of a spec that does not name one (``qap run``, grids and profiles alike).
+DEFAULT_ENGINE = "batched"
 
 
-def engine_of(spec: RunSpec) -> Engine:
-    return ENGINES[spec.train.engine]
-
-
-def train(specs: Sequence[RunSpec], keys: Sequence[str] | None = None,
-          jets: dict[DataSpec, JetData] | None = None, checkpoints: Path | None = None) -> list[RunResult]:
-    """Train ``specs`` (all of one engine) with their engine; one result per spec, in order.
-
-    ``checkpoints``: a folder for phase checkpoints, so that an interrupted batch resumes after its last
-    finished phase (the batched engine; the reference engine trains one run per job and ignores it).
-    A run whose loss becomes NaN or infinite stops at once; both engines then raise
-    :class:`qaplib.errors.TrainingDivergedError`, naming it with the reason and carrying the other runs' results.
-    """
-    engines = {spec.train.engine for spec in specs}
-    if len(engines) != 1:
-        raise InvalidSpecError(f"one call trains the specs of one engine, got {sorted(engines)}")
-    keys = list(keys) if keys is not None else [run_key(s) for s in specs]
-    return ENGINES[engines.pop()].train(list(specs), keys, jets, checkpoints=checkpoints)
+def engine_named(name: str) -> Engine:
+    return ENGINES[name]

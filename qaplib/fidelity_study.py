@@ -110,7 +110,8 @@ def dataset_statistics(directory: Path) -> dict:
 
 def float_tagger_scores(directory: Path, folds: tuple[int, ...] = (0, 1, 2)) -> dict:
     """Test accuracy and per-class AUC of the dataset chapter's float tagger trained on ``directory``, per fold."""
-    from qaplib import engines, experiments
+    from qaplib import experiments
+    from qaplib.lifecycle import train_runs
     from qaplib.profiles import get_profile
 
     profile = get_profile("default")
@@ -118,7 +119,7 @@ def float_tagger_scores(directory: Path, folds: tuple[int, ...] = (0, 1, 2)) -> 
     for fold in folds:
         spec = experiments.baseline_spec(profile, fold=fold, unpruned_only=True)
         specs.append(dataclasses.replace(spec, data=dataclasses.replace(spec.data, source=str(directory))))
-    rows = [result.phases[0] for result in engines.train(specs)]
+    rows = [result.phases[0] for result in train_runs(specs)]
     return {
         "accuracy": [float(row["accuracy"]) for row in rows],
         "auc": {name: [float(row[f"auc_{name}"]) for row in rows] for name in CLASS_NAMES},

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import platform as _platform
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+#: The packages whose versions every result records (:mod:`qaplib.provenance`).
+TRACKED_PACKAGES = ("qaplib", "tensorflow", "qkeras", "hls4ml", "numpy", "scikit-learn", "pythia8mc", "fastjet")
 
 #: x86-64 micro-architecture levels (the psABI's), each by the /proc/cpuinfo flags it adds to the one below.
 X86_64_LEVELS = (
@@ -91,11 +95,19 @@ def platform_from(cpuinfo: str, machine: str, tensorflow: str) -> Platform:
                     cpu_family=fields.get("cpu family", ""), cpu_model=fields.get("model", ""),
                     isa_level=isa_level(flags, machine), avx512="avx512f" in flags, tensorflow=tensorflow)  # fmt: skip
 
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` ('absent' for a package that is not installed)."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
 
 def current_platform() -> Platform:
     """This machine, with the installed TensorFlow ('absent' if none; /proc/cpuinfo read where there is one)."""
-    from qaplib.provenance import package_versions
-
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-TRACKED_PACKAGES = ("qaplib", "tensorflow", "qkeras", "hls4ml", "numpy", "scikit-learn", "pythia8mc", "fastjet")
+from qaplib.platform import TRACKED_PACKAGES, current_platform, package_versions
+
+__all__ = ["REPO_ROOT", "TRACKED_PACKAGES", "git_commit", "package_versions", "provenance"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``names`` ('absent' for a package that is not installed)."""
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "absent"
-    return found
 
 
 #: Generated outputs (both scales' chapters, the table of contents and the at-a-glance table written from them,
@@ -43,7 +34,6 @@ def provenance(notebook: str, parameters: dict, data_fingerprint: str | None = N
                result_keys: list[str] | None = None) -> dict:
     """Everything needed to say where a result or figure came from (JSON-serialisable), the machine included
     (:func:`qaplib.platform.current_platform`)."""
-    from qaplib.platform import current_platform
 
     return {
         "notebook": notebook,

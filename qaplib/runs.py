@@ -23,11 +23,12 @@ import numpy as np
 
 from qaplib import metrics
 from qaplib.data import PIPELINE_VERSION, DataSpec, JetData, load_jets, source_fingerprint
+from qaplib.engines import ENGINE_VERSIONS
 from qaplib.errors import InvalidSpecError
 from qaplib.generator.settings import CLASS_NAMES
 from qaplib.models import ModelSpec
 from qaplib.pruning import PAPER_SPARSITIES, measured_sparsity
-from qaplib.train import ENGINE_VERSIONS, TrainSettings
+from qaplib.train import TrainSettings
 
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
 #: 2: keys cover the code versions (:func:`code_versions`) and every phase carries the effective BOPs and

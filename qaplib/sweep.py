@@ -143,7 +143,7 @@ def sweep_status(sweep: SweepSpec, store: ResultStore) -> SweepStatus:
     return SweepStatus(tuple(done), tuple(missing), tuple(failed))
 
 
-#: Phase checkpoints of unfinished batched runs, under the store being written (``qaplib.engine.checkpoints``):
+#: Phase checkpoints of unfinished batched runs, under the store being written (``qaplib.checkpoints``):
 #: a sweep that is stopped resumes each run after its last finished phase; a stored run's checkpoint is deleted.
 CHECKPOINT_DIR = "checkpoints"
 
@@ -177,11 +177,11 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
     """Worker body of one job: train its specs, save each result; returns [(key, error text or None)].
 
     A batched job goes to the engine as one batch (one thread, like a reference worker, so that float
-    round-off does not depend on the machine); a reference job is one run for ``execute_run``. A job
+    round-off does not depend on the machine); a reference job is one run (:func:`qaplib.lifecycle.train_runs`). A job
     that fails is recorded as failed for each of its runs, and the sweep goes on.
     """
-    from qaplib.engine.checkpoints import remove_checkpoint
-    from qaplib.engines import train
+    from qaplib.checkpoints import remove_checkpoint
+    from qaplib.lifecycle import train_runs
 
     if os.environ.get(QUIET_WORKERS_VARIABLE):
         _silence_native_stderr()
@@ -189,7 +189,7 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
     specs = [RunSpec.from_json(raw) for raw in spec_jsons]
     checkpoints = store.root / CHECKPOINT_DIR
     try:
-        results, failures = train(specs, keys, checkpoints=checkpoints), {}
+        results, failures = train_runs(specs, keys, checkpoints=checkpoints), {}
     except TrainingDivergedError as exc:  # the diverged runs fail with the reason; the others of the job are kept
         results, failures = exc.completed, exc.failures
     except QapError as exc:  # a failed job must not stop the sweep; it is recorded and reported
@@ -215,15 +215,15 @@ def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) 
 
 def plan_jobs(todo: list[tuple[RunSpec, str]], workers: int) -> list[list[tuple[RunSpec, str]]]:
     """Cut the runs to compute into jobs: one per reference run; batched runs grouped by
-    :func:`qaplib.engine.batch_group` and each group split into near-equal batches of at most
+    :meth:`qaplib.engines.Engine.group` and each group split into near-equal batches of at most
     :data:`MAX_BATCH_RUNS`, at least ``workers`` of them where the group is that large."""
-    from qaplib.engines import engine_of
+    from qaplib.engines import ENGINES
 
     jobs, groups = [], {}
     for item in todo:
-        engine = engine_of(item[0])
-        if engine.group is not None:
-            groups.setdefault((item[0].train.engine, engine.group(item[0])), []).append(item)
+        engine = ENGINES[item[0].train.engine]
+        if engine.batched:
+            groups.setdefault((engine.name, engine.group(item[0])), []).append(item)
         else:
             jobs.append([item])
     for group in groups.values():

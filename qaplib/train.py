@@ -12,16 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qaplib.engines import DEFAULT_ENGINE, TRAINING_ENGINES
 from qaplib.errors import InvalidSpecError
 from qaplib.inputs import is_integer
 
-#: ``TrainSettings.engine`` values: Keras ``fit`` per model, or the batched engine (:mod:`qaplib.engine`),
-#: each with the version of its code. A version is part of every run key (:func:`qaplib.runs.run_key`):
-#: bump it when a change to that engine changes any trained weight, and every run it trained is recomputed.
-ENGINE_VERSIONS: dict[str, int] = {"reference": 1, "batched": 1}
-TRAINING_ENGINES = tuple(ENGINE_VERSIONS)
-#: The engine of a spec that does not name one (``qap run``, grids and profiles alike).
-DEFAULT_ENGINE = "batched"
 #: Largest batch: 2**20 jets, more than the training split of the 830k-jet tier.
 MAX_BATCH_SIZE = 2**20
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
+from qaplib.checkpoints import save_checkpoint
 from qaplib.cost import format_cost, study_cost
-from qaplib.engine.checkpoints import save_checkpoint
 from qaplib.runs import RunResult
 from qaplib.store import ResultStore
 from qaplib.sweep import CHECKPOINT_DIR, SweepSpec, sweep_keys

@@ -1,4 +1,4 @@
-"""The batched engine against the reference path (QKeras quantizers, ``qaplib.train.fit``, ``execute_run``)."""
+"""The batched engine against the reference path (QKeras quantizers, ``qaplib.train.fit``, the reference engine)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ import numpy as np
 import pytest
 
 from qaplib.data import DataSpec, load_jets
-from qaplib.engine import Member, train_phase_batched
+from qaplib.engine import train_phase_batched
 from qaplib.engine.backprop import member_gradients
 from qaplib.engine.graph import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, BN_EPSILON, BN_MOMENTUM, Architecture
-from qaplib.engine.phase import DEFAULT_CHUNK_SIZE
 from qaplib.engine.quantizers import QuantizerParameters, quantized_bits_unit, quantized_relu_passes, quantized_relu_values
-from qaplib.engine.runs import execute_runs_batched
+from qaplib.engines import TRAINING_ENGINES
 from qaplib.errors import InvalidSpecError, TrainingDivergedError
+from qaplib.lifecycle import DEFAULT_CHUNK_SIZE, Member, train_runs
 from qaplib.models import ALLOWED_BITS, ModelSpec, build_model
 from qaplib.pruning import apply_masks, dense_kernels, full_masks, kernel_masks_for_sparsity, mask_callback
-from qaplib.reference import execute_run
 from qaplib.runs import PruningSpec, RunSpec, run_key
-from qaplib.train import TRAINING_ENGINES, TrainSettings, fit, set_determinism
+from qaplib.train import TrainSettings, fit, set_determinism
 
 #: Every engine call in this file uses these sizes, so XLA compiles few programs.
 N_TRAIN, N_VAL = 10_000, 5_000
@@ -170,7 +169,7 @@ def test_hand_written_gradients_equal_keras_gradients(spec, jets):
 
 
 def start_of(spec: ModelSpec, seed: int, sparsity: float):
-    """Initial weights and masks of a model, as ``execute_run`` makes them."""
+    """Initial weights and masks of a model, as the phase loop (``qaplib.lifecycle``) makes them."""
     set_determinism(seed)
     model = build_model(spec)
     masks = kernel_masks_for_sparsity(dense_kernels(model), full_masks(model), sparsity)
@@ -323,7 +322,7 @@ def test_members_must_share_architecture_and_batch_size(jets):
 
 
 @pytest.mark.slow
-def test_batched_runs_have_the_structure_of_execute_run(short_jets):
+def test_batched_runs_have_the_structure_of_reference_runs(short_jets):
     specs = [
         RunSpec(
             model=ModelSpec(bits=bits),
@@ -335,9 +334,9 @@ def test_batched_runs_have_the_structure_of_execute_run(short_jets):
         for bits, scheme in ((6, "ft"), (32, "lt"))
     ]
     data = {specs[0].data: short_jets}
-    batched = execute_runs_batched(specs, jets=data)
+    batched = train_runs(specs, jets=data)
     reference_spec = dataclasses.replace(specs[0], train=dataclasses.replace(specs[0].train, engine="reference"))
-    reference = execute_run(reference_spec, jets=short_jets)
+    [reference] = train_runs([reference_spec], jets=data)
     ours = batched[0]
     assert ours.spec == specs[0] and ours.key == run_key(specs[0]) != reference.key
     assert [sorted(row) for row in ours.phases] == [sorted(row) for row in reference.phases]
@@ -351,7 +350,7 @@ def test_batched_runs_have_the_structure_of_execute_run(short_jets):
 
 
 @pytest.mark.slow
-def test_the_registry_trains_each_spec_with_its_engine_and_engines_refuse_the_others(short_jets):
+def test_one_call_trains_each_spec_with_its_engine_and_a_run_does_not_depend_on_its_batch_mates(short_jets):
     from qaplib import engines
 
     spec = RunSpec(
@@ -366,25 +365,26 @@ def test_the_registry_trains_each_spec_with_its_engine_and_engines_refuse_the_ot
     # one engine for qap run (a RunSpec's default) and for every profile's grids
     assert {profile.train.engine for profile in PROFILES.values()} == {RunSpec().train.engine} == {"batched"}
     assert set(engines.ENGINES) == set(TRAINING_ENGINES)
-    alone = engines.train([spec], jets={spec.data: short_jets})[0]
-    together = execute_runs_batched([spec, dataclasses.replace(spec, seed=4)], jets={spec.data: short_jets})[0]
+    reference_spec = dataclasses.replace(spec, train=dataclasses.replace(SETTINGS, engine="reference"))
+    data = {spec.data: short_jets}
+    alone = train_runs([spec], jets=data)[0]
+    together, reference, _ = train_runs([spec, reference_spec, dataclasses.replace(spec, seed=4)], jets=data)
     assert alone.meta["engine"]["batch_members"] == 1 and together.meta["engine"]["batch_members"] == 2
     assert [{k: v for k, v in row.items() if k != "seconds"} for row in alone.phases] == [
         {k: v for k, v in row.items() if k != "seconds"} for row in together.phases
     ]
-    reference_spec = dataclasses.replace(spec, train=dataclasses.replace(SETTINGS, engine="reference"))
-    with pytest.raises(InvalidSpecError, match="train.engine='batched'"):
-        execute_runs_batched([reference_spec], jets={spec.data: short_jets})
-    with pytest.raises(InvalidSpecError, match="execute_run trains train.engine='reference' specs"):
-        execute_run(spec, jets=short_jets)
-    with pytest.raises(InvalidSpecError, match="one call trains the specs of one engine"):
-        engines.train([spec, reference_spec])
+    assert (reference.key, reference.meta["notebook"], "engine" in reference.meta) == (
+        run_key(reference_spec), engines.ENGINES["reference"].producer, False)  # fmt: skip
+    assert reference.meta["code_versions"]["engine"] == engines.ENGINE_VERSIONS["reference"]
+    assert reference.phases[0]["accuracy"] != together.phases[0]["accuracy"]  # trained by the other engine
+    with pytest.raises(InvalidSpecError, match="specs must be distinct"):
+        train_runs([spec, spec], jets=data)
 
 
 @pytest.mark.slow
 def test_an_interrupted_batch_resumes_after_its_last_finished_phase_bit_identically(short_jets, tmp_path, monkeypatch):
-    import qaplib.engine.runs as batched_runs
-    from qaplib.engine.checkpoints import checkpoint_path, load_checkpoint
+    import qaplib.engine.phase as batched_phase
+    from qaplib.checkpoints import checkpoint_path, load_checkpoint
 
     specs = [
         RunSpec(model=ModelSpec(bits=bits), pruning=PruningSpec(scheme=scheme, sparsities=(0.0, 0.5, 0.8)),
@@ -393,10 +393,10 @@ def test_an_interrupted_batch_resumes_after_its_last_finished_phase_bit_identica
         for bits, scheme in ((6, "ft"), (32, "lt"))
     ]  # fmt: skip
     data = {specs[0].data: short_jets}
-    whole = execute_runs_batched(specs, jets=data)
+    whole = train_runs(specs, jets=data)
 
     trained_phases = []
-    original = batched_runs.train_phase_batched
+    original = batched_phase.train_phase_batched
 
     def stopped_in_phase_two(members, **kwargs):
         if len(trained_phases) == 2:
@@ -404,17 +404,17 @@ def test_an_interrupted_batch_resumes_after_its_last_finished_phase_bit_identica
         trained_phases.append(len(members))
         return original(members, **kwargs)
 
-    monkeypatch.setattr(batched_runs, "train_phase_batched", stopped_in_phase_two)
+    monkeypatch.setattr(batched_phase, "train_phase_batched", stopped_in_phase_two)
     with pytest.raises(KeyboardInterrupt):
-        execute_runs_batched(specs, jets=data, checkpoints=tmp_path)
+        train_runs(specs, jets=data, checkpoints=tmp_path)
     keys = [run_key(s) for s in specs]
     assert [len(load_checkpoint(tmp_path, key, DEFAULT_CHUNK_SIZE)["phases"]) for key in keys] == [2, 2]
     assert load_checkpoint(tmp_path, keys[0], DEFAULT_CHUNK_SIZE + 1) is None  # another chunk size: start over
 
     trained_phases.clear()
     counted = lambda members, **kw: trained_phases.append(1) or original(members, **kw)  # noqa: E731
-    monkeypatch.setattr(batched_runs, "train_phase_batched", counted)
-    resumed = execute_runs_batched(specs, jets=data, checkpoints=tmp_path)
+    monkeypatch.setattr(batched_phase, "train_phase_batched", counted)
+    resumed = train_runs(specs, jets=data, checkpoints=tmp_path)
     assert trained_phases == [1]  # only the last phase was trained again
     for ours, reference in zip(resumed, whole, strict=True):
         assert [{k: v for k, v in r.items() if k != "seconds"} for r in ours.phases] == [
@@ -438,14 +438,14 @@ def test_a_run_whose_loss_diverges_stops_and_fails_with_the_reason_its_batch_mat
     wild = dataclasses.replace(spec, model=ModelSpec(), train=dataclasses.replace(spec.train, learning_rate=1e6))
     one_step = dataclasses.replace(short_jets, x_train=short_jets.x_train[:1000], y_train=short_jets.y_train[:1000])
     with pytest.raises(TrainingDivergedError) as failure:
-        execute_runs_batched([spec, wild], jets={spec.data: one_step})
+        train_runs([spec, wild], jets={spec.data: one_step})
     reason = failure.value.failures[run_key(wild)]
     assert list(failure.value.failures) == [run_key(wild)]
     assert re.search(r"diverged in pruning phase 0: its (val_)?loss became nan in epoch 1 \(learning_rate 1000000.0\)", reason)
     assert [(r.key, len(r.phases)) for r in failure.value.completed] == [(run_key(spec), 2)]
     reference = dataclasses.replace(wild, train=dataclasses.replace(wild.train, engine="reference"))
     with pytest.raises(TrainingDivergedError, match=r"diverged in pruning phase 0: its (val_)?loss became nan in epoch 1"):
-        execute_run(reference, jets=one_step)
+        train_runs([reference], jets={spec.data: one_step})
 
 
 def test_an_edited_or_swapped_checkpoint_is_ignored_not_carried_into_a_record(tmp_path):
@@ -454,11 +454,17 @@ def test_an_edited_or_swapped_checkpoint_is_ignored_not_carried_into_a_record(tm
     import io
     import json
 
-    from qaplib.engine.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+    from qaplib.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 
-    state = {"current": [np.ones((2, 3), np.float32), np.zeros(3, np.float32)], "masks": {"fc1": np.ones((2, 3))},
-             "weights": [[np.full((2, 3), 0.5, np.float32), np.ones(3, np.float32)]],
-             "phases": [{"phase": 0, "accuracy": 0.61}], "curves": [{"loss": [1.0]}], "seconds": 2.0, "batch_members": 2}
+    state = {
+        "current": [np.ones((2, 3), np.float32), np.zeros(3, np.float32)],
+        "masks": {"fc1": np.ones((2, 3))},
+        "weights": [[np.full((2, 3), 0.5, np.float32), np.ones(3, np.float32)]],
+        "phases": [{"phase": 0, "accuracy": 0.61}],
+        "curves": [{"loss": [1.0]}],
+        "seconds": 2.0,
+        "batch_members": 2,
+    }
     save_checkpoint(tmp_path, "k", 8, state)
     assert load_checkpoint(tmp_path, "k", 8)["phases"] == [{"phase": 0, "accuracy": 0.61}]
 

@@ -9,8 +9,8 @@ import pytest
 
 from qaplib.data import DataSpec
 from qaplib.errors import InvalidSpecError
+from qaplib.lifecycle import train_runs
 from qaplib.models import ModelSpec
-from qaplib.reference import execute_run
 from qaplib.runs import PruningSpec, RunSpec, run_key
 from qaplib.train import TrainSettings
 
@@ -21,6 +21,7 @@ TINY = RunSpec(
     data=DataSpec(max_train_jets=1500),
     seed=3,
 )
+
 
 def test_json_round_trip():
     assert RunSpec.from_json(TINY.to_json()) == TINY
@@ -92,9 +93,9 @@ def test_invalid_specs_are_rejected_with_clear_messages(raw, message):
 
 
 @pytest.mark.slow
-def test_execute_run_is_deterministic_and_keeps_masks():
-    first = execute_run(TINY)
-    again = execute_run(TINY)
+def test_a_reference_run_is_deterministic_and_keeps_masks():
+    [first] = train_runs([TINY])
+    [again] = train_runs([TINY])
     assert [r["accuracy"] for r in first.phases] == [r["accuracy"] for r in again.phases]
     assert all(np.array_equal(a, b) for a, b in zip(first.weights[-1], again.weights[-1], strict=True))
     assert [r["phase"] for r in first.phases] == [0, 1]

@@ -179,14 +179,15 @@ def test_weight_metrics_of_an_old_record_are_refused_when_read_and_filled_in_fro
 
 @pytest.mark.parametrize("version", ["engine", "data_pipeline", "evaluation"])
 def test_bumping_a_code_version_makes_a_stored_run_count_as_missing(tmp_path, monkeypatch, version):
-    from qaplib import data, runs, train
+    from qaplib import data, engines, runs
 
     store = ResultStore(tmp_path)
     result = fake_result()
     store.save(result)
     assert store.is_complete(run_key(result.spec))
     if version == "engine":
-        monkeypatch.setitem(train.ENGINE_VERSIONS, result.spec.train.engine, train.ENGINE_VERSIONS[result.spec.train.engine] + 1)
+        name = result.spec.train.engine
+        monkeypatch.setitem(engines.ENGINE_VERSIONS, name, engines.ENGINE_VERSIONS[name] + 1)
     elif version == "data_pipeline":
         monkeypatch.setattr(runs, "PIPELINE_VERSION", data.PIPELINE_VERSION + 1)
     else:
@@ -198,10 +199,13 @@ def test_bumping_a_code_version_makes_a_stored_run_count_as_missing(tmp_path, mo
 
 
 def test_every_registered_engine_has_a_code_version():
-    from qaplib import engines, train
+    from qaplib import engines
 
-    assert set(engines.ENGINES) == set(train.ENGINE_VERSIONS)
-    assert all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in train.ENGINE_VERSIONS.values())
+    assert set(engines.ENGINES) == set(engines.ENGINE_VERSIONS) == set(engines.TRAINING_ENGINES)
+    assert all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in engines.ENGINE_VERSIONS.values())
+    assert all(engine.name == name for name, engine in engines.ENGINES.items())
+    for engine in engines.ENGINES.values():  # every phase trainer can be found
+        assert callable(engine.train_phase())
 
 
 def test_a_platform_is_noted_afterwards_only_in_records_without_one(tmp_path):
@@ -301,7 +305,7 @@ def test_a_scratch_record_never_shadows_the_committed_one_of_its_key(tmp_path):
 @pytest.mark.parametrize("plant", ["fifo", "device", "link out"])
 def test_a_fifo_device_or_outward_link_in_a_store_is_a_damaged_record_not_a_hang(tmp_path, plant):
     """issue 32's audit: a store file linked to /dev/zero or a FIFO made `qap status` and the firmware cache hang."""
-    from qaplib.engine.checkpoints import checkpoint_path, load_checkpoint
+    from qaplib.checkpoints import checkpoint_path, load_checkpoint
     from qaplib.files import read_sealed_json, write_sealed_json
 
     store = ResultStore(tmp_path / "store")

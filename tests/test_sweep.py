@@ -54,7 +54,7 @@ def test_batched_runs_are_planned_in_architecture_groups_split_over_the_workers(
 
 @pytest.mark.slow
 def test_a_batched_sweep_stores_each_run_as_if_trained_alone_and_resumes(tmp_path):
-    from qaplib.engines import train as train_runs
+    from qaplib.lifecycle import train_runs
 
     train = {**SMOKE_GRID["base"]["train"], "engine": "batched"}
     base = {**SMOKE_GRID["base"], "model": {"widths": [64, 32, 32]}, "train": train}
@@ -253,7 +253,7 @@ def test_status_counts_the_missing_runs_under_way_from_their_checkpoints(tmp_pat
     import subprocess
     import sys
 
-    from qaplib.engine.checkpoints import save_checkpoint
+    from qaplib.checkpoints import save_checkpoint
 
     sweep = SweepSpec.from_grid(SMOKE_GRID)
     grid = tmp_path / "g.yaml"
@@ -297,12 +297,12 @@ def test_store_only_trains_nothing_and_names_the_fix(tmp_path, monkeypatch):
 def test_a_run_that_cannot_be_stored_is_a_failed_run_and_keeps_its_checkpoint(tmp_path, monkeypatch):
     """A full disk or a lost mount while a finished run is saved: that run is reported failed with the reason (the
     sweep goes on), the other runs of the job are stored, and the failed run's checkpoint is kept for the rerun."""
-    from qaplib import engines, sweep
-    from qaplib.engine.checkpoints import checkpoint_path
+    from qaplib import lifecycle, sweep
+    from qaplib.checkpoints import checkpoint_path
     from tests.test_store import fake_result
 
     results = [fake_result(seed) for seed in (0, 1)]
-    monkeypatch.setattr(engines, "train", lambda specs, keys, checkpoints: results)
+    monkeypatch.setattr(lifecycle, "train_runs", lambda specs, keys, checkpoints: results)
     original = ResultStore.save
 
     def save(self, result):

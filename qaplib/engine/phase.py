@@ -28,58 +28,19 @@ import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from qaplib.data import JetData
 from qaplib.engine.graph import Architecture, epoch_function
 from qaplib.engine.quantizers import QuantizerParameters
 from qaplib.errors import InvalidSpecError
-from qaplib.models import ModelSpec
-from qaplib.train import TrainSettings, non_finite_loss
+from qaplib.lifecycle import DEFAULT_CHUNK_SIZE, Member, TrainedMember
+from qaplib.train import non_finite_loss
 
-#: Members per XLA call (see the module docstring).
-DEFAULT_CHUNK_SIZE = 2
 #: The data pool is padded to a multiple of this many rows, so that data sets of similar size share one
 #: compiled program (XLA compiles once per input shape, several seconds each).
 POOL_ROWS_BUCKET = 65_536
-
-
-@dataclass(frozen=True, eq=False)
-class Member:
-    """One model of a batched phase: what ``fit(model, ...)`` would receive for it.
-
-    Attributes:
-        spec: the model; all members of a phase share ``widths`` and ``batchnorm``.
-        weights: start weights in ``build_model(spec).get_weights()`` order.
-        masks: Dense layer name -> (n_in, n_out) {0, 1} mask (``qaplib.pruning`` masks), applied at the start.
-        jets: the member's data; ``x_train``/``y_train`` train it, ``x_val``/``y_val`` decide early stopping.
-        settings: learning rate, max_epochs and patience per member; ``batch_size`` shared by all members.
-        seed: seeds this member's shuffling of the training batches (NumPy, one permutation per epoch).
-    """
-
-    spec: ModelSpec
-    weights: list[np.ndarray]
-    masks: dict[str, np.ndarray]
-    jets: JetData
-    settings: TrainSettings = field(default_factory=TrainSettings)
-    seed: int = 0
-
-
-@dataclass(frozen=True, eq=False)
-class TrainedMember:
-    """A member after its phase: best-validation weights (``build_model`` order) and Keras-style history.
-
-    ``history`` has ``loss``, ``accuracy``, ``val_loss`` and ``val_accuracy`` per epoch, like
-    ``qaplib.train.FitResult.history``; ``epochs`` is the number of epochs run. ``diverged``: where its loss
-    became NaN or infinite (:func:`qaplib.train.non_finite_loss`), which stopped it there; None if it did not.
-    """
-
-    weights: list[np.ndarray]
-    history: dict[str, list[float]]
-    epochs: int
-    diverged: str | None = None
 
 
 def check_batchable(members: list[Member]) -> Architecture:

@@ -1,4 +1,4 @@
-"""Phase checkpoints of batched runs: a long run that is interrupted resumes after its last finished phase.
+"""Phase checkpoints of unfinished runs: a long run that is interrupted resumes after its last finished phase.
 
 A paper-scale run trains 12 phases of up to 250 epochs on 600k jets; a batch of such runs takes hours,
 and the result store only sees a run when all its phases are done. So after every phase the engine
