@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
-import json
 import os
 import tempfile
 import warnings
@@ -38,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import InvalidSpecError
-from qaplib.files import UNREADABLE, read_sealed_json, write_sealed_json
+from qaplib.files import UNREADABLE
 from qaplib.inputs import EXECUTORS, check_count
 from qaplib.models import ModelSpec, check_bit_width
 from qaplib.profiles import Profile
+from qaplib.records import SealedRecords, content_key
 from qaplib.runs import PruningSpec, RunSpec, run_key
 from qaplib.store import ResultStore
 from qaplib.sweep import SweepSpec, check_data, local_worker, run_sweep, train_in_worker
@@ -150,7 +149,7 @@ def search_key(profile: Profile, search: SearchSpec) -> str:
         "trial_training": run_key(trial_spec(profile, search, corner)),
         "format": SEARCH_FORMAT_VERSION,
     }  # fmt: skip
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+    return content_key(payload)
 
 
 @dataclass(frozen=True)
@@ -167,8 +166,9 @@ class Trajectory:
     oracle: dict
 
 
-def _trajectory_path(root: Path, key: str) -> Path:
-    return root / SEARCH_DIR / f"{key}.json"
+def trajectories_in(root: Path) -> SealedRecords:
+    """The search trajectories under one store root."""
+    return SealedRecords(Path(root) / SEARCH_DIR)
 
 
 def read_trajectory(store: ResultStore, key: str) -> Trajectory | None:
@@ -176,7 +176,7 @@ def read_trajectory(store: ResultStore, key: str) -> Trajectory | None:
     longest one knows most); None where none is recorded. Reads files only: no oracle, no GP."""
     found = None
     for root in store.roots:
-        record = read_sealed_json(_trajectory_path(root, key), key)
+        record = trajectories_in(root).read(key)
         if record is None:
             continue
         try:
@@ -196,7 +196,6 @@ def write_trajectory(store: ResultStore, search: SearchSpec, trajectory: Traject
     from qaplib.provenance import package_versions
 
     record = {
-        "key": trajectory.key,
         "search": dataclasses.asdict(search) | {"trials": None},  # the budget is not the trajectory's
         "trials": [{"widths": list(t.widths), "val_loss": t.val_loss, "run_key": t.key, "proposed_on": on}
                    for t, on in zip(trajectory.trials, trajectory.proposed_on, strict=True)],  # fmt: skip
@@ -204,7 +203,7 @@ def write_trajectory(store: ResultStore, search: SearchSpec, trajectory: Traject
         "oracle": trajectory.oracle,
         "packages": package_versions(("keras-tuner", "scikit-learn", "scipy", "numpy")),
     }
-    write_sealed_json(_trajectory_path(store.root, trajectory.key), record)
+    trajectories_in(store.root).write(trajectory.key, record)
 
 
 #: keras-tuner's display state holds wall-clock times and does not take part in proposals: recorded neutral.

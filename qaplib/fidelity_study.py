@@ -4,21 +4,20 @@ Each :data:`VARIANTS` entry changes one :class:`~qaplib.generator.settings.Gener
 common base (the ``default`` tier's physics, smaller). Every variant is generated from the same Pythia
 seeds and scored by the same float taggers (the dataset chapter's baseline, one per fold, each fold its
 own validation split and seed), so the differences between variants are controlled and the spread
-over folds is the seed noise. ``qap data study`` runs it; each finished variant is written atomically
+over folds is the seed noise. ``qap data study`` runs it; each finished variant is written atomically and sealed
 to ``<out>/<variant>.json`` and skipped on a rerun.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from qaplib.files import atomic_write_json
 from qaplib.generator.settings import CLASS_NAMES, GeneratorSettings, tier_settings
+from qaplib.records import SealedRecords
 
 #: Pythia 8's CMS CUETP8M1 underlying-event tune: Monash with retuned MPI (what CMS samples of the
 #: original's era used); it matters only with multiparton interactions on.
@@ -131,19 +130,18 @@ def run_study(out: Path, variants: tuple[str, ...], jets_per_class: int, jobs: i
     from qaplib.generator.shards import generate_dataset
 
     out = Path(out)
-    results = {}
+    records, results = SealedRecords(out), {}
     for name in variants:
-        result_path = result_file(out, name)
-        if result_path.exists():
-            results[name] = json.loads(result_path.read_text())
+        found = records.read(variant_key(name))
+        if found is not None:
+            results[name] = found
             continue
         settings = variant_settings(name, jets_per_class)
-        directory = out / "data" / result_path.stem
+        directory = out / "data" / variant_key(name)
         generate_dataset(directory, settings, f"study: {name}", jobs=jobs)
         result = {"variant": name, "hypothesis": VARIANTS[name].hypothesis, "settings": settings.to_dict(),
                   **dataset_statistics(directory), **float_tagger_scores(directory)}  # fmt: skip
-        atomic_write_json(result_path, result)
-        results[name] = result
+        results[name] = records.write(variant_key(name), result)
     return results
 
 
@@ -173,15 +171,17 @@ def markdown_table(results: dict[str, dict], reference: str = "base") -> str:
 COMMITTED_STUDY = Path(__file__).resolve().parents[1] / "data" / "fidelity-study"
 
 
-def result_file(out: Path, variant: str) -> Path:
-    """The JSON file of one variant's result under ``out``."""
-    return Path(out) / f"{variant.replace(' ', '_').replace(',', '')}.json"
+def variant_key(variant: str) -> str:
+    """The key of one variant's result: its name as a file name (``<key>.json`` under the study folder)."""
+    return variant.replace(" ", "_").replace(",", "")
 
 
 def load_results(directory: Path = COMMITTED_STUDY) -> dict[str, dict]:
-    """The stored results of every variant found in ``directory``, in :data:`VARIANTS` order."""
-    return {name: json.loads(result_file(directory, name).read_text()) for name in VARIANTS
-            if result_file(directory, name).exists()}  # fmt: skip
+    """The whole, unedited results of every variant found in ``directory`` (sealed records,
+    :class:`qaplib.records.SealedRecords`), in :data:`VARIANTS` order."""
+    records = SealedRecords(Path(directory))
+    found = {name: records.read(variant_key(name)) for name in VARIANTS}
+    return {name: result for name, result in found.items() if result is not None}
 
 
 def learning_curve_table(rows: list[dict]) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from qaplib.errors import InvalidSpecError
 from qaplib.generator.settings import CLASS_NAMES
 from qaplib.models import ModelSpec
 from qaplib.pruning import PAPER_SPARSITIES, measured_sparsity
+from qaplib.records import content_key
 from qaplib.train import TrainSettings
 
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
@@ -142,7 +142,7 @@ def run_key(spec: RunSpec) -> str:
         "code": code_versions(spec),
         "format": RESULT_FORMAT_VERSION,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+    return content_key(payload)
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import QapError
-from qaplib.files import UNREADABLE, atomic_write_json, exclusive_lock, is_stored_file, sha256_of
+from qaplib.files import UNREADABLE, exclusive_lock, is_stored_file, sha256_of
 from qaplib.provenance import REPO_ROOT
+from qaplib.records import SealedRecords, key_lock
 from qaplib.runs import (
     WEIGHT_METRICS_VERSION,
     RunResult,
@@ -181,9 +182,9 @@ class ResultStore:
                 held.discard(name)
 
     def _writing(self, key: str):
-        """The lock that every writer of ``key`` under :attr:`root` holds (:func:`qaplib.files.exclusive_lock`); its
+        """The lock that every writer of ``key`` under :attr:`root` holds (:func:`qaplib.records.key_lock`); its
         file is ``<root>/<key[:2]>/.lock-<key>``, beside the record."""
-        return exclusive_lock(self.root / key[:2] / f".lock-{key}")
+        return key_lock(self.root / key[:2], key)
 
     @staticmethod
     def _write(final: Path, result: RunResult, weights_file: bytes | None = None) -> None:
@@ -317,22 +318,22 @@ class ResultStore:
         model.set_weights(result.weights[phase])
         return model
 
+    @property
+    def _failures(self) -> SealedRecords:
+        return SealedRecords(self.root / "failed")
+
     def mark_failed(self, key: str, spec: RunSpec, error: str) -> None:
-        failed = self.root / "failed"
-        failed.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(failed / f"{key}.json", {"key": key, "spec": spec.to_dict(), "error": error})
+        self._failures.write(key, {"spec": spec.to_dict(), "error": error})
 
     def failure(self, key: str) -> str | None:
-        """The error a failed run of ``key`` left (None if it did not fail); an unreadable note says so, never raises."""
-        path = self.root / "failed" / f"{key}.json"
-        if not path.exists() and not path.is_symlink():
+        """The error a failed run of ``key`` left (None if it did not fail); a damaged note says so, never raises."""
+        if not self._failures.exists(key):
             return None
-        if not is_stored_file(path):
-            return f"the failure note {path} is not a regular file; delete it to retry the run"
-        try:
-            return str(json.loads(path.read_text())["error"])
-        except UNREADABLE as exc:
-            return f"the failure note {path} is unreadable ({type(exc).__name__}); delete it to retry the run"
+        note = self._failures.read(key)
+        if note is None or not isinstance(note.get("error"), str):
+            return (f"the failure note {self._failures.path(key)} is damaged (unreadable, edited or not a regular "
+                    "file); delete it to retry the run")  # fmt: skip
+        return note["error"]
 
     def remove_stale_temporaries(self) -> int:
         """Delete temporary directories left by killed writers on this host; returns how many."""

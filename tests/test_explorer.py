@@ -83,12 +83,12 @@ def test_a_results_table_without_the_needed_columns_is_refused_by_name():
 
 
 def test_stored_reports_serve_whole_reports_only(tmp_path):
-    from qaplib.firmware.cache import stored_reports, write_report
+    from qaplib.firmware.cache import reports_in, stored_reports
     from qaplib.store import ResultStore
 
     store = ResultStore(tmp_path)
     for key, lut in (("a" * 24, 10), ("b" * 24, 20)):
-        write_report(tmp_path / "firmware" / f"{key}.json", {"key": key, "run_key": "r" * 24, "phase": 0, "lut": lut})
+        reports_in(tmp_path).write(key, {"run_key": "r" * 24, "phase": 0, "lut": lut})
     assert [r["lut"] for r in stored_reports(store)] == [10, 20]
     edited = tmp_path / "firmware" / f"{'b' * 24}.json"
     edited.write_text(edited.read_text().replace('"lut": 20', '"lut": 2'))

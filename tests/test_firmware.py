@@ -527,7 +527,7 @@ def test_a_damaged_firmware_report_is_recomputed_not_served(tmp_path, monkeypatc
                "other key": json.dumps({**json.loads(text), "key": "another"})}[damage]  # fmt: skip
     assert damaged != text
     path.write_text(damaged)
-    assert cache.read_report(path, first["key"]) is None
+    assert cache.reports_in(tmp_path).read(first["key"]) is None
     assert cache.cached_firmware_report(store, "run-key", 3, x, y, tmp_path / "work") == first and len(calls) == 2
 
 

@@ -136,7 +136,9 @@ def test_a_truncated_failure_note_is_reported_not_raised(tmp_path):
     store.mark_failed(result.key, result.spec, "boom")
     note = tmp_path / "failed" / f"{result.key}.json"
     note.write_text(note.read_text()[:10])
-    assert "unreadable" in store.failure(result.key) and "delete it to retry" in store.failure(result.key)
+    assert "damaged" in store.failure(result.key) and "delete it to retry" in store.failure(result.key)
+    note.write_text(note.read_text().replace("boom", "bang"))  # edited: the seal no longer matches
+    assert "damaged" in store.failure(result.key)
 
 
 @pytest.mark.slow

@@ -3,24 +3,23 @@
 A report lives in ``<store root>/firmware/<key>.json`` (read from any of the store's roots), keyed
 by the run's key, the phase, the firmware settings (how batch normalisation is exported, whether it is
 simulated), the number of test jets and :data:`FIRMWARE_FORMAT_VERSION`. It is written atomically with a
-checksum of its content; a report that is unreadable, edited or filed under another key is recomputed, never
-served. Beside a report of the trained network, its hls4ml configuration is written for readers who take the
-model to Vivado or Vitis themselves: ``<store root>/firmware/hls4ml/<run key>-phase<NN>.json``.
+checksum of its content (:class:`qaplib.records.SealedRecords`); a report that is unreadable, edited or
+filed under another key is recomputed, never served, and two processes asking for one report compute it once.
+Beside a report of the trained network, its hls4ml configuration is written for readers who take the model to
+Vivado or Vitis themselves: ``<store root>/firmware/hls4ml/<run key>-phase<NN>.json``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
-from qaplib.files import read_sealed_json, write_sealed_json
 from qaplib.firmware.export import STAGE
 from qaplib.firmware.hls import write_hls_config
 from qaplib.firmware.report import firmware_report
 from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF
 from qaplib.platform import current_platform
 from qaplib.provenance import package_versions
+from qaplib.records import SealedRecords, content_key
 from qaplib.store import ResultStore
 
 #: 2: the firmware of the trained network (batch normalisation kept as a stage), compared with the trained model.
@@ -38,29 +37,25 @@ def firmware_key(run_key: str, phase: int, n_samples: int, rtl: bool, synthesis:
     payload = {"run": run_key, "phase": phase, "n_samples": n_samples, "rtl": rtl, "synthesis": synthesis,
                "latency_cutoff": latency_cutoff, "batchnorm": batchnorm, "simulate": simulate,
                "format": FIRMWARE_FORMAT_VERSION}  # fmt: skip
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+    return content_key(payload)
 
 
-def read_report(path: Path, key: str) -> dict | None:
-    """The report stored at ``path`` if it is whole, unedited (its ``sha256`` matches) and of ``key``; else None."""
-    return read_sealed_json(path, key)
+def reports_in(root: Path) -> SealedRecords:
+    """The firmware reports under one store root."""
+    return SealedRecords(Path(root) / "firmware")
 
 
 def stored_reports(store: ResultStore) -> list[dict]:
-    """Every whole, unedited firmware report over the store's roots (checked as :func:`read_report` checks; the
-    first root in :attr:`~qaplib.store.ResultStore.serving_order` holding a key wins: the committed one), in key
-    order: what has been measured, without measuring anything."""
+    """Every whole, unedited firmware report over the store's roots (:meth:`qaplib.records.SealedRecords.read`;
+    the first root in :attr:`~qaplib.store.ResultStore.serving_order` holding a key wins: the committed one), in
+    key order: what has been measured, without measuring anything."""
     found: dict[str, dict] = {}
     for root in store.serving_order:
-        for path in sorted((root / "firmware").glob("*.json")):
-            if path.stem not in found and (report := read_report(path, path.stem)) is not None:
-                found[path.stem] = report
+        reports = reports_in(root)
+        for key in reports.keys():
+            if key not in found and (report := reports.read(key)) is not None:
+                found[key] = report
     return [found[key] for key in sorted(found)]
-
-
-def write_report(path: Path, report: dict) -> dict:
-    """Store ``report`` atomically with the checksum :func:`read_report` verifies; returns it as a reader will see it."""
-    return write_sealed_json(path, report)
 
 
 def hls_config_path(run_key: str, phase: int) -> Path:
@@ -77,16 +72,20 @@ def cached_firmware_report(store: ResultStore, run_key: str, phase: int, x, labe
     ``batchnorm`` and ``simulate``: as :func:`qaplib.firmware.report.firmware_report` takes them.
     """
     key = firmware_key(run_key, phase, len(x), rtl, synthesis, latency_cutoff, batchnorm, simulate)
-    found = store.locate(Path("firmware") / f"{key}.json")
-    report = read_report(found, key) if found is not None else None
-    if report is not None:
+    for root in store.serving_order:
+        if (report := reports_in(root).read(key)) is not None:
+            return report
+
+    def measure() -> dict:
+        report = firmware_report(store.load_model(run_key, phase), x, Path(workdir) / key, labels=labels, rtl=rtl,
+                                 synthesis=synthesis, latency_cutoff=latency_cutoff, batchnorm=batchnorm,
+                                 simulate=simulate).to_dict()  # fmt: skip
+        report.update({"run_key": run_key, "phase": phase, "packages": package_versions(),
+                       "platform": current_platform().to_dict()})  # fmt: skip
+        config = (report.get("csim") or {}).get("hls_config")
+        if batchnorm == STAGE and report["quantized"] and config:
+            write_hls_config(config, store.root / hls_config_path(run_key, phase))
         return report
-    report = firmware_report(store.load_model(run_key, phase), x, Path(workdir) / key, labels=labels, rtl=rtl,
-                             synthesis=synthesis, latency_cutoff=latency_cutoff, batchnorm=batchnorm,
-                             simulate=simulate).to_dict()  # fmt: skip
-    report.update({"key": key, "run_key": run_key, "phase": phase, "packages": package_versions(),
-                   "platform": current_platform().to_dict()})  # fmt: skip
-    config = (report.get("csim") or {}).get("hls_config")
-    if batchnorm == STAGE and report["quantized"] and config:
-        write_hls_config(config, store.root / hls_config_path(run_key, phase))
-    return write_report(store.root / "firmware" / f"{key}.json", report)
+
+    waiting = f"waiting for another process that is measuring firmware report {key}"
+    return reports_in(store.root).read_or_make(key, measure, waiting)
