@@ -35,7 +35,8 @@ from qaplib.files import sha256_of_unchanged
 from qaplib.generator.features import FEATURE_NAMES
 from qaplib.generator.settings import CLASS_NAMES
 from qaplib.generator.shards import MANIFEST, manifest_shards, verify_dataset
-from qaplib.inputs import data_file, is_integer
+from qaplib.inputs import data_file
+from qaplib.validation import check_fields, rule
 
 #: Named generated datasets, relative to the data directory.
 NAMED_SOURCES = {"default": "jets-default", "full": "jets-full"}
@@ -55,6 +56,32 @@ PIPELINE_VERSION = 1
 MAX_SPLIT_SEED = 2**32 - 1
 
 
+#: The rules of :class:`DataSpec`'s fields (:mod:`qaplib.validation`); ``fold`` must also be below ``n_folds``.
+DATA_RULES: dict[str, dict] = {
+    "source": rule({"type": "string", "minLength": 1}, "source must be 'default', 'full' or a path, got <value>",
+                   "The jets: 'default' or 'full' (the generated tiers) or the path of a file or folder of jets."),
+    "test_source": rule({"anyOf": [{"type": "null"}, {"type": "string", "minLength": 1}]},
+                        "test_source must be None (the test set is split off source) or one file or folder ('default', "
+                        "'full' or a path), got <value>",
+                        "A separate test set (null: split off source), as the real dataset's own test files."),
+    "test_fraction": rule({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                          "test_fraction must lie in (0, 1), got <value>", "Fraction of source split off as the test set."),
+    "n_folds": rule({"type": "integer", "minimum": 2}, "n_folds must be an integer >= 2, got <value>",
+                    "Folds of the training jets; one fold validates, the rest train."),
+    "fold": rule({"type": "integer", "minimum": 0}, "fold must be an integer in [0, n_folds), got <value>",
+                 "Which fold validates (0 to n_folds - 1)."),
+    "split_seed": rule({"type": "integer", "minimum": 0, "maximum": MAX_SPLIT_SEED},
+                       f"split_seed must be an integer in [0, {MAX_SPLIT_SEED}], got <value>",
+                       "Seeds the test split and the folds."),
+    "max_train_jets": rule({"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]},
+                           "max_train_jets must be a positive integer or None, got <value>",
+                           "Train on at most this many jets (null: all)."),
+    "label_noise": rule({"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                        "label_noise must be a fraction in [0, 1), got <value>",
+                        "Fraction of training and validation labels replaced by random classes (chapter 6)."),
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """Which jets to load and how to split them (all splits deterministic in ``split_seed``)."""
@@ -69,24 +96,9 @@ class DataSpec:
     label_noise: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.source, str) or not self.source:
-            raise InvalidSpecError(f"source must be 'default', 'full' or a path, got {self.source!r}")
-        if self.test_source is not None and (not isinstance(self.test_source, str) or not self.test_source):
-            raise InvalidSpecError("test_source must be None (the test set is split off source) or one file or folder "
-                                   f"('default', 'full' or a path), got {self.test_source!r}")  # fmt: skip
-        if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) \
-                or not 0.0 < self.test_fraction < 1.0:
-            raise InvalidSpecError(f"test_fraction must lie in (0, 1), got {self.test_fraction!r}")
-        if not is_integer(self.n_folds) or self.n_folds < 2:
-            raise InvalidSpecError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
-        if not is_integer(self.fold) or not 0 <= self.fold < self.n_folds:
+        check_fields(DATA_RULES, vars(self))
+        if not self.fold < self.n_folds:
             raise InvalidSpecError(f"fold must be an integer in [0, {self.n_folds}), got {self.fold!r}")
-        if not is_integer(self.split_seed) or not 0 <= self.split_seed <= MAX_SPLIT_SEED:
-            raise InvalidSpecError(f"split_seed must be an integer in [0, {MAX_SPLIT_SEED}], got {self.split_seed!r}")
-        if self.max_train_jets is not None and (not is_integer(self.max_train_jets) or self.max_train_jets < 1):
-            raise InvalidSpecError(f"max_train_jets must be a positive integer or None, got {self.max_train_jets!r}")
-        if isinstance(self.label_noise, bool) or not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
-            raise InvalidSpecError(f"label_noise must be a fraction in [0, 1), got {self.label_noise!r}")
 
 
 @dataclass(frozen=True)

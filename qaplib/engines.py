@@ -54,8 +54,8 @@ class Engine:
 
 
 ENGINES: dict[str, Engine] = {
-    "batched": Engine("batched", 1, "qaplib.engine.phase:train_phase_batched", "qaplib.engine.execute_runs_batched", True),
     "reference": Engine("reference", 1, "qaplib.reference:train_phase", "qaplib.reference.execute_run", False),
+    "batched": Engine("batched", 1, "qaplib.engine.phase:train_phase_batched", "qaplib.engine.execute_runs_batched", True),
 }
 #: Engine name -> version (part of every run key).
 ENGINE_VERSIONS: dict[str, int] = {name: engine.version for name, engine in ENGINES.items()}

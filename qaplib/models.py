@@ -21,19 +21,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qaplib.errors import InvalidSpecError
-from qaplib.inputs import is_integer
+from qaplib.validation import check_fields, check_value, rule
 
 ALLOWED_BITS = (4, 6, 8, 12, 16, 32)
 _ALLOWED_TEXT = "{" + ", ".join(map(str, ALLOWED_BITS)) + "}"
+
+#: The rules of :class:`ModelSpec`'s fields (:mod:`qaplib.validation`); ``bits`` is the one rule for a bit width.
+MODEL_RULES: dict[str, dict] = {
+    "bits": rule({"type": "integer", "enum": list(ALLOWED_BITS)}, f"bits must be one of {_ALLOWED_TEXT}, got <value>",
+                 "Bit width of the weights, biases and hidden activations; 32 is the float model."),
+    "widths": rule({"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}},
+                   "widths must be a non-empty tuple of positive integers, got <value>",
+                   "Neurons of each hidden layer, input side first (the paper's tagger: 64, 32, 32)."),
+    "batchnorm": rule({"type": "boolean"}, "batchnorm must be True or False, got <value>",
+                      "Batch normalisation after each hidden Dense layer."),
+    "l1": rule({"type": "number", "minimum": 0}, "l1 must be a non-negative, finite number, got <value>",
+               "L1 regularisation factor of the Dense kernels."),
+    "input_bits": rule({"anyOf": [{"type": "null"}, {"type": "integer", "enum": list(ALLOWED_BITS[:-1])}]},
+                       f"input_bits must be None or one of {set(ALLOWED_BITS[:-1])}, got <value>",
+                       "Bit width of the quantized inputs; null: float inputs (the paper's choice)."),
+}  # fmt: skip
 
 
 def check_bit_width(value, prefix: str = "") -> int:
     """``value`` if it is one of :data:`ALLOWED_BITS` (an integer, not a bool); else the one error every caller
     gives: "``prefix``bits must be one of {4, 6, 8, 12, 16, 32}, got ..."."""
-    if not is_integer(value) or value not in ALLOWED_BITS:
-        raise InvalidSpecError(f"{prefix}bits must be one of {_ALLOWED_TEXT}, got {value!r}")
-    return value
+    return check_value(MODEL_RULES["bits"], value, prefix)
 N_INPUTS = 16
 N_CLASSES = 5
 
@@ -49,21 +62,8 @@ class ModelSpec:
     input_bits: int | None = None
 
     def __post_init__(self) -> None:
-        check_bit_width(self.bits)
-        if isinstance(self.widths, list):
-            object.__setattr__(self, "widths", tuple(self.widths))
-        if (
-            not isinstance(self.widths, tuple)
-            or not self.widths
-            or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths)
-        ):
-            raise InvalidSpecError(f"widths must be a non-empty tuple of positive integers, got {self.widths!r}")
-        if not isinstance(self.batchnorm, bool):
-            raise InvalidSpecError(f"batchnorm must be True or False, got {self.batchnorm!r}")
-        if isinstance(self.l1, bool) or not isinstance(self.l1, (int, float)) or not 0 <= self.l1 < float("inf"):
-            raise InvalidSpecError(f"l1 must be a non-negative, finite number, got {self.l1!r}")
-        if self.input_bits is not None and (not is_integer(self.input_bits) or self.input_bits not in ALLOWED_BITS[:-1]):
-            raise InvalidSpecError(f"input_bits must be None or one of {set(ALLOWED_BITS[:-1])}, got {self.input_bits!r}")
+        check_fields(MODEL_RULES, vars(self))
+        object.__setattr__(self, "widths", tuple(self.widths))
 
     @property
     def quantized(self) -> bool:

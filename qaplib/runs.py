@@ -29,6 +29,7 @@ from qaplib.models import ModelSpec
 from qaplib.pruning import PAPER_SPARSITIES, measured_sparsity
 from qaplib.records import content_key
 from qaplib.train import TrainSettings
+from qaplib.validation import check_fields, rule
 
 #: Bump when the content or layout of a stored result changes; it is part of every result key.
 #: 2: keys cover the code versions (:func:`code_versions`) and every phase carries the effective BOPs and
@@ -41,6 +42,22 @@ PRUNING_SCHEMES = ("ft", "lt")
 #: Largest run seed: phase seeds are ``seed * 1000 + phase`` and NumPy's legacy seeding stops at 2**32 - 1.
 MAX_SEED = 999_999
 
+#: The rules of :class:`PruningSpec`'s fields (:mod:`qaplib.validation`); the sparsities must also increase.
+PRUNING_RULES: dict[str, dict] = {
+    "scheme": rule({"type": "string", "enum": list(PRUNING_SCHEMES)},
+                   f"pruning scheme must be one of {PRUNING_SCHEMES}, got <value>",
+                   "'ft': each phase fine-tunes the previous one's weights; 'lt': each rewinds to the initial weights "
+                   "(lottery ticket)."),
+    "sparsities": rule({"type": "array", "minItems": 1, "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}},
+                       "sparsities must be a non-empty list of fractions in [0, 1), got <value>",
+                       "Target fraction of Dense weights pruned in each phase, strictly increasing (the paper's 12)."),
+}  # fmt: skip
+#: The rules of :class:`RunSpec`'s own field.
+RUN_RULES: dict[str, dict] = {
+    "seed": rule({"type": "integer", "minimum": 0, "maximum": MAX_SEED}, f"seed must be an integer in [0, {MAX_SEED}], "
+                 "got <value>", "Seeds the initial weights and each phase's shuffling."),
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class PruningSpec:
@@ -50,17 +67,9 @@ class PruningSpec:
     sparsities: tuple[float, ...] = PAPER_SPARSITIES
 
     def __post_init__(self) -> None:
-        if self.scheme not in PRUNING_SCHEMES:
-            raise InvalidSpecError(f"pruning scheme must be one of {PRUNING_SCHEMES}, got {self.scheme!r}")
-        if isinstance(self.sparsities, list):
-            object.__setattr__(self, "sparsities", tuple(self.sparsities))
+        check_fields(PRUNING_RULES, vars(self))
+        object.__setattr__(self, "sparsities", tuple(self.sparsities))
         values = self.sparsities
-        if (
-            not isinstance(values, tuple)
-            or not values
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in values)
-        ):
-            raise InvalidSpecError(f"sparsities must be a non-empty list of fractions in [0, 1), got {values!r}")
         if any(b <= a for a, b in zip(values, values[1:], strict=False)):
             raise InvalidSpecError(f"sparsities must be strictly increasing, got {list(values)}")
 
@@ -79,8 +88,7 @@ class RunSpec:
         for name, kind in (("model", ModelSpec), ("pruning", PruningSpec), ("train", TrainSettings), ("data", DataSpec)):
             if not isinstance(getattr(self, name), kind):
                 raise InvalidSpecError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise InvalidSpecError(f"seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
+        check_fields(RUN_RULES, vars(self))
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))

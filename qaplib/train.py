@@ -13,11 +13,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from qaplib.engines import DEFAULT_ENGINE, TRAINING_ENGINES
-from qaplib.errors import InvalidSpecError
-from qaplib.inputs import is_integer
+from qaplib.validation import check_fields, rule
 
 #: Largest batch: 2**20 jets, more than the training split of the 830k-jet tier.
 MAX_BATCH_SIZE = 2**20
+
+#: The rules of :class:`TrainSettings`' fields (:mod:`qaplib.validation`).
+TRAIN_RULES: dict[str, dict] = {
+    "engine": rule({"type": "string", "enum": list(TRAINING_ENGINES)}, f"engine must be one of {TRAINING_ENGINES}, got <value>",
+                   "How the run is trained: 'batched' (many runs in one compiled step) or 'reference' (Keras fit, the "
+                   "paper's way); part of the run's identity."),
+    "learning_rate": rule({"type": "number", "exclusiveMinimum": 0}, "learning_rate must be a positive, finite number, "
+                          "got <value>", "Adam's learning rate."),
+    "max_epochs": rule({"type": "integer", "minimum": 1}, "max_epochs must be a positive integer, got <value>",
+                       "Epochs per pruning phase at most (the paper: 250)."),
+    "patience": rule({"type": "integer", "minimum": 1}, "patience must be a positive integer, got <value>",
+                     "Epochs without a lower validation loss before a phase stops early (the paper: 10)."),
+    "batch_size": rule({"type": "integer", "minimum": 1, "maximum": MAX_BATCH_SIZE},
+                       f"batch_size must be a positive integer, at most {MAX_BATCH_SIZE:,} (more jets than any dataset's "
+                       "training split; every step holds a batch in memory), got <value>",
+                       "Jets per optimiser step (the paper: 1024)."),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,18 +53,7 @@ class TrainSettings:
     engine: str = DEFAULT_ENGINE
 
     def __post_init__(self) -> None:
-        if self.engine not in TRAINING_ENGINES:
-            raise InvalidSpecError(f"engine must be one of {TRAINING_ENGINES}, got {self.engine!r}")
-        if (isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float))
-                or not 0 < self.learning_rate < float("inf")):
-            raise InvalidSpecError(f"learning_rate must be a positive, finite number, got {self.learning_rate!r}")
-        for name in ("max_epochs", "patience", "batch_size"):
-            value = getattr(self, name)
-            if not is_integer(value) or value < 1:
-                raise InvalidSpecError(f"{name} must be a positive integer, got {value!r}")
-        if self.batch_size > MAX_BATCH_SIZE:
-            raise InvalidSpecError(f"batch_size must be at most {MAX_BATCH_SIZE:,} (more jets than any dataset's training "
-                                   f"split; every step holds a batch in memory), got {self.batch_size!r}")  # fmt: skip
+        check_fields(TRAIN_RULES, vars(self))
 
 
 def set_determinism(seed: int) -> None:
