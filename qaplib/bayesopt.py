@@ -43,7 +43,7 @@ from qaplib.profiles import Profile
 from qaplib.records import SealedRecords, content_key
 from qaplib.runs import PruningSpec, RunSpec, run_key
 from qaplib.store import ResultStore
-from qaplib.sweep import SweepSpec, check_data, local_worker, run_sweep, train_in_worker
+from qaplib.sweep import DEFAULT_POLICY, SweepSpec, TrainingPolicy, check_data, local_worker, run_sweep, train_in_worker
 
 PAPER_BOUNDS = ((8, 128), (4, 64), (4, 64))
 #: Bump when the layout of a recorded trajectory changes; part of every search key.
@@ -237,36 +237,39 @@ def _restored_oracle(search: SearchSpec, recorded: dict, directory: str):
 
 
 def run_search(profile: Profile, search: SearchSpec, store: ResultStore | None = None, executor: str = "local",
-               progress: bool = False) -> list[Trial]:
+               progress: bool = False, policy: TrainingPolicy = DEFAULT_POLICY) -> list[Trial]:
     """Run the search, or read it back from its recorded trajectory; returns the trials in the order they were
     proposed. Resumable after every trial: a resumed search continues from the recorded oracle state.
     """
     store = store or ResultStore()
-    with _quiet_oracle(), _trainer(profile, store, executor, progress) as ensure:
+    with _quiet_oracle(), _trainer(profile, store, executor, progress, policy) as ensure:
         return _search_trials(profile, search, store, ensure)[0]
 
 
 def run_searches(profile: Profile, searches: list[SearchSpec], store: ResultStore | None = None,
-                 executor: str = "local", workers: int | None = None) -> dict[int, list[Trial]]:
+                 executor: str = "local", workers: int | None = None,
+                 policy: TrainingPolicy = DEFAULT_POLICY) -> dict[int, list[Trial]]:
     """Run (or replay) several searches, up to ``workers`` (default: all cores) at once; returns bits -> trials.
 
     A search is sequential (each trial waits for the objective of the ones before it) and trains one
     run at a time, so searches of different bit widths run side by side, one worker process each.
     Each search's trials are exactly those :func:`run_search` proposes: searches share nothing.
     """
-    return run_study(profile, searches, store, executor, workers, retrain=False)
+    return run_study(profile, searches, store, executor, workers, retrain=False, policy=policy)
 
 
 def run_study(profile: Profile, searches: list[SearchSpec], store: ResultStore | None = None,
               executor: str = "local", workers: int | None = None, retrain: bool = True,
-              scheduler: str | None = None, security=None) -> dict[int, list[Trial]]:
+              scheduler: str | None = None, security=None,
+              policy: TrainingPolicy = DEFAULT_POLICY) -> dict[int, list[Trial]]:
     """Run (or read back) the searches side by side and then retrain each search's architectures; returns bits -> trials.
 
     Up to ``workers`` (default: all cores) searches at once. With the local executor each search keeps one
     worker process for all its trials and retrainings, so imports, data loading and the compilation of an
     architecture (which its retraining reuses) are paid once per search, not once per run. The retrainings
     are :func:`retrain_sweep`'s runs, stored like any other. ``scheduler``/``security``: a Dask scheduler
-    for ``executor='dask'`` (as in :func:`qaplib.sweep.run_sweep`).
+    for ``executor='dask'`` (as in :func:`qaplib.sweep.run_sweep`). ``policy``: whether missing runs may be trained
+    (:class:`qaplib.sweep.TrainingPolicy`).
     """
     if workers is not None:
         check_count("workers", workers)
@@ -275,7 +278,7 @@ def run_study(profile: Profile, searches: list[SearchSpec], store: ResultStore |
     store.remove_stale_temporaries()
 
     def one(search: SearchSpec) -> list[Trial]:
-        with _trainer(profile, store, executor, False, scheduler, security) as ensure:
+        with _trainer(profile, store, executor, False, policy, scheduler, security) as ensure:
             trials = _search_trials(profile, search, store, ensure)[0]
             if retrain:
                 for spec in retrain_sweep(profile, {search.bits: trials}).runs:
@@ -349,8 +352,8 @@ def _quiet_oracle():
 
 
 @contextlib.contextmanager
-def _trainer(profile: Profile, store: ResultStore, executor: str, progress: bool, scheduler: str | None = None,
-             security=None):
+def _trainer(profile: Profile, store: ResultStore, executor: str, progress: bool, policy: TrainingPolicy,
+             scheduler: str | None = None, security=None):
     """A function that makes sure one run is stored (training it if missing) and returns True.
 
     Local: every run in one persistent worker process (:func:`qaplib.sweep.local_worker`). Dask: each run is
@@ -360,12 +363,12 @@ def _trainer(profile: Profile, store: ResultStore, executor: str, progress: bool
         raise InvalidSpecError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if executor == "local":
         with local_worker() as worker:
-            yield lambda spec: bool(train_in_worker(worker, [spec], store))
+            yield lambda spec: bool(train_in_worker(worker, [spec], store, policy))
         return
 
     def by_sweep(spec: RunSpec) -> bool:
         report = run_sweep(SweepSpec(name=f"BO run {run_key(spec)[:8]}", runs=(spec,)), store, executor=executor,
-                           scheduler=scheduler, workers=1, progress=progress, security=security)  # fmt: skip
+                           scheduler=scheduler, workers=1, progress=progress, security=security, policy=policy)  # fmt: skip
         if report.failed:
             raise RuntimeError(f"BO run {spec.model.widths} failed:\n{next(iter(report.failed.values()))}")
         return True

@@ -194,12 +194,14 @@ def execute_notebook(name: str, parameters: dict, output_dir: Path = SCRATCH_BOO
 
 
 def execute_all(profile: str, parameter_file: str | Path | None = None, only: list[str] | None = None,
-                output_dir: Path = SCRATCH_BOOK_DIR, source: str | None = None, test_source: str | None = None) -> list[Path]:
+                output_dir: Path = SCRATCH_BOOK_DIR, source: str | None = None, test_source: str | None = None,
+                store_only: bool = False) -> list[Path]:
     """Execute every notebook (or ``only`` those) under ``profile``; returns the executed files.
 
     A parameter file's top-level scalars apply to every notebook; a key named like a notebook
     (``01_dataset: {seed: 3}``) applies to that notebook only. ``source`` / ``test_source`` (a
-    real-data file) reach every notebook. All parameters are checked before the first notebook runs.
+    real-data file) reach every notebook, and so does ``store_only`` when set (a missing run stops a notebook before
+    any training). All parameters are checked before the first notebook runs.
     """
     get_profile(profile)
     extra = read_parameter_file(parameter_file)
@@ -209,12 +211,13 @@ def execute_all(profile: str, parameter_file: str | Path | None = None, only: li
         raise InvalidSpecError(f"unknown notebooks {unknown}; available: {notebook_names()}")
     shared = {k: v for k, v in extra.items() if k not in notebook_names()}
     data = {k: v for k, v in (("source", source), ("test_source", test_source)) if v is not None}
+    forced = {"store_only": True} if store_only else {}
     if data:
         from qaplib.data import source_path
 
         for value in data.values():
             source_path(value)
-    planned = {name: {"profile": profile, **data, **shared, **extra.get(name, {})} for name in names}
+    planned = {name: {"profile": profile, **data, **shared, **extra.get(name, {}), **forced} for name in names}
     for name, parameters in planned.items():
         check_parameters(name, parameters)
     return [execute_notebook(name, parameters, output_dir) for name, parameters in planned.items()]

@@ -100,14 +100,11 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         raise QapError("--publish writes the book's chapters; give either --publish or --out")
     if args.publish:  # new results join the committed store, unless QAP_RESULTS_DIR names another one
         os.environ.setdefault("QAP_RESULTS_DIR", str(COMMITTED_ROOT))
-    if args.store_only:  # the notebooks' kernels inherit it: a missing run stops them before any training
-        from qaplib.sweep import STORE_ONLY_VARIABLE
-
-        os.environ[STORE_ONLY_VARIABLE] = "1"
     out = published_dir(args.profile) if args.publish else Path(args.out) if args.out else SCRATCH_BOOK_DIR
     writable_directory(out, "output folder")
     try:
-        executed = execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source)
+        executed = execute_all(args.profile, args.params, args.only, out, source=args.source, test_source=args.test_source,
+                               store_only=args.store_only)
     except PapermillExecutionError as exc:
         if exc.ename not in _error_names(QapError):  # a fault in a notebook or the library, not in the input
             raise

@@ -31,9 +31,9 @@ from qaplib.profiles import Profile, get_profile
 from qaplib.provenance import provenance
 
 #: Parameters every chapter declares, with what they may hold.
-COMMON_PARAMETERS = ("profile", "source", "test_source", "executor", "workers", "figure_dir")
+COMMON_PARAMETERS = ("profile", "source", "test_source", "executor", "workers", "store_only", "figure_dir")
 #: Parameters that change where or how fast results are computed, never what they are (kept out of provenance).
-PLACEMENT_PARAMETERS = ("executor", "workers", "figure_dir")
+PLACEMENT_PARAMETERS = ("executor", "workers", "store_only", "figure_dir")
 
 
 def injected_parameter_names(history: list[str]) -> set[str]:
@@ -68,11 +68,9 @@ def check_declared(notebook: str, declared, history: list[str] | None = None) ->
 
 
 def quiet_libraries() -> None:
-    """Keep TensorFlow/XLA/absl chatter out of executed notebooks (worker processes inherit the setting)."""
-    from qaplib.sweep import QUIET_WORKERS_VARIABLE
-
+    """Keep TensorFlow/XLA/absl chatter out of executed notebooks (the training workers are quietened by the
+    notebook's :class:`qaplib.sweep.TrainingPolicy`)."""
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # TensorFlow's own C++ notices in this kernel
-    os.environ[QUIET_WORKERS_VARIABLE] = "1"  # XLA's "Compiled cluster" (absl) lines in training workers
     import tensorflow as tf
 
     # retracing notices from per-model predict calls; TensorFlow sets its logger to INFO on first use in
@@ -113,8 +111,17 @@ class NotebookRun:
     figure_dir: Path
     executor: str = "local"
     workers: int | None = None
+    store_only: bool = False
     data_fingerprints: set[str] = field(default_factory=set)
     result_keys: list[str] = field(default_factory=list)
+
+    @property
+    def policy(self):
+        """How this notebook's missing runs may be trained (:class:`qaplib.sweep.TrainingPolicy`): only if
+        ``store_only`` is False, in workers whose native log lines stay out of the notebook's output."""
+        from qaplib.sweep import TrainingPolicy
+
+        return TrainingPolicy(store_only=self.store_only, quiet_workers=True)
 
     @property
     def data_fingerprint(self) -> str | None:
@@ -144,7 +151,7 @@ class NotebookRun:
         from qaplib.tables import results_frame
 
         store = ResultStore()
-        report = run_sweep(sweep, store, executor=self.executor, workers=self.workers)
+        report = run_sweep(sweep, store, executor=self.executor, workers=self.workers, policy=self.policy)
         if report.failed:
             raise RuntimeError(f"{len(report.failed)} runs failed; first error:\n{next(iter(report.failed.values()))}")
         frame = results_frame(store, sweep)
@@ -210,4 +217,5 @@ def start(notebook: str, namespace) -> NotebookRun:
     recorded = {k: as_list(v, k) if isinstance(v, str) and v.lstrip().startswith("[") else v
                 for k, v in parameters.items() if k not in PLACEMENT_PARAMETERS}  # fmt: skip
     return NotebookRun(notebook=f"notebooks/{notebook}", parameters=recorded, profile=profile,
-                       figure_dir=Path(parameters["figure_dir"]), executor=parameters["executor"], workers=parameters["workers"])
+                       figure_dir=Path(parameters["figure_dir"]), executor=parameters["executor"], workers=parameters["workers"],
+                       store_only=parameters["store_only"])

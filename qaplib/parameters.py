@@ -54,6 +54,10 @@ def _workers(name: str, value) -> None:
                                f"got {value!r}")  # fmt: skip
 
 
+def _flag(name: str, value) -> None:
+    check_type(name, value, bool)
+
+
 def _seed_up_to(maximum: int) -> Callable[[str, object], None]:
     """The rule of a seed: an integer in [0, ``maximum``]."""
 
@@ -128,6 +132,7 @@ RULES: dict[str, Callable[[str, object], None]] = {
     "executor": _executor,
     "workers": _workers,
     "figure_dir": _figure_dir,
+    "store_only": _flag,
     "seed": _optional_run_seed,
     "search_seed": _search_seed,
     "n_samples": _test_jet_count,

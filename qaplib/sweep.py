@@ -147,20 +147,37 @@ def sweep_status(sweep: SweepSpec, store: ResultStore) -> SweepStatus:
 #: a sweep that is stopped resumes each run after its last finished phase; a stored run's checkpoint is deleted.
 CHECKPOINT_DIR = "checkpoints"
 
-#: Set (by :func:`qaplib.notebook.start`) to keep workers' native log lines (XLA, absl) out of a notebook's output.
-QUIET_WORKERS_VARIABLE = "QAP_QUIET_WORKERS"
-#: Set (to anything but empty) by ``qap figures --store-only``: every run must come from the store, none is trained.
-STORE_ONLY_VARIABLE = "QAP_STORE_ONLY"
+@dataclass(frozen=True)
+class TrainingPolicy:
+    """Whether and how missing runs may be trained: passed explicitly from the CLI and the notebooks to the library.
+
+    Attributes:
+        store_only: every run must come from the store; a missing one stops the caller before any training
+            (``qap figures --store-only``, the notebooks' ``store_only`` parameter).
+        quiet_workers: training processes point their native stderr (XLA's and absl's log lines) at /dev/null, so
+            that they do not fill a notebook's output; a failed job's traceback still comes back as its error.
+    """
+
+    store_only: bool = False
+    quiet_workers: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("store_only", "quiet_workers"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidSpecError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def refuse_missing(self, missing: int, total: int, what: str) -> None:
+        """Raise before any training when runs must come from the store and ``missing`` of them are not there."""
+        if missing and self.store_only:
+            raise InvalidSpecError(
+                f"{missing} of the {total} runs of {what} are not in the result store, and store_only is set "
+                "(qap figures --store-only) so nothing is trained: train them first, for example with "
+                "`qap sweep --profile NAME --store results`, then publish again"
+            )
 
 
-def refuse_training_if_store_only(missing: int, total: int, what: str) -> None:
-    """Raise before any training when :data:`STORE_ONLY_VARIABLE` is set and ``missing`` runs are not stored."""
-    if missing and os.environ.get(STORE_ONLY_VARIABLE):
-        raise InvalidSpecError(
-            f"{missing} of the {total} runs of {what} are not in the result store, and {STORE_ONLY_VARIABLE} is set "
-            "(qap figures --store-only) so nothing is trained: train them first, for example with "
-            "`qap sweep --profile NAME --store results`, then publish again"
-        )
+#: The policy of a caller that names none: missing runs are trained, the workers' stderr is left as it is.
+DEFAULT_POLICY = TrainingPolicy()
 
 
 def _silence_native_stderr() -> None:
@@ -173,17 +190,19 @@ def _silence_native_stderr() -> None:
     os.close(devnull)
 
 
-def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str) -> list[tuple[str, str | None]]:
+def _execute_and_store(spec_jsons: list[str], keys: list[str], store_root: str,
+                       quiet: bool = False) -> list[tuple[str, str | None]]:  # fmt: skip
     """Worker body of one job: train its specs, save each result; returns [(key, error text or None)].
 
     A batched job goes to the engine as one batch (one thread, like a reference worker, so that float
     round-off does not depend on the machine); a reference job is one run (:func:`qaplib.lifecycle.train_runs`). A job
-    that fails is recorded as failed for each of its runs, and the sweep goes on.
+    that fails is recorded as failed for each of its runs, and the sweep goes on. ``quiet``: silence this
+    process's native stderr first (:attr:`TrainingPolicy.quiet_workers`).
     """
     from qaplib.checkpoints import remove_checkpoint
     from qaplib.lifecycle import train_runs
 
-    if os.environ.get(QUIET_WORKERS_VARIABLE):
+    if quiet:
         _silence_native_stderr()
     store = ResultStore(store_root)
     specs = [RunSpec.from_json(raw) for raw in spec_jsons]
@@ -249,6 +268,7 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = True,
     security=None,
+    policy: TrainingPolicy = DEFAULT_POLICY,
 ) -> SweepReport:
     """Compute the sweep's missing runs and store them; finished runs are never redone.
 
@@ -256,6 +276,7 @@ def run_sweep(
     the Dask scheduler at ``scheduler`` (``tcp://host:port``) or, without one, a LocalCluster of
     ``workers`` single-threaded processes (:func:`local_cluster`). ``security``: the credentials for a
     TLS scheduler (:func:`qaplib.cluster.tls_security`). ``progress`` shows a bar on a terminal, never in a notebook's output.
+    ``policy``: whether missing runs may be trained, and whether the workers' native stderr is silenced.
     Every input, the scheduler's reachability and the data are checked before any training starts.
     """
     if executor not in EXECUTORS:
@@ -270,7 +291,7 @@ def run_sweep(
     store.remove_stale_temporaries()
     keys = sweep_keys(sweep)
     todo = [(spec, key) for spec, key in zip(sweep.runs, keys, strict=True) if not store.is_complete(key)]
-    refuse_training_if_store_only(len(todo), len(keys), sweep.name)
+    policy.refuse_missing(len(todo), len(keys), sweep.name)
     check_data([spec.data for spec, _ in todo])
     computed: list[str] = []
     failed: dict[str, str] = {}
@@ -279,12 +300,12 @@ def run_sweep(
         reused = tuple(key for key in keys if key not in {k for _, k in todo})
         if todo:
             computed, failed = _train(todo, len(keys), len(reused), store, executor, scheduler, workers, progress,
-                                      security, sweep.name)  # fmt: skip
+                                      security, sweep.name, policy.quiet_workers)  # fmt: skip
     return SweepReport(computed=tuple(computed), reused=reused, failed=failed)
 
 
 def _train(todo, n_runs: int, n_reused: int, store, executor, scheduler, workers, progress, security,
-           name: str) -> tuple[list[str], dict[str, str]]:  # fmt: skip
+           name: str, quiet: bool) -> tuple[list[str], dict[str, str]]:  # fmt: skip
     """The training half of :func:`run_sweep`: plan the jobs of ``todo``, run them; returns the keys computed and the
     errors of the runs that failed (``n_runs``, ``n_reused``: the sweep's size and its stored runs, for the bar)."""
     computed: list[str] = []
@@ -292,7 +313,7 @@ def _train(todo, n_runs: int, n_reused: int, store, executor, scheduler, workers
     cores = os.cpu_count() or 1
     planned = plan_jobs(todo, workers or cores)
     workers = workers or min(cores, len(planned))
-    jobs = [([spec.to_json() for spec, _ in job], [key for _, key in job], str(store.root)) for job in planned]
+    jobs = [([spec.to_json() for spec, _ in job], [key for _, key in job], str(store.root), quiet) for job in planned]
     runner = _run_dask if executor == "dask" else _run_local
     with tqdm(total=n_runs, initial=n_reused, unit="run", desc=name, disable=None if progress else True) as bar:
         for outcomes in runner(jobs, workers, scheduler, security):
@@ -324,14 +345,14 @@ def local_worker():
         yield pool
 
 
-def train_in_worker(worker, specs: list[RunSpec], store: ResultStore) -> list[str]:
-    """Train and store the ``specs`` missing from ``store`` as one job in ``worker`` (:func:`local_worker`);
-    returns their keys. A failed job raises :class:`RuntimeError` with the worker's traceback."""
+def train_in_worker(worker, specs: list[RunSpec], store: ResultStore, policy: TrainingPolicy = DEFAULT_POLICY) -> list[str]:
+    """Train and store the ``specs`` missing from ``store`` as one job in ``worker`` (:func:`local_worker`), as
+    ``policy`` allows; returns their keys. A failed job raises :class:`RuntimeError` with the worker's traceback."""
     keys = [run_key(spec) for spec in specs]
     todo = [(spec, key) for spec, key in zip(specs, keys, strict=True) if not store.is_complete(key)]
-    refuse_training_if_store_only(len(todo), len(keys), "a Bayesian-optimisation search")
+    policy.refuse_missing(len(todo), len(keys), "a Bayesian-optimisation search")
     if todo:
-        job = ([spec.to_json() for spec, _ in todo], [key for _, key in todo], str(store.root))
+        job = ([spec.to_json() for spec, _ in todo], [key for _, key in todo], str(store.root), policy.quiet_workers)
         errors = [error for _, error in worker.submit(_execute_and_store, *job).result() if error is not None]
         if errors:
             raise RuntimeError(f"training {len(todo)} run(s) failed:\n{errors[0]}")

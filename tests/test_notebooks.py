@@ -219,3 +219,20 @@ def test_a_parameter_resolved_from_none_is_recorded_with_its_value(tmp_path):
     assert run.parameters == {"bits": [32, 12, 6, 4], "search_seed": 0}
     with pytest.raises(InvalidSpecError, match="has no parameter 'bit'"):
         run.resolved("bit", [32])
+
+
+@pytest.mark.slow
+def test_store_only_reaches_every_notebook_as_a_parameter_and_stops_one_with_a_missing_run(tmp_path, monkeypatch):
+    """``qap figures --store-only`` passes ``store_only=True`` to each notebook (no environment variable): a chapter
+    whose runs are not stored stops before any training, naming the fix."""
+    from papermill import PapermillExecutionError
+
+    from qaplib.book import execute_all
+
+    monkeypatch.setenv("QAP_RESULTS_DIR", str(tmp_path / "empty-store"))
+    with pytest.raises(PapermillExecutionError, match="not in the result store.*store_only is set") as stopped:
+        execute_all("smoke", only=["03_pruning_schemes"], output_dir=tmp_path / "out", store_only=True)
+    assert "qap sweep --profile NAME" in str(stopped.value)
+    executed = nbformat.read(tmp_path / "out" / "03_pruning_schemes.ipynb", as_version=4)
+    assert executed.metadata.papermill.parameters["store_only"] is True
+    assert not list((tmp_path / "empty-store").rglob("weights.npz"))  # nothing was trained

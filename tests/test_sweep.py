@@ -274,23 +274,26 @@ def test_status_counts_the_missing_runs_under_way_from_their_checkpoints(tmp_pat
 
 
 @pytest.mark.slow
-def test_store_only_trains_nothing_and_names_the_fix(tmp_path, monkeypatch):
-    """With QAP_STORE_ONLY (qap figures --store-only) a missing run stops a sweep, and a BO search's worker,
-    before any training; a run already stored is reused as always."""
+def test_store_only_trains_nothing_and_names_the_fix(tmp_path):
+    """With a store-only policy (qap figures --store-only) a missing run stops a sweep, and a BO search's worker,
+    before any training; a run already stored is reused as always. The policy is passed, not read from the
+    environment."""
     from qaplib.errors import InvalidSpecError
-    from qaplib.sweep import STORE_ONLY_VARIABLE, local_worker, train_in_worker
+    from qaplib.sweep import TrainingPolicy, local_worker, train_in_worker
 
     sweep = SweepSpec.from_grid(SMOKE_GRID)
     first = SweepSpec("first", sweep.runs[:1])
     run_sweep(first, ResultStore(tmp_path), workers=1, progress=False)  # stored before the switch
-    monkeypatch.setenv(STORE_ONLY_VARIABLE, "1")
-    report = run_sweep(first, ResultStore(tmp_path), workers=1, progress=False)
+    store_only = TrainingPolicy(store_only=True)
+    report = run_sweep(first, ResultStore(tmp_path), workers=1, progress=False, policy=store_only)
     assert report.reused == tuple(sweep_keys(first)) and not report.computed
     with pytest.raises(InvalidSpecError, match=rf"{len(sweep.runs) - 1} of the {len(sweep.runs)} runs of .* are not in "
                                                r"the result store.*qap sweep --profile NAME --store results"):  # fmt: skip
-        run_sweep(sweep, ResultStore(tmp_path), workers=1, progress=False)
+        run_sweep(sweep, ResultStore(tmp_path), workers=1, progress=False, policy=store_only)
     with local_worker() as worker, pytest.raises(InvalidSpecError, match="1 of the 1 runs of a Bayesian"):
-        train_in_worker(worker, [sweep.runs[1]], ResultStore(tmp_path))
+        train_in_worker(worker, [sweep.runs[1]], ResultStore(tmp_path), store_only)
+    with pytest.raises(InvalidSpecError, match="store_only must be True or False"):
+        TrainingPolicy(store_only="yes")
     assert list(sweep_status(sweep, ResultStore(tmp_path)).done) == sweep_keys(first)
 
 
