@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qaplib import metrics
+from qaplib import columns, metrics
 from qaplib.data import PIPELINE_VERSION, DataSpec, JetData, load_jets, source_fingerprint
 from qaplib.engines import ENGINE_VERSIONS
 from qaplib.errors import InvalidSpecError
@@ -185,14 +185,14 @@ def configure_tensorflow(threads: int = 1) -> None:
 
 #: Phase columns that depend on the weights alone: a record stored before one existed, or made under an older
 #: definition of it, is filled in from its stored weights (:func:`fill_in_weight_metrics`), never retrained.
-WEIGHT_METRICS = ("bops", "effective_bops", "effective_sparsity")
+WEIGHT_METRICS = columns.WEIGHT_METRICS
 #: The definition of the weight-derived columns, noted in every record's ``meta["weight_metrics_version"]``
 #: (absent: 1). 2: the effective counts are taken from the trained quantized weights, which the firmware of the
 #: trained network implements (batch normalisation is a stage of its own); 1 took them from the weights folded
 #: with batch normalisation and rounded back onto the quantizer's grid, a different network.
 WEIGHT_METRICS_VERSION = 2
 #: The columns whose definition a version change can move (the paper's count never changes).
-VERSIONED_WEIGHT_METRICS = ("effective_bops", "effective_sparsity")
+VERSIONED_WEIGHT_METRICS = columns.VERSIONED_WEIGHT_METRICS
 
 
 def weight_metrics(model) -> dict:

@@ -12,12 +12,13 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from qaplib.columns import METRIC_DISPLAY, METRIC_NAMES
 from qaplib.store import ResultStore
 from qaplib.sweep import SweepSpec, sweep_keys
 
 CONFIG_COLUMNS = ("bits", "scheme", "batchnorm", "l1", "label_noise", "widths")
-METRIC_COLUMNS = ("accuracy", "macro_auc", "bops", "effective_bops", "neural_efficiency", "aiq", "sparsity", "effective_sparsity",
-                  *(f"auc_{c}" for c in "gqwzt"), *(f"bkg_eff_{c}" for c in "gqwzt"))  # fmt: skip
+#: The metric columns :func:`summarise` averages over folds (:mod:`qaplib.columns`).
+METRIC_COLUMNS = METRIC_NAMES
 
 
 def results_frame(store: ResultStore, sweep: SweepSpec) -> pd.DataFrame:
@@ -64,26 +65,20 @@ def summarise(frame: pd.DataFrame, by: list[str] | tuple[str, ...] = CONFIG_COLU
 
 # ---------------------------------------------------------------- tables as the book shows them
 
-#: Column -> (header, kind) for the columns the book shows; kinds are the formats of :data:`FORMATS`.
+#: Column -> (header, kind) for the columns the book shows; kinds are the formats of :data:`FORMATS`. The metric
+#: columns' come from their declaration (:data:`qaplib.columns.METRIC_DISPLAY`); these are the others.
 DISPLAY = {
     "bits": ("bits", "bits"),
     "scheme": ("pruning", "text"),
     "variant": ("variant", "text"),
     "label_noise": ("random labels", "percent"),
-    "sparsity": ("weights pruned", "percent"),
     "weights pruned": ("weights pruned", "percent"),
-    "accuracy": ("test accuracy", "accuracy"),
-    "macro_auc": ("macro AUC", "number"),
-    "bops": ("BOPs", "count"),
     "BOPs": ("BOPs", "count"),
-    "effective_bops": ("effective BOPs", "count"),
-    "effective_sparsity": ("weights zero in firmware", "percent"),
     "added by quantization": ("zeroed by quantization", "percent"),
     "effective / paper": ("effective / paper BOPs", "number"),
-    "neural_efficiency": ("neural efficiency", "number"),
-    "aiq": ("aIQ", "number"),
     "epochs": ("epochs", "count"),
     "folds": ("folds", "count"),
+    **METRIC_DISPLAY,
 }
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qaplib.columns import VERIFIED
 from qaplib.errors import InvalidSpecError
 from qaplib.platform import Platform, current_platform, same_kind
 from qaplib.profiles import Profile, get_profile
@@ -49,7 +50,7 @@ from qaplib.store import COMMITTED_ROOT, ResultStore
 from qaplib.sweep import SweepSpec, run_sweep, sweep_keys
 
 #: Metrics compared (the ones the book's figures and claims are made of).
-COMPARED_METRICS = ("accuracy", "macro_auc", "neural_efficiency", "bops", "effective_bops")
+COMPARED_METRICS = VERIFIED
 #: Phases pruned up to this target sparsity are averaged together; the phases beyond, apart.
 COLLAPSE_SPARSITY = 0.9
 #: The profiles whose committed folds calibrate the test for runs from another platform kind.

@@ -105,3 +105,20 @@ def test_a_reference_run_is_deterministic_and_keeps_masks():
         assert 0 < row["neural_efficiency"] <= 1 and 0.5 <= row["macro_auc"] <= 1
         assert {"auc_g", "bkg_eff_t", "aiq", "epochs", "seconds"} <= set(row)
     assert len(first.curves) == 2 and len(first.curves[0]["loss"]) == first.phases[0]["epochs"]
+
+
+def test_a_phase_row_has_exactly_the_declared_metric_columns():
+    """:mod:`qaplib.columns` declares the metrics once; :func:`qaplib.runs.evaluate` computes exactly those (the
+    measured sparsity is added beside it by :func:`qaplib.runs.phase_row`)."""
+    from qaplib import columns
+    from qaplib.data import JetData
+    from qaplib.models import build_model
+    from qaplib.runs import evaluate
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 16)).astype(np.float32), np.arange(400) % 5
+    jets = JetData(x, y, x, y, x, y, np.zeros(16), np.ones(16), "test", "random")
+    row = evaluate(build_model(ModelSpec(bits=6)), jets)
+    assert sorted({*row, "sparsity"}) == sorted(columns.METRIC_NAMES)
+    assert set(columns.VERIFIED) <= set(columns.METRIC_NAMES)
+    assert set(columns.VERSIONED_WEIGHT_METRICS) <= set(columns.WEIGHT_METRICS)
