@@ -253,6 +253,79 @@ def dataset_shards(directory: Path) -> list[dict]:
     return shards
 
 
+def manifest_problems(directory: Path) -> list[str]:
+    """What is inconsistent in a generated dataset's manifest, beyond its shards' hashes: its settings must be ones the
+    generator takes (and a named tier's its own), and it must list exactly the shards those settings plan, each of its
+    class with at most the jets planned. Catches a manifest rewritten around a removed or an added shard."""
+    import dataclasses
+
+    from qaplib.generator.settings import TIERS, GeneratorSettings
+    from qaplib.generator.shards import plan
+
+    try:
+        manifest = json.loads((Path(directory) / MANIFEST).read_text())
+        raw = dict(manifest["settings"])
+        raw["pythia_extra"] = tuple(raw.get("pythia_extra", ()))
+        settings = GeneratorSettings(**raw)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{Path(directory) / MANIFEST}: its settings are not the generator's ({type(exc).__name__}: {exc})"]
+    problems = []
+    tier = manifest.get("tier")
+    if tier in ("default", "full") and settings != TIERS[tier]:
+        changed = sorted(k for k, v in dataclasses.asdict(settings).items() if v != getattr(TIERS[tier], k))
+        problems.append(f"the manifest says tier {tier!r} but its settings differ from that tier's in {changed}")
+    planned = {task.file_name: task for task in plan(settings)}
+    listed = {shard.get("file"): shard for shard in manifest.get("shards", [])}
+    for name in sorted(set(planned) - set(listed)):
+        problems.append(f"the manifest does not list shard {name}, which its settings plan")
+    for name in sorted(set(listed) - set(planned)):
+        problems.append(f"the manifest lists shard {name}, which its settings do not plan")
+    for name in sorted(set(planned) & set(listed)):
+        task, shard = planned[name], listed[name]
+        n_jets = shard.get("n_jets")
+        if shard.get("class") != task.class_name or not isinstance(n_jets, int) or not 0 < n_jets <= task.n_jets:
+            problems.append(f"shard {name}: its manifest entry (class {shard.get('class')!r}, {n_jets!r} jets) is "
+                            f"not what its settings plan (class {task.class_name!r}, up to {task.n_jets} jets)")  # fmt: skip
+    return problems
+
+
+def package_differences(directory: Path) -> list[str]:
+    """The generator's packages whose installed version differs from the one that made the dataset (its manifest's
+    ``packages``): a regeneration here would not be byte-identical. Reported, not refused: the data stays valid."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        recorded = dict(json.loads((Path(directory) / MANIFEST).read_text()).get("packages", {}))
+    except (OSError, ValueError, TypeError):
+        return []
+    differences = []
+    for name, made_with in sorted(recorded.items()):
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "absent"
+        if installed != made_with:
+            differences.append(f"made with {name} {made_with}, installed here: {installed}")
+    return differences
+
+
+def dataset_problems(directory: Path) -> list[str]:
+    """Every problem of a generated dataset folder: missing or edited shards (their hashes), an inconsistent manifest
+    (:func:`manifest_problems`), and shards whose content is not a generated shard's (:func:`_check_generated_shard`:
+    jet counts, finite features, labels of the shard's class). Empty if sound. ``qap data verify`` reports these."""
+    problems = verify_dataset(directory) + manifest_problems(directory)
+    if problems:
+        return problems
+    for shard in manifest_shards(directory):
+        try:
+            _check_generated_shard(pd.read_parquet(shard["path"]), shard)
+        except DatasetError as exc:
+            problems.append(str(exc))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{Path(shard['path']).name} is not a readable Parquet file ({type(exc).__name__})")
+    return problems
+
+
 def read_generated(path: Path) -> JetTable:
     """A generated dataset directory: Parquet shards checked against ``manifest.json``.
 
@@ -263,7 +336,7 @@ def read_generated(path: Path) -> JetTable:
         dataset_shards(path)
     except ValueError as exc:
         raise DatasetError(f"{exc}; regenerate the dataset with `{regenerate_command(path)}`") from None
-    problems = verify_dataset(path)
+    problems = verify_dataset(path) + manifest_problems(path)
     if problems:
         raise DatasetError(f"{path}: dataset is incomplete or modified: {problems[0]}; "
                            f"(re)generate it with `{regenerate_command(path)}`")  # fmt: skip

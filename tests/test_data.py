@@ -368,3 +368,48 @@ def test_generated_data_with_its_manifest_rewritten_is_still_checked_for_content
     (directory / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DatasetError, match=message):
         data.read_jets(str(directory))
+    assert any(re.search(message, problem) for problem in data.dataset_problems(directory))  # what qap data verify prints
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("entry removed", r"does not list shard g-000\.parquet, which its settings plan"),
+    ("other tier", r"says tier 'default' but its settings differ from that tier's in \['jets_per_shard'"),
+    ("more jets", r"shard g-000\.parquet: its manifest entry .* not what its settings plan"),
+    ("bad settings", "its settings are not the generator's"),
+])  # fmt: skip
+def test_a_manifest_rewritten_around_a_removed_shard_or_other_settings_is_refused(tmp_path, smoke_dataset, edit, message):
+    """issue 32's audit: a manifest entry removed (fewer jets), or settings that are not the named tier's or not the
+    generator's at all, passed every hash check. The manifest is now checked against the shards its settings plan."""
+    import json
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    if edit == "entry removed":
+        manifest["shards"] = [shard for shard in manifest["shards"] if shard["file"] != "g-000.parquet"]
+    elif edit == "other tier":
+        manifest["tier"] = "default"
+    elif edit == "more jets":
+        manifest["shards"][0]["n_jets"] = 10**6
+    else:
+        manifest["settings"]["jets_per_eventt"] = 2
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert any(re.search(message, problem) for problem in data.dataset_problems(directory)), data.dataset_problems(directory)
+    with pytest.raises(DatasetError, match=message):
+        data.read_jets(str(directory))
+    assert data.dataset_problems(smoke_dataset) == []
+
+
+def test_other_generator_package_versions_are_noted_not_refused(tmp_path, smoke_dataset):
+    import json
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_dataset, directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["packages"]["pythia8mc"] = "8.999.0"
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert data.package_differences(directory) == ["made with pythia8mc 8.999.0, installed here: 8.317.2"]
+    assert data.package_differences(smoke_dataset) == []
+    assert data.dataset_problems(directory) == []
