@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import sys
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -172,10 +173,16 @@ def trajectories_in(root: Path) -> SealedRecords:
 
 
 def read_trajectory(store: ResultStore, key: str) -> Trajectory | None:
-    """The longest whole, unedited trajectory of ``key`` over the store's roots (a trajectory only grows, so the
-    longest one knows most); None where none is recorded. Reads files only: no oracle, no GP."""
+    """The whole, unedited trajectory of ``key`` over the store's roots; None where none is recorded. Reads files
+    only: no oracle, no GP.
+
+    The committed root is read first (:attr:`~qaplib.store.ResultStore.serving_order`). A trajectory in a later root
+    replaces it only where it extends it (a search continued to a larger budget begins with the same trials), since a
+    trajectory only grows; one that disagrees with it is not served, and is named on stderr, so that a record in a
+    scratch store can never rewrite a committed search.
+    """
     found = None
-    for root in store.roots:
+    for root in store.serving_order:
         record = trajectories_in(root).read(key)
         if record is None:
             continue
@@ -186,8 +193,13 @@ def read_trajectory(store: ResultStore, key: str) -> Trajectory | None:
             trajectory = Trajectory(key, trials, proposed_on, bool(record["exhausted"]), dict(record["oracle"]))
         except UNREADABLE:  # a sealed record of another shape: as if absent
             continue
-        if found is None or len(trajectory.trials) > len(found.trials):
+        if found is None:
             found = trajectory
+        elif trajectory.trials[: len(found.trials)] == found.trials:
+            found = trajectory if len(trajectory.trials) > len(found.trials) else found
+        elif found.trials[: len(trajectory.trials)] != trajectory.trials:
+            print(f"the search trajectory {trajectories_in(root).path(key)} disagrees with the one read before it "
+                  "(the committed one, if any) and is not used; delete it", file=sys.stderr, flush=True)  # fmt: skip
     return found
 
 

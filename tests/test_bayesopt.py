@@ -263,6 +263,28 @@ def test_an_edited_or_misfiled_trajectory_counts_as_missing_and_the_longest_reco
     assert not progress.complete and progress.trials == ()
 
 
+def test_a_scratch_trajectory_extends_a_committed_one_but_never_rewrites_it(tmp_path, capsys):
+    """issue 32: the longest trajectory over the roots used to win, so a sealed, longer forgery in the scratch store
+    replaced a committed search. Now the committed one is served unless the other begins with its trials."""
+    import dataclasses
+
+    profile, search = get_profile("smoke"), _search(2)
+    committed = _ObjectiveStore(tmp_path / "committed")
+    recorded, _ = _trials(committed, search)
+    key = bayesopt.search_key(profile, search)
+    scratch = ResultStore(tmp_path / "scratch")
+    extended = dataclasses.replace(bayesopt.read_trajectory(committed, key),
+                                   trials=(*recorded, bayesopt.Trial((9, 9, 9), 0.1, "f" * 24)),
+                                   proposed_on=("here",) * 3)  # fmt: skip
+    bayesopt.write_trajectory(scratch, search, extended)
+    both = ResultStore(tmp_path / "scratch", read_only=(tmp_path / "committed",))
+    assert bayesopt.read_trajectory(both, key).trials == extended.trials  # a continued search: served
+    forged = dataclasses.replace(extended, trials=(bayesopt.Trial((9, 9, 9), 0.01, "f" * 24), *extended.trials[1:]))
+    bayesopt.write_trajectory(scratch, search, forged)
+    assert bayesopt.read_trajectory(both, key).trials == tuple(recorded)  # longer, but not the committed one's
+    assert "disagrees with the one read before it" in capsys.readouterr().err
+
+
 def test_a_search_that_runs_out_of_new_points_is_recorded_as_ended(tmp_path):
     """Two possible architectures and a budget of four: the oracle stops after two, and the trajectory says so."""
     store = _ObjectiveStore(tmp_path)
