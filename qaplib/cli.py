@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -278,6 +279,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.workers is not None:
         check_count("--workers", args.workers)
     committed = ResultStore(Path(args.committed) if args.committed else COMMITTED_ROOT)
+    if args.deep:
+        return _deep_verify(profile, committed)
     scratch = REPO_ROOT / "out" / "verify" / f"{profile.name}-seed{args.seed}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     result = verify_sample(profile, args.sample, args.seed, scratch, committed, workers=args.workers)
     print(f"this machine: {result.here.describe()}")
@@ -291,6 +294,29 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     print(result.verdict())
     print(f"recomputed records: {scratch}")
     return 0 if result.passed else 1
+
+
+def _deep_verify(profile, committed) -> int:
+    """``qap verify --deep``: every committed record on the profile's data re-evaluated from its weights."""
+    from qaplib.audit import deep_check
+    from qaplib.data import source_path
+
+    keys = [key for key in committed.stored_keys() if committed.phase_rows(key) is not None]
+    on_profile = []
+    for key in keys:
+        spec = json.loads((committed.path(key) / "spec.json").read_text())
+        if spec.get("data", {}).get("source") == profile.data.source:
+            on_profile.append(key)
+    source_path(profile.data.source)  # the data must be there (else: the command that makes it)
+    checks = deep_check(committed, on_profile)
+    failed = [check for check in checks if check.problems]
+    for check in failed:
+        print(f"{check.key}: {check.problems[0]}" + (f" (and {len(check.problems) - 1} more)" if len(check.problems) > 1 else ""))
+    phases = sum(check.phases for check in checks)
+    verdict = f"{len(failed)} disagree with what they record" if failed else "every record is its weights'"
+    print(f"{committed.root}: {len(checks)} records on the {profile.data.source!r} data ({phases} phases) re-evaluated "
+          f"from their weights; {verdict}")  # fmt: skip
+    return 1 if failed or not checks else 0
 
 
 STORE_HELP = "result store directory (default: read results/ and out/results, write out/results)"
@@ -354,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=int, default=0, help="seed of the random sample (default: 0)")
     verify.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     verify.add_argument("--committed", help="the store to check (default: the committed results/)")
+    verify.add_argument("--deep", action="store_true",
+                        help="instead of retraining a sample: re-evaluate every record on the profile's data from its "
+                             "stored weights (no training) and compare with what it records")
     verify.set_defaults(handler=_cmd_verify)
 
     figures = commands.add_parser("figures", help="execute the book's notebooks with papermill")

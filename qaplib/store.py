@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qaplib.audit import record_problems
 from qaplib.errors import QapError
 from qaplib.files import UNREADABLE, exclusive_lock, is_stored_file, sha256_of
 from qaplib.provenance import REPO_ROOT
@@ -57,6 +58,14 @@ from qaplib.runs import (
 #: The committed store (read-only unless ``$QAP_RESULTS_DIR`` points at it) and the scratch store.
 COMMITTED_ROOT = REPO_ROOT / "results"
 SCRATCH_ROOT = REPO_ROOT / "out" / "results"
+
+
+class InconsistentRecordError(QapError, KeyError):
+    """A record whose checksums hold but whose numbers contradict its own weights, spec or curves
+    (:func:`qaplib.audit.record_problems`): edited, then rehashed. Never served."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 class StaleRecordError(QapError, KeyError):
@@ -217,6 +226,13 @@ class ResultStore:
         """The stored result of ``key`` (KeyError if missing or corrupt; :class:`StaleRecordError` if a weight-derived
         column is missing or out of date: ``qap results fill-in`` writes it)."""
         result = self._load_stored(key)
+        problems = record_problems(result)
+        if problems:
+            raise InconsistentRecordError(
+                f"the record {key} in {self.path(key).parent.parent} contradicts itself ({problems[0]}"
+                f"{f'; and {len(problems) - 1} more' if len(problems) > 1 else ''}): it was edited or damaged and is not "
+                f"served; delete {self._complete_copy(key)} and the run is recomputed"
+            )
         stale = stale_weight_metrics(result)
         if stale:
             root = self.path(key).parent.parent
@@ -274,6 +290,11 @@ class ResultStore:
                                                    meta))  # fmt: skip
                 rewritten.append(directory.name)
         return rewritten
+
+    def stored_keys(self) -> list[str]:
+        """The keys of the complete records under :attr:`root`, in order (checksums checked; numbers not)."""
+        return [d.name for d in sorted(self.root.glob("??/*")) if d.is_dir() and not d.name.startswith(".")
+                and self.is_complete(d.name)]  # fmt: skip
 
     def note_platform(self, platform: dict, noted: str) -> list[str]:
         """Note ``platform`` (:meth:`qaplib.platform.Platform.to_dict`) in every record under :attr:`root` that has

@@ -8,18 +8,34 @@ import numpy as np
 import pytest
 
 from qaplib.models import ModelSpec
-from qaplib.runs import RunResult, RunSpec, run_key
+from qaplib.runs import PruningSpec, RunResult, RunSpec, run_key
 from qaplib.store import ResultStore
 
 
+def consistent_phases(spec: RunSpec, weights: list, curves: list[dict], accuracies=(0.5, 0.6)) -> list[dict]:
+    """Phase rows that agree with the spec, the weights and the curves (:func:`qaplib.audit.record_problems` finds
+    nothing); the metrics are made up."""
+    from qaplib.audit import kernel_sparsity
+    from qaplib.columns import METRIC_NAMES
+
+    phases = []
+    for phase, accuracy in enumerate(accuracies):
+        row = {name: 0.5 for name in METRIC_NAMES} | {"bops": 10, "effective_bops": 9, "effective_sparsity": 0.1}
+        row |= {"phase": phase, "target_sparsity": spec.pruning.sparsities[phase], "accuracy": accuracy,
+                "sparsity": kernel_sparsity(weights[phase]), "epochs": len(curves[phase]["val_loss"]),
+                "best_val_loss": min(curves[phase]["val_loss"])}
+        phases.append(row)
+    return phases
+
+
 def fake_result(seed: int = 0):
-    """A result under the real key of its spec (the store checks that the spec hashes to the key)."""
-    spec = RunSpec(seed=seed)
+    """A consistent result under the real key of its spec (the store checks that the spec hashes to the key): two
+    phases, made-up metrics, not trained."""
+    spec = RunSpec(pruning=PruningSpec(sparsities=(0.0, 0.5)), seed=seed)
     weights = [[np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(3, np.float32)] for _ in range(2)]
-    costs = {"bops": 10, "effective_bops": 9, "effective_sparsity": 0.1}  # present: nothing is filled in
-    phases = [{"phase": 0, "accuracy": 0.5, **costs}, {"phase": 1, "accuracy": 0.6, **costs}]
+    curves = [{"loss": [1.0], "val_loss": [1.1]}, {"loss": [0.9], "val_loss": [1.0]}]
     meta = {"seconds": 1.0, "weight_metrics_version": 2}
-    return RunResult(spec, run_key(spec), phases, weights, [{"loss": [1.0]}, {"loss": [0.9]}], meta)
+    return RunResult(spec, run_key(spec), consistent_phases(spec, weights, curves), weights, curves, meta)
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -151,14 +167,16 @@ def test_weight_metrics_of_an_old_record_are_refused_when_read_and_filled_in_fro
     from qaplib.runs import WEIGHT_METRICS_VERSION
     from qaplib.store import StaleRecordError
 
-    spec = RunSpec(model=ModelSpec(bits=6))
+    spec = RunSpec(model=ModelSpec(bits=6), pruning=PruningSpec(sparsities=(0.0, 0.5)))
     model = build_model(spec.model)
     weights = [model.get_weights(), [w * 0.5 for w in model.get_weights()]]
-    phases = [{"phase": 0, "accuracy": 0.5, "bops": 123}, {"phase": 1, "accuracy": 0.6, "bops": 456}]
+    curves = [{"val_loss": [1.0]}, {"val_loss": [0.9]}]
+    phases = [{k: v for k, v in row.items() if k not in ("effective_bops", "effective_sparsity")} | {"bops": bops}
+              for row, bops in zip(consistent_phases(spec, weights, curves), (123, 456), strict=True)]  # fmt: skip
     if old == "definition 1":
         phases = [{**row, "effective_bops": 1, "effective_sparsity": 0.5} for row in phases]
     store = ResultStore(tmp_path)
-    store.save(RunResult(spec, run_key(spec), phases, weights, [{}, {}], {"seconds": 1.0}))
+    store.save(RunResult(spec, run_key(spec), phases, weights, curves, {"seconds": 1.0}))
     directory = store.path(run_key(spec))
     weights_file = (directory / "weights.npz").read_bytes()
     with pytest.raises(StaleRecordError, match="qap results fill-in --store"):
