@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,10 +244,26 @@ class ResultStore:
             )
         return result
 
+    def _report_shadowed(self, key: str, served: Path) -> None:
+        """Name, on stderr and once per process, a copy of ``key`` under :attr:`root` that differs from the committed
+        one being served: the conflict is reported, not silently resolved (the committed record wins)."""
+        other = self.root / key[:2] / key
+        if served == other or (key, str(other)) in _REPORTED_CONFLICTS or not (other / "record.json").exists():
+            return
+        try:
+            same = (other / "record.json").read_bytes() == (served / "record.json").read_bytes()
+        except OSError:
+            same = False
+        if not same:
+            _REPORTED_CONFLICTS.add((key, str(other)))
+            print(f"the record {key} in {self.root} differs from the committed one in {served.parent.parent}; the "
+                  f"committed one is served: delete {other} if it is not meant to replace it", file=sys.stderr, flush=True)
+
     def _load_stored(self, key: str) -> RunResult:
         directory = self._complete_copy(key)
         if directory is None:
             raise KeyError(f"no complete result {key} in {' or '.join(map(str, self.roots))}")
+        self._report_shadowed(key, directory)
         return RunResult(
             spec=RunSpec.from_dict(json.loads((directory / "spec.json").read_text())),
             key=key,
@@ -366,6 +383,10 @@ class ResultStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed += 1
         return removed
+
+
+#: (key, scratch copy) pairs already named by :meth:`ResultStore._report_shadowed` in this process.
+_REPORTED_CONFLICTS: set[tuple[str, str]] = set()
 
 
 def _is_complete(directory: Path) -> bool:

@@ -300,7 +300,7 @@ def test_two_writers_of_one_key_take_turns_and_the_first_result_is_kept(tmp_path
     assert not list(tmp_path.glob("*/.tmp-*"))
 
 
-def test_a_scratch_record_never_shadows_the_committed_one_of_its_key(tmp_path):
+def test_a_scratch_record_never_shadows_the_committed_one_of_its_key(tmp_path, capsys):
     """issue 32's audit: a rehashed scratch record (accuracy 0.999) was served in place of the committed one."""
     import json
 
@@ -320,6 +320,7 @@ def test_a_scratch_record_never_shadows_the_committed_one_of_its_key(tmp_path):
     assert ResultStore(scratch).load(result.key).phases[-1]["accuracy"] == 0.999
     both = ResultStore(scratch, read_only=(committed,))
     assert both.load(result.key).phases[-1]["accuracy"] == 0.6 and both.path(result.key).is_relative_to(committed)
+    assert f"the record {result.key} in {scratch} differs from the committed one" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("plant", ["fifo", "device", "link out"])
