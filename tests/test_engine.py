@@ -486,3 +486,35 @@ def test_an_edited_or_swapped_checkpoint_is_ignored_not_carried_into_a_record(tm
     save_checkpoint(tmp_path, "k", 8, state)
     rewrite(lambda arrays: arrays.update(phase0_0=np.zeros((2, 3), np.float32)))
     assert load_checkpoint(tmp_path, "k", 8) is None
+
+
+@pytest.mark.slow
+def test_an_interrupted_reference_run_resumes_after_its_last_finished_phase_bit_identically(short_jets, tmp_path, monkeypatch):
+    """The one phase loop checkpoints every engine's runs: a reference run stopped in its second phase resumes there,
+    and ends where an uninterrupted run ends."""
+    import qaplib.reference as reference
+
+    spec = RunSpec(model=ModelSpec(bits=6), pruning=PruningSpec(scheme="lt", sparsities=(0.0, 0.5)),
+                   train=dataclasses.replace(SETTINGS, max_epochs=2, engine="reference"), data=DataSpec(max_train_jets=3000),
+                   seed=5)  # fmt: skip
+    data = {spec.data: short_jets}
+    [whole] = train_runs([spec], jets=data)
+    original, calls = reference.train_phase, []
+
+    def stopped_in_phase_one(members, **kwargs):
+        if calls:
+            raise KeyboardInterrupt("the machine went away")
+        calls.append(1)
+        return original(members, **kwargs)
+
+    monkeypatch.setattr(reference, "train_phase", stopped_in_phase_one)
+    with pytest.raises(KeyboardInterrupt):
+        train_runs([spec], jets=data, checkpoints=tmp_path)
+    monkeypatch.setattr(reference, "train_phase", lambda members, **kw: calls.append(2) or original(members, **kw))
+    [resumed] = train_runs([spec], jets=data, checkpoints=tmp_path)
+    assert calls == [1, 2]  # only the second phase was trained again
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.phases] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in whole.phases
+    ]
+    assert all(np.array_equal(a, b) for pa, pb in zip(resumed.weights, whole.weights, strict=True)
+               for a, b in zip(pa, pb, strict=True))  # fmt: skip
