@@ -141,12 +141,21 @@ def efficiency_spread(summary: pd.DataFrame, accuracy_window: float = 0.01) -> d
     of the most accurate one (fold-averaged rows of :func:`qaplib.tables.summarise`).
 
     Returns the number of such models, the lowest and highest efficiency with their configuration,
-    the ratio highest / lowest, and the Spearman correlation of accuracy and efficiency over all rows.
+    the ratio highest / lowest, and the Spearman correlation of accuracy and efficiency over all rows; and, where
+    models with and without batch normalisation are both present, ``by_batchnorm``: the same count and ratio within
+    each group (its models within ``accuracy_window`` of the group's best), so that a reader sees which group makes
+    the spread.
     """
     best = summary["accuracy"].max()
     close = summary[summary["accuracy"] >= best - accuracy_window]
     low, high = close.loc[close["neural_efficiency"].idxmin()], close.loc[close["neural_efficiency"].idxmax()]
+    by_batchnorm = {}
+    if "batchnorm" in summary.columns and summary["batchnorm"].nunique() == 2:
+        for batchnorm, group in summary.groupby("batchnorm"):
+            near = group[group["accuracy"] >= group["accuracy"].max() - accuracy_window]["neural_efficiency"]
+            by_batchnorm[bool(batchnorm)] = {"n_models": int(len(near)), "ratio": float(near.max() / near.min())}
     return {
+        "by_batchnorm": by_batchnorm,
         "n_models": int(len(close)),
         "accuracy_range": (float(close["accuracy"].min()), float(close["accuracy"].max())),
         "lowest": low.to_dict(),
@@ -245,14 +254,64 @@ def scheme_difference(summary: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()  # fmt: skip
 
 
+#: Phases pruned up to this fraction are one range in :func:`scheme_ranges`; each phase beyond is a range of its own.
+SCHEME_RANGE_SPARSITY = 0.9
+
+
+def scheme_ranges(difference: pd.DataFrame) -> pd.DataFrame:
+    """FT − LT accuracy by pruning range: the phases pruned up to :data:`SCHEME_RANGE_SPARSITY` together, then each
+    more-pruned phase alone (where FT and LT part most). One row per range: ``range`` (words), ``points`` ((bit width,
+    phase) points), ``accuracy FT - LT`` (their mean) and ``FT ahead`` (points where FT is more accurate)."""
+    limit = SCHEME_RANGE_SPARSITY + 1e-6
+    groups = [(f"0–{100 * difference.loc[difference['sparsity'] <= limit, 'sparsity'].max():.0f} % pruned",
+               difference[difference["sparsity"] <= limit])]  # fmt: skip
+    for _, group in difference[difference["sparsity"] > limit].groupby("phase"):
+        groups.append((f"{100 * group['sparsity'].mean():.1f} % pruned", group))
+    rows = [{"range": name, "points": len(group), "accuracy FT - LT": group["accuracy FT - LT"].mean(),
+             "FT ahead": int((group["accuracy FT - LT"] > 0).sum())}
+            for name, group in groups if len(group)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _range_sentence(difference: pd.DataFrame) -> str:
+    """Which pruning range decides the average FT − LT (:func:`scheme_ranges`), in words; '' with a single range."""
+    ranges = scheme_ranges(difference)
+    if len(ranges) < 2:
+        return ""
+    parts = "; ".join(f"{_pp(r['accuracy FT - LT'])} over {r['range']} (FT ahead at {r['FT ahead']} of {r['points']})"
+                      for r in ranges.to_dict("records"))  # fmt: skip
+    overall = difference["accuracy FT - LT"].mean()
+    decisive = ranges.loc[(ranges["accuracy FT - LT"] * ranges["points"]).abs().idxmax()]
+    rest = difference[~difference.index.isin(_range_members(difference, decisive["range"]))]["accuracy FT - LT"]
+    flips = len(rest) and np.sign(rest.mean()) != np.sign(overall) and rest.mean() != 0
+    tail = (f" The average is decided by the phases {decisive['range']}: without them "
+            f"{'FT' if rest.mean() > 0 else 'LT'} is ahead ({_pp(rest.mean())})." if flips else
+            f" The phases {decisive['range']} weigh most in the sum; without them the average keeps its sign "
+            f"({_pp(rest.mean())}).")
+    return f" By pruning range, FT − LT = {parts}.{tail}"
+
+
+def _range_members(difference: pd.DataFrame, name: str) -> pd.Index:
+    limit = SCHEME_RANGE_SPARSITY + 1e-6
+    if name.startswith("0–"):
+        return difference.index[difference["sparsity"] <= limit]
+    beyond = difference[difference["sparsity"] > limit]
+    for _, group in beyond.groupby("phase"):
+        if f"{100 * group['sparsity'].mean():.1f} % pruned" == name:
+            return group.index
+    return pd.Index([])
+
+
 def scheme_verdict(difference: pd.DataFrame) -> str:
-    """Chapter 3's conclusion from :func:`scheme_difference`."""
+    """Chapter 3's conclusion from :func:`scheme_difference`, with the pruning range that decides it
+    (:func:`scheme_ranges`)."""
     accuracy, efficiency = difference["accuracy FT - LT"], difference["efficiency FT - LT"]
     pruned = difference[difference["phase"] > 0]
     better = "fine-tuning (FT)" if accuracy.mean() > 0 else "lottery-ticket rewinding (LT)"
     return (f"Over {len(difference)} (bit width, pruning phase) points, {better} is the more accurate scheme on average: "
             f"FT − LT = {_pp(accuracy.mean())} (FT ahead at {int((accuracy > 0).sum())} of them; "
-            f"largest gap {_pp(accuracy.abs().max() * np.sign(accuracy[accuracy.abs().idxmax()]))}). "
+            f"largest gap {_pp(accuracy.abs().max() * np.sign(accuracy[accuracy.abs().idxmax()]))})."
+            f"{_range_sentence(difference)} "
             f"In neural efficiency FT − LT = {_signed(efficiency.mean())} on average "
             f"({_signed(efficiency[pruned.index].mean())} over the pruned phases alone): "
             + (f"{'FT' if efficiency.mean() > 0 else 'LT'} models use more of their neurons' state space."
@@ -300,7 +359,20 @@ def efficiency_verdict(spread: dict, accuracy_window: float) -> str:
             f"efficiencies differ by a factor **{spread['ratio']:.2f}**: from {describe_model(spread['lowest'])} to "
             f"{describe_model(spread['highest'])}. Accuracy alone does not say how efficiently a network uses its "
             f"neurons (Spearman correlation of accuracy and efficiency over all models: "
-            f"{_signed(spread['spearman_accuracy_efficiency'], 2)}).")  # fmt: skip
+            f"{_signed(spread['spearman_accuracy_efficiency'], 2)})." + _batchnorm_sentence(spread, accuracy_window))  # fmt: skip
+
+
+def _batchnorm_sentence(spread: dict, accuracy_window: float) -> str:
+    """The spread within the models with and without batch normalisation (:func:`efficiency_spread`), in words."""
+    groups = spread.get("by_batchnorm") or {}
+    if len(groups) != 2:
+        return ""
+    on, off = groups[True], groups[False]
+    between = (" The factor over all models is larger than within either group, so part of it lies between the "
+               "models with and without batch normalisation." if spread["ratio"] > max(on["ratio"], off["ratio"]) else "")
+    return (f" Within each group (its models within {100 * accuracy_window:.1f} percentage points of the group's "
+            f"best), the models with batch normalisation ({on['n_models']}) differ by a factor {on['ratio']:.2f}, those "
+            f"without ({off['n_models']}) by {off['ratio']:.2f}.{between}")
 
 
 def noise_table(summary: pd.DataFrame, phases: tuple[int, int] = (0, 9)) -> pd.DataFrame:

@@ -209,3 +209,40 @@ def test_signed_numbers_in_verdicts_never_read_minus_zero():
 
     assert [_signed(v) for v in (-0.0004, 0.0004, 0.0006, -0.25)] == ["0.000", "0.000", "+0.001", "-0.250"]
     assert _pp(-0.00004) == "0.00 percentage points" and _pp(0.0123) == "+1.23 percentage points"
+
+
+def test_the_scheme_verdict_names_the_pruning_range_that_decides_the_average():
+    """issue 27: at the paper's scale "LT is more accurate on average" came from the 98.9 %-pruned phase alone, where
+    FT collapses; over the phases up to 90 % FT led. The verdict now says so."""
+    rows = []
+    for bits in (32, 6):
+        for phase, sparsity in enumerate((0.0, 0.5, 0.9, 0.989)):
+            for scheme, accuracy in (("ft", 0.70 if phase < 3 else 0.40), ("lt", 0.698 if phase < 3 else 0.65)):
+                rows.append({"bits": bits, "phase": phase, "scheme": scheme, "sparsity": sparsity, "accuracy": accuracy,
+                             "neural_efficiency": 0.3})  # fmt: skip
+    difference = analysis.scheme_difference(pd.DataFrame(rows))
+    ranges = analysis.scheme_ranges(difference)
+    assert ranges["range"].tolist() == ["0–90 % pruned", "98.9 % pruned"] and ranges["points"].tolist() == [6, 2]
+    assert ranges["accuracy FT - LT"].tolist() == pytest.approx([0.002, -0.25])
+    text = analysis.scheme_verdict(difference)
+    assert "lottery-ticket rewinding (LT) is the more accurate scheme on average" in text
+    assert "+0.20 percentage points over 0–90 % pruned (FT ahead at 6 of 6)" in text
+    assert "The average is decided by the phases 98.9 % pruned: without them FT is ahead (+0.20 percentage points)" in text
+    alike = difference.assign(**{"accuracy FT - LT": difference["accuracy FT - LT"].abs()})
+    assert "weigh most in the sum; without them the average keeps its sign" in analysis.scheme_verdict(alike)
+
+
+def test_the_efficiency_spread_is_also_given_within_batch_norm_on_and_off():
+    """issue 27: the spread among equally accurate models came mostly from the models without batch norm; chapter 5
+    now gives it within each group as well."""
+    summary = pd.DataFrame({"accuracy": [0.700, 0.699, 0.698, 0.696, 0.695],
+                            "neural_efficiency": [0.40, 0.42, 0.20, 0.30, 0.10],
+                            "batchnorm": [True, True, False, False, True], "bits": [32, 6, 32, 6, 4]})  # fmt: skip
+    spread = analysis.efficiency_spread(summary, accuracy_window=0.003)
+    assert spread["ratio"] == pytest.approx(0.42 / 0.20)  # 4 models within 0.3 pp of the best
+    assert spread["by_batchnorm"] == {True: {"n_models": 2, "ratio": pytest.approx(1.05)},
+                                      False: {"n_models": 2, "ratio": pytest.approx(1.5)}}  # fmt: skip
+    text = analysis._batchnorm_sentence(spread, 0.003)
+    assert "the models with batch normalisation (2) differ by a factor 1.05, those without (2) by 1.50" in text
+    assert "part of it lies between the models with and without batch normalisation" in text
+    assert analysis.efficiency_spread(summary.drop(columns="batchnorm"), 0.003)["by_batchnorm"] == {}
