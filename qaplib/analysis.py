@@ -421,3 +421,14 @@ def bo_verdict(comparison: pd.DataFrame, tolerance: float) -> str:
                f"QAP is the cheaper choice at only {wins} of {len(comparison)} bit widths, unlike the paper's finding")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + f" (equal accuracy: at most {100 * tolerance:.1f} percentage points less). {outcome}."
+
+
+def epoch_cap_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """How many runs stopped at their epoch cap in each pruning phase (rows of :func:`qaplib.tables.results_frame`):
+    such a phase stopped because it ran out of epochs, not because its validation loss stopped improving, so its
+    accuracy may not be converged. Columns: phase, target_sparsity, runs, at_cap, fraction."""
+    capped = frame.assign(at_cap=frame["epochs"] >= frame["max_epochs"])
+    table = capped.groupby(["phase", "target_sparsity"]).agg(runs=("at_cap", "size"), at_cap=("at_cap", "sum")).reset_index()
+    table["at_cap"] = table["at_cap"].astype(int)
+    table["fraction"] = table["at_cap"] / table["runs"]
+    return table

@@ -39,6 +39,7 @@ def results_frame(store: ResultStore, sweep: SweepSpec) -> pd.DataFrame:
                 "label_noise": spec.data.label_noise,
                 "fold": spec.data.fold,
                 "seed": spec.seed,
+                "max_epochs": spec.train.max_epochs,
             })  # fmt: skip
     return pd.DataFrame(rows)
 

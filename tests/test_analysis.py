@@ -246,3 +246,12 @@ def test_the_efficiency_spread_is_also_given_within_batch_norm_on_and_off():
     assert "the models with batch normalisation (2) differ by a factor 1.05, those without (2) by 1.50" in text
     assert "part of it lies between the models with and without batch normalisation" in text
     assert analysis.efficiency_spread(summary.drop(columns="batchnorm"), 0.003)["by_batchnorm"] == {}
+
+
+def test_epoch_cap_counts_say_which_phases_ran_out_of_epochs():
+    """issue 27: 44 of 76 unpruned paper-scale runs stop at the 250-epoch cap; a reader must see that per phase."""
+    frame = pd.DataFrame({"phase": [0, 0, 0, 1, 1, 1], "target_sparsity": [0.0] * 3 + [0.5] * 3,
+                          "epochs": [250, 120, 250, 40, 250, 249], "max_epochs": [250] * 6})  # fmt: skip
+    table = analysis.epoch_cap_counts(frame)
+    assert table[["phase", "runs", "at_cap"]].values.tolist() == [[0, 3, 2], [1, 3, 1]]
+    assert table["fraction"].tolist() == pytest.approx([2 / 3, 1 / 3])
