@@ -432,3 +432,36 @@ def epoch_cap_counts(frame: pd.DataFrame) -> pd.DataFrame:
     table["at_cap"] = table["at_cap"].astype(int)
     table["fraction"] = table["at_cap"] / table["runs"]
     return table
+
+
+def efficiency_and_generalization(summary: pd.DataFrame, predictor: str = "neural_efficiency", n_boot: int = 2000,
+                                  seed: int = 0) -> dict:
+    """Does a model's ``predictor`` (neural efficiency or aIQ) predict how well it generalizes? (the paper's third
+    claim). Over the fold-averaged rows of :func:`qaplib.tables.summarise` (one per configuration and phase), the
+    Spearman rank correlation of ``predictor`` with the generalization gap, training accuracy (of the kept epoch)
+    minus test accuracy, and its 95 % bootstrap interval. The bootstrap resamples configurations (all pruning phases
+    of one configuration together, since they come from one run per fold and are not independent), ``n_boot`` times,
+    seeded: deterministic.
+
+    Returns ``rho``, ``interval`` (low, high), ``n`` (rows), ``configurations`` and ``predictor``. A positive rho:
+    the more efficient models overfit more; negative: they generalize better; an interval across 0: no evidence
+    either way.
+    """
+    from qaplib.tables import CONFIG_COLUMNS
+
+    rows = summary.dropna(subset=[predictor, "train_accuracy", "accuracy"]).reset_index(drop=True)
+    x, gap = rows[predictor].to_numpy(), (rows["train_accuracy"] - rows["accuracy"]).to_numpy()
+    keys = [c for c in CONFIG_COLUMNS if c in rows.columns]
+    configurations = list(rows.groupby(keys, dropna=False).indices.values()) if keys else [[i] for i in range(len(rows))]
+
+    def spearman(a, b) -> float:
+        return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
+
+    generator = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        chosen = np.concatenate([configurations[k] for k in generator.integers(0, len(configurations), len(configurations))])
+        draws.append(spearman(x[chosen], gap[chosen]))
+    low, high = np.nanpercentile(draws, [2.5, 97.5])
+    return {"predictor": predictor, "rho": spearman(x, gap), "interval": (float(low), float(high)), "n": int(len(x)),
+            "configurations": len(configurations)}

@@ -17,18 +17,25 @@ from qaplib.store import ResultStore
 from qaplib.sweep import SweepSpec, sweep_keys
 
 CONFIG_COLUMNS = ("bits", "scheme", "batchnorm", "l1", "label_noise", "widths")
-#: The metric columns :func:`summarise` averages over folds (:mod:`qaplib.columns`).
-METRIC_COLUMNS = METRIC_NAMES
+#: The columns :func:`summarise` averages over folds: the metrics (:mod:`qaplib.columns`) and the kept epoch's
+#: training accuracy (:func:`results_frame`).
+METRIC_COLUMNS = (*METRIC_NAMES, "train_accuracy")
 
 
 def results_frame(store: ResultStore, sweep: SweepSpec) -> pd.DataFrame:
-    """One row per (run, phase) of every run in ``sweep`` (all must be stored)."""
+    """One row per (run, phase) of every run in ``sweep`` (all must be stored).
+
+    Beside the phase's recorded columns: the run's configuration, and ``train_accuracy``, the training accuracy
+    of the epoch whose weights were kept (lowest validation loss; Keras's mean over that epoch's batches, on the
+    possibly noisy training labels), for the gap between training and test accuracy.
+    """
     rows = []
     for spec, key in zip(sweep.runs, sweep_keys(sweep), strict=True):
         result = store.load(key)
-        for phase in result.phases:
+        for phase, curve in zip(result.phases, result.curves, strict=True):
             rows.append({
                 **phase,
+                "train_accuracy": _kept_epoch_value(curve, "accuracy"),
                 "key": key,
                 "data_fingerprint": result.meta.get("data_fingerprint"),
                 "bits": spec.model.bits,
@@ -42,6 +49,12 @@ def results_frame(store: ResultStore, sweep: SweepSpec) -> pd.DataFrame:
                 "max_epochs": spec.train.max_epochs,
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _kept_epoch_value(curve: dict, name: str) -> float:
+    """``curve[name]`` at the epoch of the lowest validation loss (the weights early stopping kept); NaN if absent."""
+    losses, values = curve.get("val_loss") or [], curve.get(name) or []
+    return float(values[int(np.argmin(losses))]) if losses and len(values) == len(losses) else float("nan")
 
 
 def standard_error(values: pd.Series) -> float:

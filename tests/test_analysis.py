@@ -255,3 +255,19 @@ def test_epoch_cap_counts_say_which_phases_ran_out_of_epochs():
     table = analysis.epoch_cap_counts(frame)
     assert table[["phase", "runs", "at_cap"]].values.tolist() == [[0, 3, 2], [1, 3, 1]]
     assert table["fraction"].tolist() == pytest.approx([2 / 3, 1 / 3])
+
+
+def test_efficiency_and_generalization_gives_a_rank_correlation_with_a_bootstrap_interval_over_configurations():
+    """issue 27: the paper's third claim, tested: does neural efficiency predict the gap between training and test
+    accuracy? Here the gap grows with efficiency in every configuration, so rho is +1 and its interval stays there."""
+    rows = [{"bits": bits, "scheme": "ft", "phase": phase, "neural_efficiency": 0.1 * phase + 0.01 * k,
+             "train_accuracy": 0.80 + 0.01 * phase + 0.001 * k, "accuracy": 0.70}
+            for k, bits in enumerate((32, 12, 6, 4)) for phase in range(3)]  # fmt: skip
+    result = analysis.efficiency_and_generalization(pd.DataFrame(rows), n_boot=200)
+    assert result["rho"] == pytest.approx(1.0) and result["interval"] == pytest.approx((1.0, 1.0))
+    assert (result["n"], result["configurations"]) == (12, 4)
+    again = analysis.efficiency_and_generalization(pd.DataFrame(rows), n_boot=200)
+    assert again == result  # seeded
+    noisy = pd.DataFrame(rows).assign(train_accuracy=lambda f: 0.8 + 0.05 * np.sin(7.0 * np.arange(len(f))))
+    spread = analysis.efficiency_and_generalization(noisy, n_boot=200)
+    assert spread["interval"][0] < spread["rho"] < spread["interval"][1]
