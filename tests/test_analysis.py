@@ -169,6 +169,14 @@ def test_fidelity_comparison_states_each_real_statistic_beside_the_measured_one(
     assert table.loc["multiplicity of q jets", "real set"] == "none printed"
     assert table.loc["d2_a1_b1 = d2_b1 exactly (float32)", "this dataset"] == "87.500% of the jets"
     assert table.loc["validation accuracy after one epoch", "this dataset"] == "0.650 (59 steps)"
+    with_rate = fidelity.comparison_table(features, labels, FEATURE_NAMES, ("g", "q", "w", "z", "t"), 0.7, np.full(5, 0.9),
+                                          0.65, 487, 1e-4).set_index("statistic")  # fmt: skip
+    assert with_rate.loc["validation accuracy after one epoch", "this dataset"] == "0.650 (487 steps, Adam 0.0001)"
+    assert with_rate.loc["validation accuracy after one epoch", "real set"] == "0.736 (487 steps, Adam 0.001)"
+    assert fidelity.first_epoch_note(487, 1e-4) == (" One epoch here has 487 steps, as many steps as the real run's 487, "
+                                                    "with Adam at 0.0001 against 0.001 there, so that run moves further "
+                                                    "per step.")  # fmt: skip
+    assert "59 steps, fewer steps than the real run's 487, with the same learning rate" in fidelity.first_epoch_note(59, 1e-3)
     assert set(table["source"]) <= set(fidelity.SOURCES) and "box plot" in fidelity.sources_note()
     assert table.loc["float tagger: AUC w", "real set"] == "0.954" and table.loc["float tagger: AUC w", "this dataset"] == "0.900"
 
