@@ -27,7 +27,8 @@ def _cheapest(rows: pd.DataFrame, threshold: float, cost: str) -> dict:
             "sparsity": float(best["sparsity"])}  # fmt: skip
 
 
-def bops_at_equal_accuracy(frame: pd.DataFrame, tolerance: float = 0.01, cost: str = "bops") -> pd.DataFrame:
+def bops_at_equal_accuracy(frame: pd.DataFrame, tolerance: float = 0.01, cost: str = "bops",
+                           relative: bool = False) -> pd.DataFrame:
     """Per fold and approach: the cheapest model within ``tolerance`` of the float baseline's accuracy.
 
     ``frame``: rows of :func:`qaplib.tables.results_frame` for FT runs at several bit widths,
@@ -35,14 +36,15 @@ def bops_at_equal_accuracy(frame: pd.DataFrame, tolerance: float = 0.01, cost: s
     accuracy >= reference - 0.01 (absolute). Approaches: ``pruning only`` (32-bit, any sparsity),
     ``quantization only`` (unpruned, < 32 bits), ``QAP`` (< 32 bits, any sparsity) and ``QAP b-bit``.
     ``cost``: the BOPs count that "cheapest" means (a key of :data:`BOPS_COUNTS`); the result's
-    ``bops`` column holds that count.
+    ``bops`` column holds that count. ``relative``: the tolerance is a fraction of the reference accuracy
+    (accuracy >= reference * (1 - tolerance)) instead of percentage points.
     """
     records = []
     for fold, rows in frame.groupby("fold"):
         reference = rows[(rows["bits"] == 32) & (rows["phase"] == 0)]["accuracy"]
         if reference.empty:
             raise ValueError("the frame has no unpruned 32-bit model to take the reference accuracy from")
-        threshold = float(reference.iloc[0]) - tolerance
+        threshold = float(reference.iloc[0]) * (1 - tolerance) if relative else float(reference.iloc[0]) - tolerance
         approaches = {
             "pruning only (32-bit)": rows[rows["bits"] == 32],
             "quantization only": rows[(rows["bits"] < 32) & (rows["phase"] == 0)],
@@ -50,7 +52,7 @@ def bops_at_equal_accuracy(frame: pd.DataFrame, tolerance: float = 0.01, cost: s
             **{f"QAP {b}-bit": rows[rows["bits"] == b] for b in sorted(rows["bits"].unique(), reverse=True) if b < 32},
         }
         for name, subset in approaches.items():
-            records.append({"fold": fold, "approach": name, "reference_accuracy": threshold + tolerance,
+            records.append({"fold": fold, "approach": name, "reference_accuracy": float(reference.iloc[0]),
                             **_cheapest(subset, threshold, cost)})  # fmt: skip
     return pd.DataFrame(records)
 
@@ -94,6 +96,45 @@ def claims_by_count(frame: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFram
             parts[f"vs {baseline} ({count})"] = table[f"reduction vs {baseline}"]
             parts[f"vs {baseline} ({count})_se"] = table[f"reduction vs {baseline}_se"]
     return pd.DataFrame(parts)
+
+
+#: The reasonable definitions of "equal accuracy" chapter 2's claim is recomputed under (:func:`claim_robustness`).
+CLAIM_TOLERANCES = (0.005, 0.01, 0.02)
+
+
+def claim_robustness(frame: pd.DataFrame, tolerances: tuple[float, ...] = CLAIM_TOLERANCES) -> pd.DataFrame:
+    """Chapter 2's claim (QAP needs fewer BOPs than pruning only and than quantization only, at equal accuracy)
+    recomputed under each reasonable definition: tolerance 0.5, 1 or 2 points below the float baseline, absolute
+    (percentage points) or relative (percent of the baseline), with the paper's or the effective BOPs count.
+
+    One row per definition: ``tolerance``, ``kind`` (absolute/relative), ``count``, each reduction factor with its
+    fold standard error, and ``holds``: whether both factors exceed 1 by more than two standard errors (a factor
+    that cannot be computed, because an approach never gets close enough, counts as not holding)."""
+    rows = []
+    for tolerance in tolerances:
+        for relative in (False, True):
+            for cost, count in BOPS_COUNTS.items():
+                table = claim_table(bops_at_equal_accuracy(frame, tolerance, cost, relative)).loc["QAP (any bit width)"]
+                row = {"tolerance": tolerance, "kind": "relative" if relative else "absolute", "count": count}
+                holds = True
+                for baseline in ("pruning only", "quantization only"):
+                    value, error = table[f"reduction vs {baseline}"], table[f"reduction vs {baseline}_se"]
+                    row |= {f"vs {baseline}": value, f"vs {baseline}_se": error}
+                    holds &= bool(np.isfinite(value) and value - 2 * (0 if np.isnan(error) else error) > 1)
+                rows.append(row | {"holds": holds})
+    return pd.DataFrame(rows)
+
+
+def robustness_sentence(table: pd.DataFrame) -> str:
+    """Whether chapter 2's claim survives the other definitions (:func:`claim_robustness`), in words."""
+    held = table[table["holds"]]
+    if len(held) == len(table):
+        return (f"The claim holds under all {len(table)} definitions of equal accuracy tried (tolerance "
+                f"{', '.join(f'{100 * t:g}' for t in sorted(table['tolerance'].unique()))} points, absolute or relative, "
+                f"paper or effective BOPs): QAP is cheaper than both by more than two standard errors in each.")
+    failed = table[~table["holds"]]
+    names = "; ".join(f"{100 * r['tolerance']:g} points {r['kind']}, {r['count']}" for r in failed.to_dict("records"))
+    return f"The claim holds under {len(held)} of {len(table)} definitions of equal accuracy; not under: {names}."
 
 
 def quantization_sparsity(summary: pd.DataFrame) -> pd.DataFrame:

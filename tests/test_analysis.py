@@ -279,3 +279,24 @@ def test_efficiency_and_generalization_gives_a_rank_correlation_with_a_bootstrap
     noisy = pd.DataFrame(rows).assign(train_accuracy=lambda f: 0.8 + 0.05 * np.sin(7.0 * np.arange(len(f))))
     spread = analysis.efficiency_and_generalization(noisy, n_boot=200)
     assert spread["interval"][0] < spread["rho"] < spread["interval"][1]
+
+
+def test_the_claim_is_recomputed_under_every_definition_and_the_sentence_names_where_it_fails():
+    """issue 27: a claim names the definition it rests on and says whether it survives reasonable others."""
+    rows = []
+    for fold in (0, 1):
+        for bits, phase, accuracy, bops in ((32, 0, 0.700, 1000.0), (32, 1, 0.692, 300.0), (6, 0, 0.697, 120.0),
+                                            (6, 1, 0.694, 40.0), (6, 2, 0.686, 10.0)):
+            rows.append({"fold": fold, "bits": bits, "phase": phase, "accuracy": accuracy + 0.001 * fold, "bops": bops,
+                         "effective_bops": bops, "sparsity": 0.5 * phase})  # fmt: skip
+    table = analysis.claim_robustness(pd.DataFrame(rows))
+    assert len(table) == 12 and set(table["kind"]) == {"absolute", "relative"}
+    strict = table[(table["tolerance"] == 0.005) & (table["kind"] == "absolute")].iloc[0]
+    assert strict["vs pruning only"] == pytest.approx(1000 / 120)  # pruning only: only the unpruned model is close
+    assert strict["vs quantization only"] == pytest.approx(1.0) and not strict["holds"]  # QAP's pick is unpruned too
+    loose = table[(table["tolerance"] == 0.02) & (table["kind"] == "absolute")].iloc[0]
+    assert loose["vs pruning only"] == pytest.approx(300 / 10) and loose["vs quantization only"] == pytest.approx(12.0)
+    sentence = analysis.robustness_sentence(table)
+    assert sentence.startswith(f"The claim holds under {int(table['holds'].sum())} of 12 definitions")
+    assert "not under: 0.5 points absolute, paper BOPs" in sentence
+    assert "holds under all 12 definitions" in analysis.robustness_sentence(table.assign(holds=True))
