@@ -10,8 +10,9 @@ key **take turns** (:func:`key_lock`), so the record that ends up on disk is one
   trajectories (:mod:`qaplib.bayesopt`), the notes of failed runs (:mod:`qaplib.store`) and the dataset-fidelity
   study (:mod:`qaplib.fidelity_study`);
 * the result store (:class:`qaplib.store.ResultStore`) and the phase checkpoints (:mod:`qaplib.checkpoints`) keep
-  arrays beside their JSON; they seal those with a checksum of every file or array, and take the same
-  :func:`key_lock` to write;
+  arrays beside their JSON; they seal those with a checksum of every file or array. The result store's writers take
+  the same :func:`key_lock`; a checkpoint has one writer, the job training its run (the sweeps on one store take
+  turns: :meth:`qaplib.store.ResultStore.training`), so it needs none;
 * generated shards (:mod:`qaplib.generator.shards`) carry the SHA-256 of their Parquet file in a record beside it,
   and the dataset's manifest the hash of every shard. They keep their own helpers: the generator's code hash,
   recorded in every committed dataset's manifest, covers that module, so editing it would make the committed
