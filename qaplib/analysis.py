@@ -303,15 +303,20 @@ def scheme_ranges(difference: pd.DataFrame) -> pd.DataFrame:
     """FT − LT accuracy by pruning range: the phases pruned up to :data:`SCHEME_RANGE_SPARSITY` together, then each
     more-pruned phase alone (where FT and LT part most). One row per range: ``range`` (words), ``points`` ((bit width,
     phase) points), ``accuracy FT - LT`` (their mean) and ``FT ahead`` (points where FT is more accurate)."""
-    limit = SCHEME_RANGE_SPARSITY + 1e-6
-    groups = [(f"0–{100 * difference.loc[difference['sparsity'] <= limit, 'sparsity'].max():.0f} % pruned",
-               difference[difference["sparsity"] <= limit])]  # fmt: skip
-    for _, group in difference[difference["sparsity"] > limit].groupby("phase"):
-        groups.append((f"{100 * group['sparsity'].mean():.1f} % pruned", group))
     rows = [{"range": name, "points": len(group), "accuracy FT - LT": group["accuracy FT - LT"].mean(),
              "FT ahead": int((group["accuracy FT - LT"] > 0).sum())}
-            for name, group in groups if len(group)]  # fmt: skip
+            for name, group in _scheme_groups(difference).items()]  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _scheme_groups(difference: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each pruning range of :func:`scheme_ranges`, by its name; empty ranges left out."""
+    limit = SCHEME_RANGE_SPARSITY + 1e-6
+    upto = difference[difference["sparsity"] <= limit]
+    groups = {f"0–{100 * upto['sparsity'].max():.0f} % pruned": upto} if len(upto) else {}
+    for _, group in difference[difference["sparsity"] > limit].groupby("phase"):
+        groups[f"{100 * group['sparsity'].mean():.1f} % pruned"] = group
+    return groups
 
 
 def _range_sentence(difference: pd.DataFrame) -> str:
@@ -323,24 +328,13 @@ def _range_sentence(difference: pd.DataFrame) -> str:
                       for r in ranges.to_dict("records"))  # fmt: skip
     overall = difference["accuracy FT - LT"].mean()
     decisive = ranges.loc[(ranges["accuracy FT - LT"] * ranges["points"]).abs().idxmax()]
-    rest = difference[~difference.index.isin(_range_members(difference, decisive["range"]))]["accuracy FT - LT"]
+    rest = difference.drop(index=_scheme_groups(difference)[decisive["range"]].index)["accuracy FT - LT"]
     flips = len(rest) and np.sign(rest.mean()) != np.sign(overall) and rest.mean() != 0
     tail = (f" The average is decided by the phases {decisive['range']}: without them "
             f"{'FT' if rest.mean() > 0 else 'LT'} is ahead ({_pp(rest.mean())})." if flips else
             f" The phases {decisive['range']} weigh most in the sum; without them the average keeps its sign "
             f"({_pp(rest.mean())}).")
     return f" By pruning range, FT − LT = {parts}.{tail}"
-
-
-def _range_members(difference: pd.DataFrame, name: str) -> pd.Index:
-    limit = SCHEME_RANGE_SPARSITY + 1e-6
-    if name.startswith("0–"):
-        return difference.index[difference["sparsity"] <= limit]
-    beyond = difference[difference["sparsity"] > limit]
-    for _, group in beyond.groupby("phase"):
-        if f"{100 * group['sparsity'].mean():.1f} % pruned" == name:
-            return group.index
-    return pd.Index([])
 
 
 def scheme_verdict(difference: pd.DataFrame) -> str:

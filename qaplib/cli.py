@@ -301,12 +301,8 @@ def _deep_verify(profile, committed) -> int:
     from qaplib.audit import deep_check
     from qaplib.data import source_path
 
-    keys = [key for key in committed.stored_keys() if committed.phase_rows(key) is not None]
-    on_profile = []
-    for key in keys:
-        spec = json.loads((committed.path(key) / "spec.json").read_text())
-        if spec.get("data", {}).get("source") == profile.data.source:
-            on_profile.append(key)
+    on_profile = [key for key in committed.stored_keys()
+                  if json.loads((committed.path(key) / "spec.json").read_text())["data"]["source"] == profile.data.source]
     source_path(profile.data.source)  # the data must be there (else: the command that makes it)
     checks = deep_check(committed, on_profile)
     failed = [check for check in checks if check.problems]

@@ -292,21 +292,15 @@ def manifest_problems(directory: Path) -> list[str]:
 def package_differences(directory: Path) -> list[str]:
     """The generator's packages whose installed version differs from the one that made the dataset (its manifest's
     ``packages``): a regeneration here would not be byte-identical. Reported, not refused: the data stays valid."""
-    from importlib.metadata import PackageNotFoundError, version
+    from qaplib.platform import package_versions
 
     try:
         recorded = dict(json.loads((Path(directory) / MANIFEST).read_text()).get("packages", {}))
     except (OSError, ValueError, TypeError):
         return []
-    differences = []
-    for name, made_with in sorted(recorded.items()):
-        try:
-            installed = version(name)
-        except PackageNotFoundError:
-            installed = "absent"
-        if installed != made_with:
-            differences.append(f"made with {name} {made_with}, installed here: {installed}")
-    return differences
+    installed = package_versions(tuple(sorted(recorded)))
+    return [f"made with {name} {recorded[name]}, installed here: {installed[name]}"
+            for name in sorted(recorded) if installed[name] != recorded[name]]
 
 
 def dataset_problems(directory: Path) -> list[str]:
