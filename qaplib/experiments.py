@@ -77,6 +77,19 @@ def baseline_spec(profile: Profile, fold: int = 0, seed: int | None = None, unpr
     return spec
 
 
+#: How many times its profile's epoch cap the uncapped float baseline may train (:func:`uncapped_baseline`).
+UNCAPPED_EPOCH_FACTOR = 4
+
+
+def uncapped_baseline(profile: Profile, fold: int = 0) -> SweepSpec:
+    """Does the float baseline converge within the profile's epoch cap? Its unpruned phase trained again with
+    :data:`UNCAPPED_EPOCH_FACTOR` times the cap, the same patience, data and seed (chapter 1). Early stopping keeps
+    the epoch of lowest validation loss, so this run's accuracy is what the capped one would reach with more time."""
+    spec = baseline_spec(profile, fold, unpruned_only=True)
+    train = dataclasses.replace(spec.train, max_epochs=UNCAPPED_EPOCH_FACTOR * spec.train.max_epochs)
+    return SweepSpec(name=f"uncapped float baseline ({profile.name})", runs=(dataclasses.replace(spec, train=train),))
+
+
 def _sweep(name: str, profile: Profile, combinations) -> SweepSpec:
     runs = []
     for options in combinations:
