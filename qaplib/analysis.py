@@ -230,33 +230,6 @@ def claim_sentence(claims: pd.DataFrame, tolerance: float) -> str:
             + " and ".join(parts) + ".")
 
 
-def bo_comparison(summary: pd.DataFrame, retrained: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
-    """Best BO model against the QAP curve of the same bit width, at equal accuracy.
-
-    ``summary``: fold-averaged FT curves (:func:`qaplib.tables.summarise`); ``retrained``: rows of the
-    retrained BO trials with a ``best`` column. For each bit width, the QAP model is the cheapest
-    pruning phase whose accuracy is at least the best BO model's minus ``tolerance``.
-    Ratio = BOPs(best BO) / BOPs(QAP): above 1 means QAP is cheaper at equal accuracy.
-    """
-    rows = []
-    for bits, best in retrained[retrained["best"]].groupby("bits"):
-        best = best.iloc[0]
-        curve = summary[summary["bits"] == bits]
-        match = curve[curve["accuracy"] >= best["accuracy"] - tolerance]
-        qap = match.loc[match["bops"].idxmin()] if not match.empty else None
-        rows.append({
-            "bits": bits,
-            "best BO widths": best["widths"],
-            "best BO accuracy": best["accuracy"],
-            "best BO BOPs": best["bops"],
-            "QAP weights pruned": np.nan if qap is None else qap["sparsity"],
-            "QAP accuracy": np.nan if qap is None else qap["accuracy"],
-            "QAP BOPs": np.nan if qap is None else qap["bops"],
-            "BOPs ratio BO / QAP": np.nan if qap is None else best["bops"] / qap["bops"],
-        })  # fmt: skip
-    return pd.DataFrame(rows).set_index("bits")
-
-
 # ---------------------------------------------------------------- each chapter's verdict in words
 
 
@@ -437,25 +410,6 @@ def noise_verdict(table: pd.DataFrame) -> str:
                      "pruned")  # fmt: skip
     noisiest = table["label_noise"].max()
     return f"With {noisiest:.0%} of the training labels randomised instead of none, " + "; ".join(parts) + "."
-
-
-def bo_verdict(comparison: pd.DataFrame, tolerance: float) -> str:
-    """Chapter 7's conclusion from :func:`bo_comparison`."""
-    parts, wins = [], 0
-    for bits, row in comparison.iterrows():
-        width = "float" if bits == 32 else f"{bits}-bit"
-        ratio = row["BOPs ratio BO / QAP"]
-        if np.isnan(ratio):
-            parts.append(f"at {width} no QAP model comes within {100 * tolerance:.1f} percentage points of the best BO model")
-            continue
-        wins += ratio >= 1
-        parts.append(f"at {width} the best BO architecture ({row['best BO widths']}) needs {ratio:.2f}× the BOPs of the "
-                     f"QAP model of equal accuracy")  # fmt: skip
-    outcome = ("QAP is as efficient as or more efficient than the architecture search at every bit width, as the paper found"
-               if wins == len(comparison) else
-               f"QAP is the cheaper choice at only {wins} of {len(comparison)} bit widths, unlike the paper's finding")
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:] + f" (equal accuracy: at most {100 * tolerance:.1f} percentage points less). {outcome}."
 
 
 def epoch_cap_counts(frame: pd.DataFrame) -> pd.DataFrame:

@@ -290,3 +290,43 @@ def target_costs(qap: pd.DataFrame, bo: pd.DataFrame, tolerances: tuple[float, .
     :func:`bo_robustness` for the "cheapest adequate" definitions with absolute tolerances."""
     chosen = [Definition("cheapest adequate", t) for t in tolerances]
     return bo_robustness(qap, bo, chosen)
+
+
+# ---------------------------------------------------------------- as the chapter shows them
+
+
+def front_summary(bo: pd.DataFrame) -> pd.DataFrame:
+    """Fold means and standard errors of the BO architectures retrained on every fold (rows of :func:`front_sweep`
+    with ``best``), one row per bit width and architecture, keeping ``best``."""
+    from qaplib.tables import summarise
+
+    best = bo.groupby(["bits", "widths"])["best"].first()
+    summary = summarise(bo)
+    return summary.assign(best=[bool(best.loc[(b, w)]) for b, w in zip(summary["bits"], summary["widths"], strict=True)])
+
+
+def selection_table(architectures: list[Architecture], summary: pd.DataFrame) -> pd.DataFrame:
+    """The selected architectures, why each was chosen, and their 4-fold accuracy and BOPs (:func:`front_summary`)."""
+    rows = []
+    for a in architectures:
+        widths = "-".join(map(str, a.widths))
+        found = summary[(summary["bits"] == a.bits) & (summary["widths"] == widths)]
+        rows.append({"bits": a.bits, "widths": widths, "chosen as": ", ".join(a.reasons),
+                     "accuracy": found["accuracy"].iloc[0] if len(found) else np.nan,
+                     "accuracy_se": found["accuracy_se"].iloc[0] if len(found) else np.nan,
+                     "BOPs": found["bops"].iloc[0] if len(found) else np.nan})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def robustness_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`bo_robustness` as text, one row per definition and one column per bit width (widest first): the ratio
+    BO / QAP with its standard error, and the outcome."""
+    from qaplib.tables import FORMATS, formatted
+
+    cells = {}
+    for row in table.to_dict("records"):
+        ratio = formatted(row["ratio BO / QAP"], "ratio", row["ratio BO / QAP_se"])
+        cells.setdefault(row["definition"], {})[row["bits"]] = f"{ratio}: {row['outcome']}"
+    matrix = pd.DataFrame.from_dict(cells, orient="index").sort_index(axis=1, ascending=False)
+    matrix.columns = [FORMATS["bits"](b) for b in matrix.columns]
+    return matrix.rename_axis("definition").reset_index()

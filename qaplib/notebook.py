@@ -124,6 +124,13 @@ class NotebookRun:
         return TrainingPolicy(store_only=self.store_only, quiet_workers=True)
 
     @property
+    def store(self):
+        """The result store this notebook reads and writes (:class:`qaplib.store.ResultStore`)."""
+        from qaplib.store import ResultStore
+
+        return ResultStore()
+
+    @property
     def data_fingerprint(self) -> str | None:
         """The fingerprint of the data behind this notebook's results (several, comma-separated, if mixed)."""
         return ", ".join(sorted(self.data_fingerprints)) or None
@@ -146,11 +153,10 @@ class NotebookRun:
         The runs' keys, and the fingerprint of the data they were trained on (from their stored
         records), go into the provenance of every figure published after.
         """
-        from qaplib.store import ResultStore
         from qaplib.sweep import run_sweep
         from qaplib.tables import results_frame
 
-        store = ResultStore()
+        store = self.store
         report = run_sweep(sweep, store, executor=self.executor, workers=self.workers, policy=self.policy)
         if report.failed:
             raise RuntimeError(f"{len(report.failed)} runs failed; first error:\n{next(iter(report.failed.values()))}")

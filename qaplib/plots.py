@@ -387,18 +387,33 @@ def lut_vs_bops_figure(table, counts: tuple[str, ...] = ("BOPs", "effective BOPs
     return fig
 
 
-def bo_overlay_figure(summary, trials, metrics: list[str], log_y: tuple[str, ...] = ()):
-    """FT pruning curves per bit width with every retrained BO trial as a cross and the best as a star.
+def bo_overlay_figure(summary, trials, metrics: list[str], log_y: tuple[str, ...] = (), front=None):
+    """FT pruning curves per bit width with every retrained BO trial (fold 0) as a cross.
 
-    ``trials``: rows of the retrained BO trials (columns bits, bops, the metrics, ``best``).
+    ``trials``: rows of the retrained BO trials on fold 0 (columns bits, bops, the metrics, ``best``); without
+    ``front``, the best is a star. ``front``: fold-averaged rows (:func:`qaplib.tables.summarise`, with ``best``) of
+    the BO architectures retrained on every fold, drawn as filled circles with their standard errors, the search's
+    best pick as a star.
     """
-    markers = (plt.Line2D([], [], marker="x", color="gray", ls="", label="BO trial (retrained, unpruned)"),
-               plt.Line2D([], [], marker="*", color="gray", mec="black", ms=12, ls="", label="best BO model"))  # fmt: skip
+    point = "4-fold mean" if front is not None else None
+    markers = (plt.Line2D([], [], marker="x", color="gray", ls="", label="BO trial (fold 0, unpruned)"),
+               plt.Line2D([], [], marker="*", color="gray", mec="black", ms=12, ls="",
+                          label=f"best BO pick ({point})" if point else "best BO model"))  # fmt: skip
+    if front is not None:
+        markers += (plt.Line2D([], [], marker="o", color="gray", mec="black", ls="", label="BO architecture (4-fold mean)"),)
     fig = curves_figure(summary, metrics, color_by="bits", log_y=log_y, extra_handles=markers)
     for ax, metric in zip(fig.axes, metrics, strict=False):
         for bits, rows in trials.groupby("bits"):
-            others, best = rows[~rows["best"]], rows[rows["best"]]
-            ax.scatter(others["bops"], others[metric], marker="x", color=BIT_COLORS[int(bits)], s=22, alpha=0.8, lw=1)
-            ax.scatter(best["bops"], best[metric], marker="*", color=BIT_COLORS[int(bits)], s=180, edgecolor="black",
-                       lw=0.6, zorder=5)  # fmt: skip
+            color = BIT_COLORS[int(bits)]
+            others, best = (rows, rows.iloc[:0]) if front is not None else (rows[~rows["best"]], rows[rows["best"]])
+            faint = 0.45 if front is not None else 0.8
+            ax.scatter(others["bops"], others[metric], marker="x", color=color, s=22, alpha=faint, lw=1)
+            ax.scatter(best["bops"], best[metric], marker="*", color=color, s=180, edgecolor="black", lw=0.6, zorder=5)
+        if front is None:
+            continue
+        for (bits, is_best), rows in front.groupby(["bits", "best"]):
+            se = rows.get(f"{metric}_se")
+            ax.errorbar(rows["bops"], rows[metric], yerr=None if se is None else se, ls="", marker="*" if is_best else "o",
+                        ms=14 if is_best else 6, color=BIT_COLORS[int(bits)], mec="black", mew=0.6, capsize=2,
+                        zorder=6)  # fmt: skip
     return fig

@@ -103,15 +103,6 @@ def test_noise_verdict_reports_the_accuracy_lost_to_random_labels():
            "-10.00 percentage points unpruned and by -18.00 percentage points when 90% pruned." in text
 
 
-def test_bo_verdict_agrees_with_the_paper_only_when_qap_is_cheaper_everywhere():
-    row = {"best BO widths": "47-17-32", "best BO accuracy": 0.7, "best BO BOPs": 2e5, "QAP weights pruned": 0.5,
-           "QAP accuracy": 0.7, "QAP BOPs": 1e5}
-    cheaper = pd.DataFrame([{**row, "BOPs ratio BO / QAP": 2.0}], index=pd.Index([6], name="bits"))
-    dearer = pd.DataFrame([{**row, "BOPs ratio BO / QAP": 0.5}], index=pd.Index([6], name="bits"))
-    assert "as the paper found" in analysis.bo_verdict(cheaper, 0.01) and "2.00×" in analysis.bo_verdict(cheaper, 0.01)
-    assert "unlike the paper's finding" in analysis.bo_verdict(dearer, 0.01)
-
-
 def test_baseline_verdict_states_the_threshold_outcome():
     from qaplib import fidelity
 
