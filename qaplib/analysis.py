@@ -370,6 +370,16 @@ def efficiency_verdict(spread: dict, accuracy_window: float) -> str:
             f"{_signed(spread['spearman_accuracy_efficiency'], 2)})." + _batchnorm_sentence(spread, accuracy_window))  # fmt: skip
 
 
+def spread_table(spread: dict) -> pd.DataFrame:
+    """:func:`efficiency_spread` as a table: the models near the best accuracy, all together and with and without
+    batch normalisation, and the factor between their highest and lowest neural efficiency."""
+    rows = [{"models": "all", "near the best accuracy": spread["n_models"], "efficiency highest / lowest": spread["ratio"]}]
+    for batchnorm, group in sorted((spread.get("by_batchnorm") or {}).items(), reverse=True):
+        rows.append({"models": "with batch norm" if batchnorm else "without batch norm",
+                     "near the best accuracy": group["n_models"], "efficiency highest / lowest": group["ratio"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _batchnorm_sentence(spread: dict, accuracy_window: float) -> str:
     """The spread within the models with and without batch normalisation (:func:`efficiency_spread`), in words."""
     groups = spread.get("by_batchnorm") or {}
@@ -423,34 +433,25 @@ def epoch_cap_counts(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def efficiency_and_generalization(summary: pd.DataFrame, predictor: str = "neural_efficiency", n_boot: int = 2000,
-                                  seed: int = 0) -> dict:
-    """Does a model's ``predictor`` (neural efficiency or aIQ) predict how well it generalizes? (the paper's third
-    claim). Over the fold-averaged rows of :func:`qaplib.tables.summarise` (one per configuration and phase), the
-    Spearman rank correlation of ``predictor`` with the generalization gap, training accuracy (of the kept epoch)
-    minus test accuracy, and its 95 % bootstrap interval. The bootstrap resamples configurations (all pruning phases
-    of one configuration together, since they come from one run per fold and are not independent), ``n_boot`` times,
-    seeded: deterministic.
+def convergence_verdict(caps: pd.DataFrame, capped: dict, uncapped: dict) -> str:
+    """Chapter 1's convergence check in words: how many runs stop at their epoch cap (:func:`epoch_cap_counts`), and
+    what the float baseline of one fold reaches when trained again with a larger cap.
 
-    Returns ``rho``, ``interval`` (low, high), ``n`` (rows), ``configurations`` and ``predictor``. A positive rho:
-    the more efficient models overfit more; negative: they generalize better; an interval across 0: no evidence
-    either way.
-    """
-    from qaplib.tables import CONFIG_COLUMNS
-
-    rows = summary.dropna(subset=[predictor, "train_accuracy", "accuracy"]).reset_index(drop=True)
-    x, gap = rows[predictor].to_numpy(), (rows["train_accuracy"] - rows["accuracy"]).to_numpy()
-    keys = [c for c in CONFIG_COLUMNS if c in rows.columns]
-    configurations = list(rows.groupby(keys, dropna=False).indices.values()) if keys else [[i] for i in range(len(rows))]
-
-    def spearman(a, b) -> float:
-        return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
-
-    generator = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        chosen = np.concatenate([configurations[k] for k in generator.integers(0, len(configurations), len(configurations))])
-        draws.append(spearman(x[chosen], gap[chosen]))
-    low, high = np.nanpercentile(draws, [2.5, 97.5])
-    return {"predictor": predictor, "rho": spearman(x, gap), "interval": (float(low), float(high)), "n": int(len(x)),
-            "configurations": len(configurations)}
+    ``capped``/``uncapped``: the unpruned phase of the float baseline and of its uncapped rerun (rows of
+    :func:`qaplib.tables.results_frame`: fold, epochs, max_epochs, accuracy)."""
+    unpruned, total = caps[caps["phase"] == 0].iloc[0], caps[["runs", "at_cap"]].sum()
+    text = (f"{int(unpruned['at_cap'])} of {int(unpruned['runs'])} unpruned runs stop at the epoch cap, "
+            f"{int(total['at_cap'])} of {int(total['runs'])} pruning phases over all runs of the book (the table gives "
+            f"each phase).")  # fmt: skip
+    fold, difference = int(capped["fold"]), float(uncapped["accuracy"]) - float(capped["accuracy"])
+    if capped["epochs"] < capped["max_epochs"]:
+        same = difference == 0 and uncapped["epochs"] == capped["epochs"]
+        return text + (f" The float baseline of fold {fold} stops before its cap ({capped['epochs']} of "
+                       f"{capped['max_epochs']} epochs); trained again with a cap of {uncapped['max_epochs']} it "
+                       + ("stops at the same epoch with the same accuracy, bit for bit." if same else
+                          f"stops after {uncapped['epochs']} epochs, accuracy {_pp(difference)}."))  # fmt: skip
+    stopped = ("by early stopping" if uncapped["epochs"] < uncapped["max_epochs"] else "at the larger cap too")
+    return text + (f" The float baseline of fold {fold}, which stops at its cap of {capped['max_epochs']} epochs, trained "
+                   f"again with a cap of {uncapped['max_epochs']} stops after {uncapped['epochs']} epochs ({stopped}) at "
+                   f"{100 * float(uncapped['accuracy']):.2f} % test accuracy: {_pp(difference)} against the capped "
+                   "run.")  # fmt: skip

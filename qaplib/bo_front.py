@@ -102,16 +102,37 @@ def selection_key(profile: Profile, searches, trials_by_bits: dict[int, list[Tri
     return content_key(payload)
 
 
+def read_selection(store: ResultStore, key: str) -> list[Architecture] | None:
+    """The selection recorded under ``key`` in the first store root that holds it (committed roots first); None."""
+    for root in store.serving_order:
+        record = selections_in(root).read(key)
+        if record is not None:
+            return [Architecture(int(a["bits"]), tuple(a["widths"]), tuple(a["reasons"])) for a in record["architectures"]]
+    return None
+
+
+def front_progress(store: ResultStore, profile: Profile, progress) -> tuple[SweepSpec | None, str]:
+    """How far the BO front on every fold has got (for ``qap status``), from the searches' progress
+    (:func:`qaplib.bayesopt.search_progress`): its runs (None until its selection is recorded) and a status line."""
+    trials = {p.search.bits: list(p.trials) for p in progress}
+    recorded = read_selection(store, selection_key(profile, [p.search for p in progress], trials))
+    if recorded is None:
+        return None, "  BO front on every fold: not selected yet (chapter 7 selects it once every search is retrained)"
+    sweep = front_sweep(profile, recorded)
+    done = sum(store.is_complete(run_key(spec)) for spec in sweep.runs)
+    return sweep, (f"  BO front on every fold: {len(recorded)} architectures, {done} of {len(sweep.runs)} runs stored"
+                   f"{'' if done == len(sweep.runs) else ', not finished'}")
+
+
 def read_or_make_selection(store: ResultStore, profile: Profile, searches, trials_by_bits: dict[int, list[Trial]],
                            fold_zero: pd.DataFrame) -> list[Architecture]:
     """The recorded selection of these searches, read from the first store root that holds it (committed roots
     first); made from ``fold_zero`` (:func:`front_architectures`) and written to the store's own root only where
     none is recorded."""
     key = selection_key(profile, searches, trials_by_bits)
-    for root in store.serving_order:
-        record = selections_in(root).read(key)
-        if record is not None:
-            return [Architecture(int(a["bits"]), tuple(a["widths"]), tuple(a["reasons"])) for a in record["architectures"]]
+    recorded = read_selection(store, key)
+    if recorded is not None:
+        return recorded
     best = {bits: best_trial(list(trials)).widths for bits, trials in trials_by_bits.items()}
     reference = float(store.load(run_key(_baseline(profile))).phases[0]["accuracy"])
     chosen = front_architectures(fold_zero, best, reference)

@@ -239,17 +239,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for key in status.failed:
         print(f"  failed {key}")
     if args.profile is not None:
-        from qaplib import bayesopt
+        from qaplib import bayesopt, bo_front
         from qaplib.experiments import union
         from qaplib.manifest import book_searches
         from qaplib.profiles import get_profile
+        from qaplib.sweep import sweep_keys
 
         profile = get_profile(args.profile)
         progress = [bayesopt.search_progress(profile, search, store) for search in book_searches(profile)]
-        finished = all(p.done for p in progress)
+        front, front_line = bo_front.front_progress(store, profile, progress)
+        finished = all(p.done for p in progress) and front is not None and all(store.is_complete(k) for k in sweep_keys(front))
         print(f"Bayesian optimisation ({profile.name}): {'done' if finished else 'not finished'}")
         print(bayesopt.format_progress(progress))
-        sweep = union(sweep.name, sweep, bayesopt.proposed_runs(profile, progress))  # cost of BO runs so far too
+        print(front_line)
+        # the cost of the BO runs so far too
+        sweep = union(sweep.name, sweep, bayesopt.proposed_runs(profile, progress), *([front] if front else []))
     if args.cost:
         from qaplib.cost import format_cost, study_cost
 

@@ -70,10 +70,13 @@ def _lists(values) -> list:
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "01_dataset", PARTS[0],
-        (("verdict-baseline", "Does the generated dataset train the float tagger as the real one does?"),),
+        (("verdict-baseline", "Does the generated dataset train the float tagger as the real one does?"),
+         ("verdict-convergence", "Do the runs converge within the epoch cap?")),
         ("fig-dataset-balance", "fig-dataset-features", "fig-dataset-mass", "fig-dataset-roc", "fig-dataset-confusion"),
-        (("fold", 0), ("seed", None)),
-        lambda profile, p: SweepSpec("float baseline", (experiments.baseline_spec(profile, p["fold"], p["seed"]),)),
+        (("fold", 0), ("seed", None), ("uncapped_fold", 1)),
+        lambda profile, p: experiments.union(
+            "float baseline", SweepSpec("float baseline", (experiments.baseline_spec(profile, p["fold"], p["seed"]),)),
+            experiments.uncapped_baseline(profile, p["uncapped_fold"])),  # fmt: skip
         training_rank=1,
     ),
     Chapter(
@@ -112,10 +115,15 @@ CHAPTERS: tuple[Chapter, ...] = (
     ),
     Chapter(
         "06_generalizability", PARTS[0],
-        (("verdict-generalizability", "How do pruned models cope with randomised labels?"),),
+        (("verdict-generalizability", "How do pruned models cope with randomised labels?"),
+         ("verdict-information", "Does a model's neural efficiency predict how well it generalizes?")),
         ("fig-generalizability",),
-        (("bits", list(experiments.ABLATION_BITS)), ("label_noise", _lists(experiments.LABEL_NOISE))),
-        lambda profile, p: experiments.generalizability(profile, p["bits"], p["label_noise"]),
+        (("bits", list(experiments.ABLATION_BITS)), ("label_noise", _lists(experiments.LABEL_NOISE)),
+         ("scheme_bits", list(experiments.SCHEME_BITS)), ("ablation_bits", list(experiments.ABLATION_BITS))),
+        lambda profile, p: experiments.union(
+            "generalizability", experiments.generalizability(profile, p["bits"], p["label_noise"]),
+            experiments.pruning_schemes(profile, p["scheme_bits"]),
+            experiments.batchnorm_l1(profile, p["ablation_bits"])),  # fmt: skip
         training_rank=5,
     ),
     Chapter(

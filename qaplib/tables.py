@@ -122,6 +122,7 @@ FORMATS = {
     "number": lambda v: _number(v, 3),
     "signed": lambda v: f"{'+' if v > 0 else ''}{_number(v, 3)}",
     "gev": lambda v: f"{_number(v, 1)} GeV",
+    "yesno": lambda v: "yes" if v else "no",
     "text": str,
 }
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qaplib import analysis, tables
+from qaplib import analysis, generalization, tables
 
 
 def frame_for(fold, rows):
@@ -262,13 +262,13 @@ def test_efficiency_and_generalization_gives_a_rank_correlation_with_a_bootstrap
     rows = [{"bits": bits, "scheme": "ft", "phase": phase, "neural_efficiency": 0.1 * phase + 0.01 * k,
              "train_accuracy": 0.80 + 0.01 * phase + 0.001 * k, "accuracy": 0.70}
             for k, bits in enumerate((32, 12, 6, 4)) for phase in range(3)]  # fmt: skip
-    result = analysis.efficiency_and_generalization(pd.DataFrame(rows), n_boot=200)
+    result = generalization.efficiency_and_generalization(pd.DataFrame(rows), n_boot=200)
     assert result["rho"] == pytest.approx(1.0) and result["interval"] == pytest.approx((1.0, 1.0))
     assert (result["n"], result["configurations"]) == (12, 4)
-    again = analysis.efficiency_and_generalization(pd.DataFrame(rows), n_boot=200)
+    again = generalization.efficiency_and_generalization(pd.DataFrame(rows), n_boot=200)
     assert again == result  # seeded
     noisy = pd.DataFrame(rows).assign(train_accuracy=lambda f: 0.8 + 0.05 * np.sin(7.0 * np.arange(len(f))))
-    spread = analysis.efficiency_and_generalization(noisy, n_boot=200)
+    spread = generalization.efficiency_and_generalization(noisy, n_boot=200)
     assert spread["interval"][0] < spread["rho"] < spread["interval"][1]
 
 
@@ -291,3 +291,47 @@ def test_the_claim_is_recomputed_under_every_definition_and_the_sentence_names_w
     assert sentence.startswith(f"The claim holds under {int(table['holds'].sum())} of 12 definitions")
     assert "not under: 0.5 points absolute, paper BOPs" in sentence
     assert "holds under all 12 definitions" in analysis.robustness_sentence(table.assign(holds=True))
+
+
+def noise_frame(efficiency_of, lost_of):
+    """Chapter-6 rows: 2 bit widths x 2 folds x 3 phases, clean and 50 % noise; the clean model's efficiency and the
+    accuracy the noisy one loses are given as functions of (bits, fold, phase)."""
+    rows = []
+    for bits in (32, 6):
+        for fold in (0, 1):
+            for phase in range(3):
+                clean = {"bits": bits, "fold": fold, "phase": phase, "epochs": 10, "max_epochs": 10, "accuracy": 0.7,
+                         "neural_efficiency": efficiency_of(bits, fold, phase)}  # fmt: skip
+                rows += [clean | {"label_noise": 0.0},
+                         clean | {"label_noise": 0.5, "accuracy": 0.7 - lost_of(bits, fold, phase), "neural_efficiency": 0.3}]
+    return pd.DataFrame(rows)
+
+
+def test_noise_loss_correlation_over_all_models_and_at_equal_phase():
+    """issue 27: a correlation that both quantities share with the pruning phase is not evidence at equal phase."""
+    shared = noise_frame(lambda b, f, p: 0.1 * p + 0.001 * b + 0.0003 * f, lambda b, f, p: 0.01 * p + 0.0001 * ((b + f) % 3))
+    table = generalization.efficiency_and_noise_loss(shared, n_boot=200)
+    assert table["rho"].iloc[0] > 0.8  # both grow with the phase
+    assert abs(table["rho within phase"].iloc[0]) < 0.5
+    assert table["low within phase"].iloc[0] < 0 < table["high within phase"].iloc[0]
+    assert (table["points"].iloc[0], table["runs"].iloc[0]) == (12, 4)
+    linked = noise_frame(lambda b, f, p: 0.1 * p + 0.001 * b + 0.0003 * f, lambda b, f, p: 0.01 * p + 0.0001 * b + 0.00003 * f)
+    assert generalization.efficiency_and_noise_loss(linked, n_boot=200)["rho within phase"].iloc[0] == pytest.approx(1.0)
+
+
+def test_generalization_verdict_says_whether_efficiency_predicts_beyond_the_fraction_pruned():
+    gap = {"predictor": "neural_efficiency", "rho": 0.5, "interval": (0.2, 0.7), "rho_within_phase": 0.05,
+           "interval_within_phase": (-0.2, 0.25), "n": 48, "configurations": 4}  # fmt: skip
+    text = generalization.generalization_verdict(gap, pd.DataFrame(), pd.DataFrame())
+    assert "ρ = +0.50 (+0.20 to +0.70) over all models" in text and "ρ = +0.05 (-0.20 to +0.25) at equal pruning phase" in text
+    assert "does not predict generalization beyond it" in text and "not supported" in text
+    supported = generalization.generalization_verdict(gap | {"interval_within_phase": (0.1, 0.3)}, pd.DataFrame(), pd.DataFrame())
+    assert "beyond the fraction pruned" in supported and "not supported" not in supported
+
+
+def test_efficiency_change_with_noise_is_paired_by_fold():
+    frame = noise_frame(lambda b, f, p: 0.4 + 0.01 * f, lambda b, f, p: 0.02)
+    change = generalization.efficiency_change_with_noise(frame)
+    assert change["efficiency change"].tolist() == pytest.approx([-0.105, -0.105])  # 0.3 - (0.4, 0.41)
+    assert change["accuracy change"].tolist() == pytest.approx([-0.02, -0.02])
+    assert change["noisy runs at cap"].tolist() == [2, 2]
