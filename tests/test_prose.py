@@ -28,7 +28,8 @@ def test_prose_holds_no_hand_typed_result_numbers(path):
 
 def test_a_planted_stale_number_fails_and_generated_or_code_text_does_not():
     methods = _text(REPO_ROOT / "book" / "methods.md")
-    stale = methods.replace("Two counts of $p$ are stored", "The unpruned 6-bit model needs 354,074 BOPs. Two counts of $p$ are stored")
+    planted = "The unpruned 6-bit model needs 354,074 BOPs. Two counts of $p$ are stored"
+    stale = methods.replace("Two counts of $p$ are stored", planted)
     assert [f for f in prose.hand_typed_results(stale) if "354,074" in f]
     for planted in ("0.70235 test accuracy", "FT leads by +0.18 pp", "44 of 76 runs stop at the cap", "a factor 1.52 ± 0.1"):
         assert prose.hand_typed_results(planted), planted
