@@ -145,6 +145,19 @@ def read_or_make_selection(store: ResultStore, profile: Profile, searches, trial
     return chosen
 
 
+def selection_for(store: ResultStore, profile: Profile, searches, trials_by_bits: dict[int, list[Trial]]) -> list[Architecture]:
+    """The recorded selection of these searches, made (from their stored fold-0 retrainings) where none is recorded."""
+    from qaplib.bayesopt import retrain_sweep
+    from qaplib.tables import results_frame
+
+    key = selection_key(profile, searches, trials_by_bits)
+    recorded = read_selection(store, key)
+    if recorded is not None:
+        return recorded
+    fold_zero = results_frame(store, retrain_sweep(profile, trials_by_bits))
+    return read_or_make_selection(store, profile, searches, trials_by_bits, fold_zero)
+
+
 def front_sweep(profile: Profile, architectures: list[Architecture]) -> SweepSpec:
     """The selected architectures' full-training runs on every fold of the profile (fold 0's are the ones the
     searches already retrained)."""
