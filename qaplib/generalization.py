@@ -185,8 +185,9 @@ def generalization_verdict(gap: dict, noise_loss: pd.DataFrame, change: pd.DataF
                  "efficient models generalize worse).")  # fmt: skip
     if len(change):
         noisiest = change[change["label_noise"] == change["label_noise"].max()]
-        moves = "; ".join(f"{'float' if r['bits'] == 32 else str(r['bits']) + '-bit'} {r['efficiency change']:+.3f} ± "
-                          f"{r['efficiency change_se']:.3f}" for r in noisiest.to_dict("records"))  # fmt: skip
+        moves = "; ".join(f"{'float' if r['bits'] == 32 else str(r['bits']) + '-bit'} {r['efficiency change']:+.3f}"
+                          + (f" ± {r['efficiency change_se']:.3f}" if np.isfinite(r["efficiency change_se"]) else "")
+                          for r in noisiest.to_dict("records"))  # fmt: skip
         capped = int(noisiest["noisy runs at cap"].sum())
         text += (f" With {100 * noisiest['label_noise'].iloc[0]:.0f} % random labels the unpruned models' efficiency "
                  f"changes by {moves} (noisy minus clean, mean ± standard error over folds); {capped} of "

@@ -335,3 +335,12 @@ def test_efficiency_change_with_noise_is_paired_by_fold():
     assert change["efficiency change"].tolist() == pytest.approx([-0.105, -0.105])  # 0.3 - (0.4, 0.41)
     assert change["accuracy change"].tolist() == pytest.approx([-0.02, -0.02])
     assert change["noisy runs at cap"].tolist() == [2, 2]
+
+
+def test_generalization_verdict_with_one_fold_prints_no_nan():
+    frame = noise_frame(lambda b, f, p: 0.4, lambda b, f, p: 0.02)
+    one_fold = frame[frame["fold"] == 0]
+    gap = {"predictor": "neural_efficiency", "rho": 0.1, "interval": (-0.2, 0.3), "rho_within_phase": 0.0,
+           "interval_within_phase": (-0.3, 0.3), "n": 6, "configurations": 2}  # fmt: skip
+    text = generalization.generalization_verdict(gap, pd.DataFrame(), generalization.efficiency_change_with_noise(one_fold))
+    assert "nan" not in text and "6-bit -0.100" in text
