@@ -125,16 +125,26 @@ def claim_robustness(frame: pd.DataFrame, tolerances: tuple[float, ...] = CLAIM_
     return pd.DataFrame(rows)
 
 
-def robustness_sentence(table: pd.DataFrame) -> str:
-    """Whether chapter 2's claim survives the other definitions (:func:`claim_robustness`), in words."""
+def robustness_clause(table: pd.DataFrame) -> str:
+    """Whether chapter 2's claim survives the other definitions (:func:`claim_robustness`), as a clause that can
+    follow the claim after a semicolon (so that the verdict's first sentence, which the at-a-glance table shows,
+    says under which definitions it holds)."""
     held = table[table["holds"]]
+    tolerances = ", ".join(f"{100 * t:g}" for t in sorted(table["tolerance"].unique()))
     if len(held) == len(table):
-        return (f"The claim holds under all {len(table)} definitions of equal accuracy tried (tolerance "
-                f"{', '.join(f'{100 * t:g}' for t in sorted(table['tolerance'].unique()))} points, absolute or relative, "
-                f"paper or effective BOPs): QAP is cheaper than both by more than two standard errors in each.")
+        return (f"this holds under all {len(table)} definitions of equal accuracy tried (tolerance {tolerances} points or "
+                f"per cent, paper or effective BOPs), QAP cheaper than both by more than two standard errors in each")
     failed = table[~table["holds"]]
-    names = "; ".join(f"{100 * r['tolerance']:g} points {r['kind']}, {r['count']}" for r in failed.to_dict("records"))
-    return f"The claim holds under {len(held)} of {len(table)} definitions of equal accuracy; not under: {names}."
+    names = ", ".join(f"{100 * r['tolerance']:g} {'points' if r['kind'] == 'absolute' else '%'} with {r['count']}"
+                      for r in failed.to_dict("records"))  # fmt: skip
+    return (f"this holds under {len(held)} of {len(table)} definitions of equal accuracy (tolerance {tolerances} points or "
+            f"per cent, paper or effective BOPs), not under {names}")
+
+
+def robustness_sentence(table: pd.DataFrame) -> str:
+    """:func:`robustness_clause` as a sentence of its own."""
+    clause = robustness_clause(table).replace("this holds", "The claim holds", 1)
+    return clause + "."
 
 
 def quantization_sparsity(summary: pd.DataFrame) -> pd.DataFrame:
@@ -244,9 +254,12 @@ def _pp(value: float) -> str:
     return f"{_signed(100 * value, 2)} percentage points"
 
 
-def claim_verdict(claims: pd.DataFrame, tolerance: float) -> str:
-    """Chapter 2's conclusion: :func:`claim_sentence`, and which bit width gives the cheapest QAP model."""
+def claim_verdict(claims: pd.DataFrame, tolerance: float, robustness: pd.DataFrame | None = None) -> str:
+    """Chapter 2's conclusion: :func:`claim_sentence`, with ``robustness`` (:func:`claim_robustness`) under which
+    definitions it holds in the same sentence, and which bit width gives the cheapest QAP model."""
     sentence = claim_sentence(claims, tolerance)
+    if robustness is not None and sentence.startswith("At equal accuracy"):
+        sentence = sentence[:-1] + "; " + robustness_clause(robustness) + "."
     per_bits = claims[claims.index.str.match(r"QAP \d+-bit")]["BOPs"].dropna()
     if per_bits.empty:
         return sentence

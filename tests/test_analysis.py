@@ -289,8 +289,12 @@ def test_the_claim_is_recomputed_under_every_definition_and_the_sentence_names_w
     assert loose["vs pruning only"] == pytest.approx(300 / 10) and loose["vs quantization only"] == pytest.approx(12.0)
     sentence = analysis.robustness_sentence(table)
     assert sentence.startswith(f"The claim holds under {int(table['holds'].sum())} of 12 definitions")
-    assert "not under: 0.5 points absolute, paper BOPs" in sentence
+    assert "not under 0.5 points with paper BOPs" in sentence
     assert "holds under all 12 definitions" in analysis.robustness_sentence(table.assign(holds=True))
+    claims = analysis.claim_table(analysis.bops_at_equal_accuracy(pd.DataFrame(rows), 0.01))
+    verdict = analysis.claim_verdict(claims, 0.01, table)
+    first = verdict.split(". ")[0]  # the at-a-glance table shows the first sentence: it names where the claim holds
+    assert first.startswith("At equal accuracy") and f"this holds under {int(table['holds'].sum())} of 12" in first
 
 
 def noise_frame(efficiency_of, lost_of):
