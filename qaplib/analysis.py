@@ -305,34 +305,37 @@ def _scheme_groups(difference: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return groups
 
 
-def _range_sentence(difference: pd.DataFrame) -> str:
-    """Which pruning range decides the average FT − LT (:func:`scheme_ranges`), in words; '' with a single range."""
+def _range_reading(difference: pd.DataFrame) -> tuple[str, str]:
+    """Which pruning range decides the average FT − LT (:func:`scheme_ranges`): a clause for the verdict's first
+    sentence where leaving that range out flips the sign ('' otherwise), and a sentence with every range ('' with a
+    single range)."""
     ranges = scheme_ranges(difference)
     if len(ranges) < 2:
-        return ""
+        return "", ""
     parts = "; ".join(f"{_pp(r['accuracy FT - LT'])} over {r['range']} (FT ahead at {r['FT ahead']} of {r['points']})"
                       for r in ranges.to_dict("records"))  # fmt: skip
     overall = difference["accuracy FT - LT"].mean()
     decisive = ranges.loc[(ranges["accuracy FT - LT"] * ranges["points"]).abs().idxmax()]
     rest = difference.drop(index=_scheme_groups(difference)[decisive["range"]].index)["accuracy FT - LT"]
     flips = len(rest) and np.sign(rest.mean()) != np.sign(overall) and rest.mean() != 0
-    tail = (f" The average is decided by the phases {decisive['range']}: without them "
-            f"{'FT' if rest.mean() > 0 else 'LT'} is ahead ({_pp(rest.mean())})." if flips else
-            f" The phases {decisive['range']} weigh most in the sum; without them the average keeps its sign "
-            f"({_pp(rest.mean())}).")
-    return f" By pruning range, FT − LT = {parts}.{tail}"
+    clause = (f", but only because of the phases {decisive['range']}: without them {'FT' if rest.mean() > 0 else 'LT'} is "
+              f"ahead ({_pp(rest.mean())})" if flips else "")  # fmt: skip
+    tail = ("" if flips else f" The phases {decisive['range']} weigh most in the sum; without them the average keeps its "
+            f"sign ({_pp(rest.mean())}).")  # fmt: skip
+    return clause, f" By pruning range, FT − LT = {parts}.{tail}"
 
 
 def scheme_verdict(difference: pd.DataFrame) -> str:
     """Chapter 3's conclusion from :func:`scheme_difference`, with the pruning range that decides it
-    (:func:`scheme_ranges`)."""
+    (:func:`scheme_ranges`) in its first sentence where that range alone sets the sign."""
     accuracy, efficiency = difference["accuracy FT - LT"], difference["efficiency FT - LT"]
     pruned = difference[difference["phase"] > 0]
     better = "fine-tuning (FT)" if accuracy.mean() > 0 else "lottery-ticket rewinding (LT)"
+    clause, ranges = _range_reading(difference)
     return (f"Over {len(difference)} (bit width, pruning phase) points, {better} is the more accurate scheme on average: "
             f"FT − LT = {_pp(accuracy.mean())} (FT ahead at {int((accuracy > 0).sum())} of them; "
-            f"largest gap {_pp(accuracy.abs().max() * np.sign(accuracy[accuracy.abs().idxmax()]))})."
-            f"{_range_sentence(difference)} "
+            f"largest gap {_pp(accuracy.abs().max() * np.sign(accuracy[accuracy.abs().idxmax()]))}){clause}."
+            f"{ranges} "
             f"In neural efficiency FT − LT = {_signed(efficiency.mean())} on average "
             f"({_signed(efficiency[pruned.index].mean())} over the pruned phases alone): "
             + (f"{'FT' if efficiency.mean() > 0 else 'LT'} models use more of their neurons' state space."
@@ -377,7 +380,8 @@ def efficiency_verdict(spread: dict, accuracy_window: float) -> str:
     """Chapter 5's conclusion from :func:`efficiency_spread`."""
     return (f"{spread['n_models']} models lie within {100 * accuracy_window:.1f} percentage points of the best accuracy "
             f"({100 * spread['accuracy_range'][0]:.2f}–{100 * spread['accuracy_range'][1]:.2f} %), yet their neural "
-            f"efficiencies differ by a factor **{spread['ratio']:.2f}**: from {describe_model(spread['lowest'])} to "
+            f"efficiencies differ by a factor **{spread['ratio']:.2f}**{_batchnorm_factors(spread, accuracy_window)}: from "
+            f"{describe_model(spread['lowest'])} to "
             f"{describe_model(spread['highest'])}. Accuracy alone does not say how efficiently a network uses its "
             f"neurons (Spearman correlation of accuracy and efficiency over all models: "
             f"{_signed(spread['spearman_accuracy_efficiency'], 2)})." + _batchnorm_sentence(spread, accuracy_window))  # fmt: skip
@@ -391,6 +395,15 @@ def spread_table(spread: dict) -> pd.DataFrame:
         rows.append({"models": "with batch norm" if batchnorm else "without batch norm",
                      "near the best accuracy": group["n_models"], "efficiency highest / lowest": group["ratio"]})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _batchnorm_factors(spread: dict, accuracy_window: float) -> str:
+    """The factor within the models with and without batch normalisation, as a parenthesis ('' without both)."""
+    groups = spread.get("by_batchnorm") or {}
+    if len(groups) != 2:
+        return ""
+    return (f" (within {100 * accuracy_window:.1f} points of each group's own best: with batch normalisation "
+            f"{groups[True]['ratio']:.2f}, without {groups[False]['ratio']:.2f})")
 
 
 def _batchnorm_sentence(spread: dict, accuracy_window: float) -> str:
