@@ -466,8 +466,8 @@ def convergence_verdict(caps: pd.DataFrame, capped: dict, uncapped: dict) -> str
     ``capped``/``uncapped``: the unpruned phase of the float baseline and of its uncapped rerun (rows of
     :func:`qaplib.tables.results_frame`: fold, epochs, max_epochs, accuracy)."""
     unpruned, total = caps[caps["phase"] == 0].iloc[0], caps[["runs", "at_cap"]].sum()
-    text = (f"{int(unpruned['at_cap'])} of {int(unpruned['runs'])} unpruned runs stop at the epoch cap, "
-            f"{int(total['at_cap'])} of {int(total['runs'])} pruning phases over all runs of the book (the table gives "
+    text = (f"{int(unpruned['at_cap'])} of the book's {int(unpruned['runs'])} runs stop at the epoch cap in their "
+            f"unpruned phase, and {int(total['at_cap'])} of their {int(total['runs'])} phases in all (the table gives "
             f"each phase).")  # fmt: skip
     fold, difference = int(capped["fold"]), float(uncapped["accuracy"]) - float(capped["accuracy"])
     if capped["epochs"] < capped["max_epochs"]:

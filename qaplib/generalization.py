@@ -154,35 +154,36 @@ def _widest(gap: dict, records: list[dict]) -> float:
 
 def generalization_verdict(gap: dict, noise_loss: pd.DataFrame, change: pd.DataFrame) -> str:
     """The paper's third claim in words, from :func:`efficiency_and_generalization`,
-    :func:`efficiency_and_noise_loss` and :func:`efficiency_change_with_noise`: each rank correlation with its
-    95 % interval, over all models and at equal pruning phase, and what they support."""
+    :func:`efficiency_and_noise_loss` and :func:`efficiency_change_with_noise`: the conclusion first (the at-a-glance
+    table shows the first sentence), then each rank correlation with its 95 % interval, over all models and at equal
+    pruning phase."""
     name = "neural efficiency" if gap["predictor"] == "neural_efficiency" else gap["predictor"]
-    text = (f"Gap between training and test accuracy, over the {gap['configurations']} clean-label configurations of "
-            f"chapters 3–5 ({gap['n']} models): {_rho(gap['rho'], *gap['interval'])} over all models, "
-            f"{_rho(gap['rho_within_phase'], *gap['interval_within_phase'])} at equal pruning phase.")  # fmt: skip
-    signs = {"all": {_sign(*gap["interval"])}, "within": {_sign(*gap["interval_within_phase"])}}
     records = noise_loss.to_dict("records")
+    signs = {"all": {_sign(*gap["interval"])} | {_sign(r["low"], r["high"]) for r in records},
+             "within": {_sign(*gap["interval_within_phase"])}
+             | {_sign(r["low within phase"], r["high within phase"]) for r in records}}  # fmt: skip
+    measures = "the gap between training and test accuracy" + (" or the accuracy lost to random labels" if records else "")
+    if signs["within"] == {"none"}:
+        head = (f"At equal pruning, a model's {name} does not predict how well it generalizes: its rank correlation with "
+                f"{measures} is nowhere distinguishable from zero (95 % bootstrap intervals)"
+                + ("; the correlations over all models follow the fraction pruned, which moves both" if signs["all"] != {"none"}
+                   else "")
+                + ". The paper's link between information content and generalizability is not supported by these runs."
+                + (" The intervals at equal phase are wide, so a moderate correlation is not excluded either."
+                   if _widest(gap, records) > 0.3 else ""))  # fmt: skip
+    else:
+        found = " and ".join(sorted(signs["within"] - {"none"}))
+        head = (f"At equal pruning, a model's {name} carries information about how well it generalizes: some of its rank "
+                f"correlations with {measures} are {found} beyond their 95 % bootstrap interval (a positive ρ: more "
+                "efficient models generalize worse).")  # fmt: skip
+    text = (f"{head} Gap between training and test accuracy, over the {gap['configurations']} clean-label configurations "
+            f"of chapters 3–5 ({gap['n']} models): {_rho(gap['rho'], *gap['interval'])} over all models, "
+            f"{_rho(gap['rho_within_phase'], *gap['interval_within_phase'])} at equal pruning phase.")  # fmt: skip
     if records:
         text += (" Accuracy lost to random labels, against the clean model's " + name + ": "
                  + "; ".join(f"{100 * r['label_noise']:.0f} % random labels {_rho(r['rho'], r['low'], r['high'])} over all "
                              f"models, {_rho(r['rho within phase'], r['low within phase'], r['high within phase'])} at "
                              "equal phase" for r in records) + ".")  # fmt: skip
-        signs["all"] |= {_sign(r["low"], r["high"]) for r in records}
-        signs["within"] |= {_sign(r["low within phase"], r["high within phase"]) for r in records}
-    if signs["within"] == {"none"}:
-        text += (f" At equal pruning, no correlation of {name} with either measure is distinguishable from zero"
-                 + (": the correlations over all models follow the fraction pruned, which moves both, and "
-                    f"{name} does not predict generalization beyond it." if signs["all"] != {"none"} else
-                    f": {name} does not predict generalization here.")
-                 + (" The intervals at equal phase are wide, so a moderate correlation is not excluded either."
-                    if _widest(gap, records) > 0.3 else "")
-                 + " The paper's link between information content and generalizability is not supported by these "
-                 "runs.")  # fmt: skip
-    else:
-        found = sorted(signs["within"] - {"none"})
-        text += (f" At equal pruning, some correlations are {' and some '.join(found)} beyond their 95 % interval, so "
-                 f"{name} carries information about generalization beyond the fraction pruned (a positive ρ: more "
-                 "efficient models generalize worse).")  # fmt: skip
     if len(change):
         noisiest = change[change["label_noise"] == change["label_noise"].max()]
         moves = "; ".join(f"{'float' if r['bits'] == 32 else str(r['bits']) + '-bit'} {r['efficiency change']:+.3f}"

@@ -329,9 +329,10 @@ def test_generalization_verdict_says_whether_efficiency_predicts_beyond_the_frac
            "interval_within_phase": (-0.2, 0.25), "n": 48, "configurations": 4}  # fmt: skip
     text = generalization.generalization_verdict(gap, pd.DataFrame(), pd.DataFrame())
     assert "ρ = +0.50 (+0.20 to +0.70) over all models" in text and "ρ = +0.05 (-0.20 to +0.25) at equal pruning phase" in text
-    assert "does not predict generalization beyond it" in text and "not supported" in text
+    assert text.startswith("At equal pruning, a model's neural efficiency does not predict how well it generalizes")
+    assert "follow the fraction pruned" in text and "not supported" in text
     supported = generalization.generalization_verdict(gap | {"interval_within_phase": (0.1, 0.3)}, pd.DataFrame(), pd.DataFrame())
-    assert "beyond the fraction pruned" in supported and "not supported" not in supported
+    assert "carries information" in supported and "not supported" not in supported
 
 
 def test_efficiency_change_with_noise_is_paired_by_fold():
