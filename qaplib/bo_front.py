@@ -201,6 +201,13 @@ class Definition:
     tolerance: float | None
     relative: bool = False
 
+    def label(self) -> str:
+        """A short name for tables: "best pick, QAP at least as accurate", "best pick ± 1 pp", "cheapest, float − 1 pp"."""
+        if self.tolerance is None:
+            return "best pick, QAP at least as accurate"
+        amount = f"{100 * self.tolerance:g} {'%' if self.relative else 'pp'}"
+        return f"best pick, QAP within {amount}" if self.model == "best pick" else f"cheapest, float − {amount}"
+
     def describe(self) -> str:
         if self.tolerance is None:
             return "QAP at least as accurate as the best pick"
@@ -286,7 +293,8 @@ def bo_robustness(qap: pd.DataFrame, bo: pd.DataFrame, chosen: list[Definition] 
             folds = len(per_fold)
             both = per_fold.dropna(subset=["ratio"])
             rows.append({
-                "definition": definition.describe(), "model": definition.model, "tolerance": definition.tolerance,
+                "definition": definition.describe(), "label": definition.label(), "model": definition.model,
+                "tolerance": definition.tolerance,
                 "relative": definition.relative, "bits": int(bits),
                 "BO BOPs": per_fold["BO BOPs"].mean(), "BO BOPs_se": standard_error(per_fold["BO BOPs"].dropna()),
                 "QAP BOPs": per_fold["QAP BOPs"].mean(), "QAP BOPs_se": standard_error(per_fold["QAP BOPs"].dropna()),
@@ -340,28 +348,63 @@ def front_summary(bo: pd.DataFrame) -> pd.DataFrame:
     return summary.assign(best=[bool(best.loc[(b, w)]) for b, w in zip(summary["bits"], summary["widths"], strict=True)])
 
 
+def _reasons_text(reasons: tuple[str, ...]) -> str:
+    """"cheapest within 2 points", "cheapest within 1 points", "best pick" -> "cheapest ≥ float − 2, 1 pp; best pick"."""
+    targets = [r.removeprefix("cheapest within ").removesuffix(" points") for r in reasons if r.startswith("cheapest")]
+    others = [r for r in reasons if not r.startswith("cheapest")]
+    return "; ".join(([f"cheapest ≥ float − {', '.join(targets)} pp"] if targets else []) + others)
+
+
 def selection_table(architectures: list[Architecture], summary: pd.DataFrame) -> pd.DataFrame:
     """The selected architectures, why each was chosen, and their 4-fold accuracy and BOPs (:func:`front_summary`)."""
     rows = []
     for a in architectures:
         widths = "-".join(map(str, a.widths))
         found = summary[(summary["bits"] == a.bits) & (summary["widths"] == widths)]
-        rows.append({"bits": a.bits, "widths": widths, "chosen as": ", ".join(a.reasons),
+        rows.append({"bits": a.bits, "widths": widths, "chosen as": _reasons_text(a.reasons),
                      "accuracy": found["accuracy"].iloc[0] if len(found) else np.nan,
                      "accuracy_se": found["accuracy_se"].iloc[0] if len(found) else np.nan,
                      "BOPs": found["bops"].iloc[0] if len(found) else np.nan})  # fmt: skip
     return pd.DataFrame(rows)
 
 
+def short_outcome(outcome: str) -> str:
+    """An outcome of :func:`bo_robustness` in a few characters, for table cells (:data:`OUTCOME_KEY` explains them)."""
+    short = {"QAP cheaper": "QAP", "BO cheaper": "BO", "no clear difference": "≈", "neither reaches it": "neither"}
+    if outcome in short:
+        return short[outcome]
+    if outcome.startswith("only QAP"):
+        return "only QAP"
+    if outcome.startswith("only BO"):
+        return "only BO"
+    return "some folds"
+
+
+#: What :func:`short_outcome`'s marks mean (a table's footnote).
+OUTCOME_KEY = ("QAP / BO: that method needs fewer BOPs by more than two standard errors of the ratio; ≈: no clear "
+               "difference; only QAP / only BO: the other method misses the target in some fold; some folds: both "
+               "do")  # fmt: skip
+
+
+def target_table(targets: pd.DataFrame) -> pd.DataFrame:
+    """:func:`target_costs` as the chapter shows it: bit width, target, each method's BOPs and the ratio (mean ±
+    standard error over folds), and the outcome in a few characters."""
+    shown = targets[["bits", "label", "BO BOPs", "BO BOPs_se", "QAP BOPs", "QAP BOPs_se", "ratio BO / QAP",
+                     "ratio BO / QAP_se"]].rename(columns={"label": "target"})  # fmt: skip
+    shown["target"] = shown["target"].str.removeprefix("cheapest, ")
+    shown = shown.assign(outcome=targets["outcome"].map(short_outcome))
+    return shown.sort_values(["bits", "target"], ascending=[False, True])
+
+
 def robustness_matrix(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`bo_robustness` as text, one row per definition and one column per bit width (widest first): the ratio
-    BO / QAP with its standard error, and the outcome."""
+    """:func:`bo_robustness` as text, one row per definition (its short label) and one column per bit width (widest
+    first): the ratio BO / QAP with its standard error, and the outcome in a few characters (:func:`short_outcome`)."""
     from qaplib.tables import FORMATS, formatted
 
     cells = {}
     for row in table.to_dict("records"):
         ratio = formatted(row["ratio BO / QAP"], "ratio", row["ratio BO / QAP_se"])
-        cells.setdefault(row["definition"], {})[row["bits"]] = f"{ratio}: {row['outcome']}"
+        cells.setdefault(row["label"], {})[row["bits"]] = f"{ratio} {short_outcome(row['outcome'])}"
     matrix = pd.DataFrame.from_dict(cells, orient="index").sort_index(axis=1, ascending=False)
     matrix.columns = [FORMATS["bits"](b) for b in matrix.columns]
     return matrix.rename_axis("definition").reset_index()

@@ -97,7 +97,10 @@ def test_robustness_matrix_puts_bit_widths_widest_first():
     bo = pd.concat([BO, BO.assign(bits=4)])
     matrix = bo_front.robustness_matrix(bo_front.bo_robustness(qap, bo, [Definition("best pick", 0.005)]))
     assert list(matrix.columns) == ["definition", "6-bit", "4-bit"]
-    assert matrix.iloc[0]["6-bit"] == "2.70× ± 0.30: QAP cheaper"  # 600 / 200 and 600 / 250
+    assert matrix.iloc[0]["6-bit"] == "2.70× ± 0.30 QAP"  # 600 / 200 and 600 / 250
+    assert matrix.iloc[0]["definition"] == "best pick, QAP within 0.5 pp"
+    outcomes = ("BO cheaper", "no clear difference", "only QAP reaches it in every fold (BO in 3)")
+    assert [bo_front.short_outcome(o) for o in outcomes] == ["BO", "≈", "only QAP"]
 
 
 def test_a_selection_is_made_once_and_read_back_from_the_committed_root(tmp_path, monkeypatch):
