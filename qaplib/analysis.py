@@ -125,6 +125,15 @@ def claim_robustness(frame: pd.DataFrame, tolerances: tuple[float, ...] = CLAIM_
     return pd.DataFrame(rows)
 
 
+def robustness_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claim_robustness` as the chapter shows it: the tolerance as text ("0.5 pp" below the float baseline, or
+    "0.5 %" of it), the BOPs count, both reduction factors with their standard errors, and whether the claim holds."""
+    tolerance = [f"{100 * t:g} {'pp' if kind == 'absolute' else '%'}" for t, kind in zip(table["tolerance"], table["kind"],
+                                                                                          strict=True)]  # fmt: skip
+    return table.drop(columns=["tolerance", "kind"]).assign(tolerance=tolerance)[
+        ["tolerance", *[c for c in table.columns if c not in ("tolerance", "kind")]]]
+
+
 def robustness_clause(table: pd.DataFrame) -> str:
     """Whether chapter 2's claim survives the other definitions (:func:`claim_robustness`), as a clause that can
     follow the claim after a semicolon (so that the verdict's first sentence, which the at-a-glance table shows,

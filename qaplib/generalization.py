@@ -195,3 +195,21 @@ def generalization_verdict(gap: dict, noise_loss: pd.DataFrame, change: pd.DataF
                  f"{int(noisiest['folds'].sum())} of those noisy runs stop at the epoch cap. Why efficiency moves with "
                  "label noise is not established by these runs (see the table).")
     return text
+
+
+def correlation_table(gap: dict, noise_loss: pd.DataFrame) -> pd.DataFrame:
+    """Every correlation of the verdict as the chapter shows it: one row per measure (the train-test gap, then the
+    accuracy lost at each noise level), ρ with its 95 % interval over all models and at equal pruning phase, the
+    models and the independent units (configurations or runs) the bootstrap resamples."""
+    def cell(rho: float, low: float, high: float) -> str:
+        return f"{rho:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+    rows = [{"measure": "gap between training and test accuracy", "ρ, all models": cell(gap["rho"], *gap["interval"]),
+             "ρ, equal pruning phase": cell(gap["rho_within_phase"], *gap["interval_within_phase"]), "models": gap["n"],
+             "units": f"{gap['configurations']} configurations"}]  # fmt: skip
+    for r in noise_loss.to_dict("records"):
+        rows.append({"measure": f"accuracy lost to {100 * r['label_noise']:.0f} % random labels",
+                     "ρ, all models": cell(r["rho"], r["low"], r["high"]),
+                     "ρ, equal pruning phase": cell(r["rho within phase"], r["low within phase"], r["high within phase"]),
+                     "models": r["points"], "units": f"{r['runs']} runs"})  # fmt: skip
+    return pd.DataFrame(rows)
