@@ -99,6 +99,15 @@ def _integer(name: str, value) -> None:
     check_type(name, value, int)
 
 
+def _fold(name: str, value) -> None:
+    from qaplib.data import DataSpec
+
+    check_type(name, value, int)
+    folds = DataSpec().n_folds
+    if not 0 <= value < folds:
+        raise InvalidSpecError(f"parameter {name!r} must be a fold in 0..{folds - 1}, got {value!r}")
+
+
 def _accuracy_margin(name: str, value) -> None:
     check_type(name, value, float)
     if not (math.isfinite(value) and 0 <= value < 1):
@@ -137,8 +146,10 @@ RULES: dict[str, Callable[[str, object], None]] = {
     "search_seed": _search_seed,
     "n_samples": _test_jet_count,
     "fold": _integer,
+    "uncapped_fold": _fold,
     "bits": _bit_widths,
     "ablation_bits": _bit_widths,
+    "scheme_bits": _bit_widths,
     "tolerance": _accuracy_margin,
     "accuracy_window": _accuracy_margin,
     "label_noise": _label_noise,
