@@ -79,11 +79,12 @@ def test_verdict_names_where_the_claim_fails():
     table = bo_front.bo_robustness(QAP, cheap_bo, [Definition("best pick", 0.005), Definition("best pick", 0.02)])
     text = bo_front.robustness_verdict(table)
     assert "holds under 0 of 2 definitions" in text
-    assert "at 6-bit, BO is cheaper with QAP within 0.5 points of the best pick, QAP within 2 points of the best pick" in text
+    assert "BO is cheaper by more than two standard errors under best pick, QAP within 0.5 pp (6-bit); best pick, QAP " \
+           "within 2 pp (6-bit)" in text
     held = bo_front.robustness_verdict(bo_front.bo_robustness(QAP, BO.assign(bops=BO["bops"] * 10),
                                                               [Definition("best pick", 0.005)]))  # fmt: skip
     assert "holds under 1 of 1 definitions" in held and "fails" not in held
-    assert "; it fails where at 6-bit" in text  # one sentence: the at-a-glance table shows the first
+    assert "; BO is cheaper by more" in text  # one sentence: the at-a-glance table shows the first
 
 
 def test_there_are_thirteen_definitions_and_each_describes_itself_once():
