@@ -67,6 +67,27 @@ def _convergence() -> str:
     return "; ".join(parts)
 
 
+def _uncapped() -> str:
+    from qaplib.analysis import _pp
+    from qaplib.experiments import baseline_spec, uncapped_baseline
+    from qaplib.manifest import chapter
+    from qaplib.profiles import get_profile
+    from qaplib.runs import run_key
+    from qaplib.store import COMMITTED_ROOT, ResultStore
+
+    store, fold, parts = ResultStore(COMMITTED_ROOT), chapter("01_dataset").parameter_defaults["uncapped_fold"], []
+    for name in ("default", "paper"):
+        profile = get_profile(name)
+        capped = store.load(run_key(baseline_spec(profile, fold)))
+        again = uncapped_baseline(profile, fold).runs[0]
+        uncapped = store.load(run_key(again))
+        change = _pp(uncapped.phases[0]["accuracy"] - capped.phases[0]["accuracy"])
+        parts.append(f"at the {name} scale it stopped after {len(capped.curves[0]['val_loss'])} of "
+                     f"{profile.train.max_epochs} epochs, and with a cap of {again.train.max_epochs} stops after "
+                     f"{len(uncapped.curves[0]['val_loss'])}, test accuracy {change}")  # fmt: skip
+    return f"The float baseline of fold {fold}: " + "; ".join(parts)
+
+
 @cache
 def _calibration():
     from qaplib.store import COMMITTED_ROOT, ResultStore
@@ -113,6 +134,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "unpruned-bops": _unpruned_totals,
     "effective-bops-example": _effective_example,
     "convergence": _convergence,
+    "uncapped": _uncapped,
     "verify-threshold": _verify_threshold,
     "verify-sensitivity": _verify_sensitivity,
 }
