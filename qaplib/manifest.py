@@ -129,7 +129,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "07_bayesian_optimization", PARTS[1],
         (("verdict-bo", "Is QAP as efficient as a Bayesian architecture search?"),),
-        ("fig-bo-accuracy", "fig-bo-background"),
+        ("fig-bo-accuracy", "fig-bo-background", "fig-bo-front"),
         (("bits", None), ("search_seed", 0)),  # bits None: the profile's bo_bits
         lambda profile, p: experiments.qap_sweep(profile, profile.bo_bits if p["bits"] is None else p["bits"]),
         lambda profile, p: experiments.bo_searches(profile, p["bits"], seed=p["search_seed"]),

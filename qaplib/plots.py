@@ -417,3 +417,18 @@ def bo_overlay_figure(summary, trials, metrics: list[str], log_y: tuple[str, ...
                         ms=14 if is_best else 6, color=BIT_COLORS[int(bits)], mec="black", mew=0.6, capsize=2,
                         zorder=6)  # fmt: skip
     return fig
+
+
+def bo_front_figure(summary, trials, front, baseline: float, tolerances: tuple[float, ...]):
+    """The accuracy panel of :func:`bo_overlay_figure`, zoomed on the accuracy targets: the y axis from the lowest
+    target less a point to just above the best model, with a dotted line at each target (``baseline`` minus each
+    tolerance; ``baseline``: the float baseline's fold-mean accuracy)."""
+    fig = bo_overlay_figure(summary, trials, ["accuracy"], front=front)
+    ax = fig.axes[0]
+    top = max(summary["accuracy"].max(), front["accuracy"].max())
+    ax.set_ylim(baseline - max(tolerances) - 0.01, top + 0.003)
+    for tolerance in tolerances:
+        ax.axhline(baseline - tolerance, color="gray", ls=":", lw=1)
+        ax.annotate(f"float − {100 * tolerance:g} pp", (1.0, baseline - tolerance), xycoords=("axes fraction", "data"),
+                    xytext=(-4, 2), textcoords="offset points", ha="right", va="bottom", fontsize=8, color="gray")  # fmt: skip
+    return fig
