@@ -424,6 +424,9 @@ def bo_front_figure(summary, trials, front, baseline: float, tolerances: tuple[f
     target less a point to just above the best model, with a dotted line at each target (``baseline`` minus each
     tolerance; ``baseline``: the float baseline's fold-mean accuracy)."""
     fig = bo_overlay_figure(summary, trials, ["accuracy"], front=front)
+    for legend in list(fig.legends):  # one panel has no spare: the pruning markers' legend would cover the models'
+        if legend.get_title().get_text() != "model":
+            legend.remove()
     ax = fig.axes[0]
     top = max(summary["accuracy"].max(), front["accuracy"].max())
     ax.set_ylim(baseline - max(tolerances) - 0.01, top + 0.003)
