@@ -183,10 +183,10 @@ def _grid_or_profile(args: argparse.Namespace):
     if (args.grid is None) == (args.profile is None):
         raise InvalidSpecError("give either a grid YAML file or --profile NAME (every run of the book)")
     if args.profile is not None:
-        from qaplib.manifest import book_sweep
+        from qaplib.manifest import book_runs
         from qaplib.profiles import get_profile
 
-        return book_sweep(get_profile(args.profile))
+        return book_runs(get_profile(args.profile))
     return SweepSpec.from_yaml(args.grid)
 
 

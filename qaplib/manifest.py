@@ -2,8 +2,9 @@
 
 Everything that lists chapters derives from :data:`CHAPTERS`:
 
-* :func:`book_sweep` and :func:`book_searches`: what ``qap sweep``, ``qap status`` and ``qap verify`` cover for a
-  profile (every run the chapters train with their default parameters, and chapter 7's searches);
+* :func:`book_sweep`, :func:`book_runs` and :func:`book_searches`: what ``qap verify`` samples (the study's grid),
+  what ``qap sweep`` and ``qap status`` cover for a profile (the grid and the chapters' extra runs), and chapter 7's
+  searches;
 * the table of contents (:func:`qaplib.book.toc_yaml`) and the results-at-a-glance table
   (:data:`qaplib.glance.QUESTIONS`);
 * the tests' expected figures.
@@ -39,6 +40,9 @@ class Chapter:
             parameters cell writes them (lists as lists).
         runs: the runs it trains under a profile, given its parameters (``defaults`` as a dict); None: none.
         searches: chapter 7's Bayesian-optimisation searches under a profile, given its parameters; None: none.
+        extra_runs: runs beyond the study's grid that the chapter trains (chapter 1's uncapped baseline); they come
+            after the grid in :func:`book_runs` and are left out of :func:`book_sweep`, whose order and size
+            ``qap verify``'s sample draws on.
         training_rank: :func:`book_sweep` trains the chapters' runs in this order, cheapest first (lottery-ticket
             pruning retrains every phase from scratch and goes last).
     """
@@ -51,6 +55,7 @@ class Chapter:
     runs: Callable[[Profile, dict], SweepSpec] | None = None
     searches: Callable[[Profile, dict], list] | None = None
     training_rank: int = 0
+    extra_runs: Callable[[Profile, dict], SweepSpec] | None = None
 
     @property
     def number(self) -> int:
@@ -74,10 +79,9 @@ CHAPTERS: tuple[Chapter, ...] = (
          ("verdict-convergence", "Do the runs converge within the epoch cap?")),
         ("fig-dataset-balance", "fig-dataset-features", "fig-dataset-mass", "fig-dataset-roc", "fig-dataset-confusion"),
         (("fold", 0), ("seed", None), ("uncapped_fold", 1)),
-        lambda profile, p: experiments.union(
-            "float baseline", SweepSpec("float baseline", (experiments.baseline_spec(profile, p["fold"], p["seed"]),)),
-            experiments.uncapped_baseline(profile, p["uncapped_fold"])),  # fmt: skip
+        lambda profile, p: SweepSpec("float baseline", (experiments.baseline_spec(profile, p["fold"], p["seed"]),)),
         training_rank=1,
+        extra_runs=lambda profile, p: experiments.uncapped_baseline(profile, p["uncapped_fold"]),
     ),
     Chapter(
         "02_qap_sweep", PARTS[0],
@@ -161,6 +165,13 @@ def book_sweep(profile: Profile) -> SweepSpec:
     in the chapters' :attr:`Chapter.training_rank` order."""
     ranked = sorted((c for c in CHAPTERS if c.runs is not None), key=lambda c: c.training_rank)
     return experiments.union(f"book ({profile.name})", *(c.runs(profile, c.parameter_defaults) for c in ranked))
+
+
+def book_runs(profile: Profile) -> SweepSpec:
+    """Every run the chapters train under ``profile``: the :func:`book_sweep` grid, then the chapters'
+    ``extra_runs``."""
+    extras = [c.extra_runs(profile, c.parameter_defaults) for c in CHAPTERS if c.extra_runs is not None]
+    return experiments.union(f"book ({profile.name})", book_sweep(profile), *extras)
 
 
 def book_searches(profile: Profile) -> list:
