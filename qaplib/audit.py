@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qaplib.columns import METRIC_NAMES, WEIGHT_METRICS
+from qaplib.columns import METRIC_NAMES, WEIGHT_METRICS, metric_names
 
 #: Columns that are fractions or probabilities, in [0, 1].
 _FRACTIONS = tuple(n for n in METRIC_NAMES if n.startswith(("accuracy", "macro_auc", "auc_", "bkg_eff_", "sparsity",
@@ -47,7 +47,7 @@ def record_problems(result) -> list[str]:
         if row.get("phase") != index or row.get("target_sparsity") != target:
             problems.append(f"{where}: its row says phase {row.get('phase')!r}, target sparsity "
                             f"{row.get('target_sparsity')!r}; the spec says {index}, {target!r}")  # fmt: skip
-        for name in METRIC_NAMES:
+        for name in metric_names(spec.train.engine):
             if name not in row:
                 if name not in WEIGHT_METRICS:
                     problems.append(f"{where}: the column {name} is missing")
@@ -57,7 +57,7 @@ def record_problems(result) -> list[str]:
                 problems.append(f"{where}: {name} is {value!r}, not a finite number")
             elif name in _FRACTIONS and not 0 <= value <= 1:
                 problems.append(f"{where}: {name} is {value!r}, outside [0, 1]")
-        if row.get("sparsity") != kernel_sparsity(weights):
+        if spec.train.engine != "hgq" and row.get("sparsity") != kernel_sparsity(weights):  # HGQ's zeros: zero bits
             problems.append(f"{where}: its sparsity {row.get('sparsity')!r} is not its weights' ({kernel_sparsity(weights)!r})")
         losses = curve.get("val_loss") or []
         if row.get("epochs") != len(losses) or not losses or row.get("best_val_loss") != min(losses):

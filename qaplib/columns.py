@@ -56,6 +56,28 @@ METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in PHASE_METRICS)
 WEIGHT_METRICS: tuple[str, ...] = tuple(m.name for m in PHASE_METRICS if m.from_weights)
 #: The weight-derived columns whose definition has changed; moved by a ``WEIGHT_METRICS_VERSION`` change.
 VERSIONED_WEIGHT_METRICS: tuple[str, ...] = tuple(m.name for m in PHASE_METRICS if m.versioned)
+#: The cost columns of an HGQ run's row (:mod:`qaplib.hgq_engine`), besides its scores; computed by the engine.
+HGQ_COSTS: tuple[MetricColumn, ...] = (
+    MetricColumn("ebops", "HGQ's own exact bit-operation count (sum over layers of input bits x weight bits)", "EBOPs",
+                 "count"),
+    MetricColumn("granular_bops", "bit operations with every weight's and input's own bit width; the effective BOPs for "
+                 "a layer-wise model (qaplib.granular_bops)", "granular BOPs", "count"),
+    MetricColumn("mean_weight_bits", "mean bit width of the non-zero kernel weights as implemented", "mean weight bits",
+                 "number"),
+)  # fmt: skip
+#: The columns of an HGQ run's row: the scores and sparsities of a QAP row (no paper BOPs, no neural efficiency or
+#: aIQ: HGQ is not in the paper's study) and :data:`HGQ_COSTS`.
+HGQ_METRIC_NAMES: tuple[str, ...] = (
+    *(n for n in METRIC_NAMES if n not in ("bops", "effective_bops", "neural_efficiency", "aiq")),
+    *(m.name for m in HGQ_COSTS),
+)
+
+
+def metric_names(engine: str) -> tuple[str, ...]:
+    """The metric columns every phase row of a run of ``engine`` carries."""
+    return HGQ_METRIC_NAMES if engine == "hgq" else METRIC_NAMES
+
+
 #: The columns ``qap verify`` compares, in the order of its statistics (its reports are read in this order).
 VERIFIED: tuple[str, ...] = ("accuracy", "macro_auc", "neural_efficiency", "bops", "effective_bops")
 #: Column -> (header, kind) of the metric columns the book's tables show.

@@ -7,7 +7,9 @@ weights, masks, FT/LT start weights, scoring, checkpoints, the result) is the on
 
 * ``"batched"`` (the default): :func:`qaplib.engine.train_phase_batched`, many members of one architecture
   in one compiled XLA step per chunk of members;
-* ``"reference"``: :func:`qaplib.reference.train_phase`, one Keras ``model.fit`` per member, the paper's way.
+* ``"reference"``: :func:`qaplib.reference.train_phase`, one Keras ``model.fit`` per member, the paper's way;
+* ``"hgq"``: :func:`qaplib.hgq_engine.train_run`, high-granularity quantization. It owns the whole run (one phase,
+  no pruning schedule: :mod:`qaplib.hgq`), so the phase loop does not apply to it.
 
 An engine's version is part of every run key (:func:`qaplib.runs.run_key`): bump it when a change to that
 engine changes any trained weight, and every run it trained is recomputed.
@@ -30,10 +32,13 @@ class Engine:
         name: the ``TrainSettings.engine`` value that selects it.
         version: part of the key of every run it trains.
         phase_trainer: ``"module:function"`` of ``train_phase(members, chunk_size, threads) -> trained members``
-            (imported when first used, so that naming an engine costs no TensorFlow import).
+            (imported when first used, so that naming an engine costs no TensorFlow import); or, for an engine
+            that owns its whole run, of ``train_run(spec, key, jets) -> (result, None) or (None, why it failed)``.
         producer: recorded as ``meta["producer"]`` of every result it trains.
         batched: True if members of one :meth:`group` share compiled steps; the sweep then gives them one job,
             and the result's meta records the batch (members, chunk size). False: one run per job.
+        whole_run: True if ``phase_trainer`` trains a whole run (``train_run``), not the phases of
+            :mod:`qaplib.lifecycle`.
     """
 
     name: str
@@ -41,6 +46,7 @@ class Engine:
     phase_trainer: str
     producer: str
     batched: bool
+    whole_run: bool = False
 
     def group(self, spec) -> tuple | None:
         """What runs trained together must share: (widths, batchnorm, batch_size); None: one run per job."""
@@ -56,6 +62,7 @@ class Engine:
 ENGINES: dict[str, Engine] = {
     "reference": Engine("reference", 1, "qaplib.reference:train_phase", "qaplib.reference.execute_run", False),
     "batched": Engine("batched", 1, "qaplib.engine.phase:train_phase_batched", "qaplib.engine.execute_runs_batched", True),
+    "hgq": Engine("hgq", 1, "qaplib.hgq_engine:train_run", "qaplib.hgq_engine.train_run", False, whole_run=True),
 }
 #: Engine name -> version (part of every run key).
 ENGINE_VERSIONS: dict[str, int] = {name: engine.version for name, engine in ENGINES.items()}

@@ -13,10 +13,12 @@ import itertools
 import yaml
 
 from qaplib.errors import InvalidSpecError
+from qaplib.hgq import HGQ_RULES, HgqSpec
 from qaplib.models import ModelSpec, check_bit_width
 from qaplib.profiles import Profile
 from qaplib.runs import PruningSpec, RunSpec
 from qaplib.sweep import SweepSpec
+from qaplib.validation import check_value
 
 #: The paper's bit widths (8 bits was commented out of the authors' job list; the book shows it).
 QAP_BITS = (32, 12, 8, 6, 4)
@@ -24,6 +26,9 @@ SCHEME_BITS = (32, 12, 6, 4)
 ABLATION_BITS = (32, 6)
 LABEL_NOISE = (0.0, 0.5, 0.75, 0.9)
 L1_STRENGTH = 1e-4
+#: HGQ's resource-penalty strengths (chapter 9): log-spaced around its tutorial's 3e-6, from nearly free bit widths
+#: (1e-7) to a penalty that costs accuracy.
+HGQ_BETAS = (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5)
 
 
 def as_list(value, name: str):
@@ -123,6 +128,37 @@ def generalizability(profile: Profile, bits=ABLATION_BITS, label_noise=LABEL_NOI
         raise InvalidSpecError(f"parameter 'label_noise' must be a non-empty list of fractions, got {label_noise!r}")
     combos = ({"bits": b, "label_noise": float(n)} for b, n in itertools.product(check_bits(bits), label_noise))
     return _sweep("generalizability", profile, combos)
+
+
+def check_betas(betas, name: str = "betas") -> tuple[float, ...]:
+    """``betas`` as a tuple of distinct HGQ penalty strengths (each as :class:`qaplib.hgq.HgqSpec` takes it)."""
+    betas = as_list(betas, name)
+    if not isinstance(betas, (list, tuple)) or not betas:
+        raise InvalidSpecError(f"parameter {name!r} must be a non-empty list of HGQ penalty strengths, got {betas!r}")
+    for beta in betas:
+        check_value(HGQ_RULES["beta"], beta, f"parameter {name!r}: ")
+    if len(set(betas)) != len(betas):
+        raise InvalidSpecError(f"parameter {name!r} names a penalty strength twice: {list(betas)}")
+    return tuple(float(beta) for beta in betas)
+
+
+def hgq_spec(profile: Profile, beta: float, fold: int = 0) -> RunSpec:
+    """One HGQ run under ``profile``: the tagger's widths, the profile's data, fold, seed and training budget
+    (learning rate, epochs, patience, batch size), the ``hgq`` engine."""
+    return RunSpec(
+        model=ModelSpec(bits=32, batchnorm=False, l1=0.0),
+        pruning=PruningSpec(sparsities=(0.0,)),
+        train=dataclasses.replace(profile.train, engine="hgq"),
+        data=dataclasses.replace(profile.data, fold=fold),
+        seed=fold,
+        hgq=HgqSpec(beta),
+    )
+
+
+def hgq_sweep(profile: Profile, betas=HGQ_BETAS) -> SweepSpec:
+    """HGQ at each penalty strength on every fold of ``profile`` (chapter 9)."""
+    runs = tuple(hgq_spec(profile, beta, fold) for beta in check_betas(betas) for fold in profile.folds)
+    return SweepSpec(name=f"hgq ({profile.name})", runs=runs)
 
 
 def union(name: str, *sweeps: SweepSpec) -> SweepSpec:

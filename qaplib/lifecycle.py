@@ -11,7 +11,10 @@
    (:mod:`qaplib.checkpoints`), so that a stopped job resumes after its last finished phase;
 4. assembles the result's metadata (:func:`qaplib.runs.run_meta`).
 
-The engines (:mod:`qaplib.engines`) only train the members of one phase. Runs are grouped by what an engine's
+An engine that owns its whole run (``Engine.whole_run``: HGQ, :mod:`qaplib.hgq_engine`) gets the run's spec, key
+and data instead and returns its result; everything above is then its own.
+
+The other engines (:mod:`qaplib.engines`) only train the members of one phase. Runs are grouped by what an engine's
 batch must share (:meth:`qaplib.engines.Engine.group`); a reference run is a group of its own. A run's result
 depends on its spec (and, for the batched engine, ``chunk_size``), not on the runs it was trained beside.
 """
@@ -147,11 +150,21 @@ def train_runs(
         raise InvalidSpecError("specs must be distinct (two have the same key)")
     loaded = dict(jets or {})
     states = []
+    whole: dict[str, RunResult] = {}  # runs of engines that train a whole run themselves
+    failures: dict[str, str] = {}
     for spec, key in zip(specs, keys, strict=True):
         if spec.data not in loaded:
             loaded[spec.data] = cached_jets(spec.data)
-        start = initial_weights(spec)
         engine = ENGINES[spec.train.engine]
+        if engine.whole_run:
+            result, failure = engine.train_phase()(spec, key, loaded[spec.data])
+            if failure is not None:
+                print(failure, file=sys.stderr, flush=True)
+                failures[key] = failure
+            else:
+                whole[key] = result
+            continue
+        start = initial_weights(spec)
         state = _RunState(spec, key, engine, loaded[spec.data], start, [w.copy() for w in start], {}, [], [], [])
         if checkpoints is not None:
             saved = load_checkpoint(checkpoints, key, checkpoint_tag(engine, chunk_size))
@@ -165,8 +178,9 @@ def train_runs(
     models: dict[ModelSpec, object] = {}  # one Keras model per distinct ModelSpec, for masks and scoring
     for group in groups.values():
         _train_group(group, models, chunk_size, threads, checkpoints)
-    results = [_result(state, chunk_size) for state in states if state.failure is None]
-    failures = {state.key: state.failure for state in states if state.failure is not None}
+    phased = {state.key: _result(state, chunk_size) for state in states if state.failure is None}
+    results = [whole[key] if key in whole else phased[key] for key in keys if key in whole or key in phased]
+    failures.update({state.key: state.failure for state in states if state.failure is not None})
     if failures:
         raise TrainingDivergedError(failures, results)
     return results

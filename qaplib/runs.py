@@ -25,6 +25,7 @@ from qaplib.data import PIPELINE_VERSION, DataSpec, JetData, load_jets, source_f
 from qaplib.engines import ENGINE_VERSIONS
 from qaplib.errors import InvalidSpecError
 from qaplib.generator.settings import CLASS_NAMES
+from qaplib.hgq import HgqSpec
 from qaplib.models import ModelSpec
 from qaplib.pruning import PAPER_SPARSITIES, measured_sparsity
 from qaplib.records import content_key
@@ -83,27 +84,39 @@ class RunSpec:
     train: TrainSettings = field(default_factory=TrainSettings)
     data: DataSpec = field(default_factory=DataSpec)
     seed: int = 0
+    #: The HGQ settings, for a run of the ``hgq`` engine (:mod:`qaplib.hgq`); None for every QAP run.
+    hgq: HgqSpec | None = None
 
     def __post_init__(self) -> None:
         for name, kind in (("model", ModelSpec), ("pruning", PruningSpec), ("train", TrainSettings), ("data", DataSpec)):
             if not isinstance(getattr(self, name), kind):
                 raise InvalidSpecError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+        if self.hgq is not None and not isinstance(self.hgq, HgqSpec):
+            raise InvalidSpecError(f"hgq must be an HgqSpec or None, got {type(self.hgq).__name__}")
         check_fields(RUN_RULES, vars(self))
+        _check_hgq_run(self)
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain data; a QAP run has no ``hgq`` entry (so that its key is what it was before HGQ runs existed)."""
+        raw = json.loads(json.dumps(dataclasses.asdict(self)))
+        if raw["hgq"] is None:
+            del raw["hgq"]
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict) -> RunSpec:
         """Build and validate a spec from plain data (as read from JSON or YAML)."""
         if not isinstance(raw, dict):
             raise InvalidSpecError(f"a run spec must be a mapping, got {type(raw).__name__}")
-        parts = {"model": ModelSpec, "pruning": PruningSpec, "train": TrainSettings, "data": DataSpec}
+        parts = {"model": ModelSpec, "pruning": PruningSpec, "train": TrainSettings, "data": DataSpec, "hgq": HgqSpec}
         unknown = sorted(set(raw) - {*parts, "seed"})
         if unknown:
             raise InvalidSpecError(f"unknown run spec fields {unknown}; allowed: {sorted({*parts, 'seed'})}")
         built = {}
         for name, kind in parts.items():
+            if name == "hgq" and raw.get(name) is None:
+                built[name] = None
+                continue
             section = raw.get(name, {})
             if not isinstance(section, dict):
                 raise InvalidSpecError(f"{name} must be a mapping, got {section!r}")
@@ -129,6 +142,25 @@ class RunSpec:
             raise InvalidSpecError("run spec is not UTF-8 text; save it as UTF-8 JSON") from None
         except json.JSONDecodeError as exc:
             raise InvalidSpecError(f"run spec is not valid JSON: {exc}") from None
+
+
+def _check_hgq_run(spec: RunSpec) -> None:
+    """A run of the ``hgq`` engine has an ``hgq`` section, and every other run has none. HGQ learns every bit width and
+    prunes by itself, so its run keeps ``model.bits`` at 32 and ``input_bits`` unset, has no batch normalisation and no
+    L1 (its resource penalty replaces both) and one phase with nothing pruned."""
+    if spec.train.engine != "hgq":
+        if spec.hgq is not None:
+            raise InvalidSpecError(f"an hgq section needs train.engine 'hgq', got engine {spec.train.engine!r}")
+        return
+    if spec.hgq is None:
+        raise InvalidSpecError("train.engine 'hgq' needs an hgq section, e.g. {\"hgq\": {\"beta\": 3e-6}}")
+    model = spec.model
+    wrong = {"model.bits": (model.bits, 32), "model.input_bits": (model.input_bits, None),
+             "model.batchnorm": (model.batchnorm, False), "model.l1": (model.l1, 0.0),
+             "pruning.sparsities": (tuple(spec.pruning.sparsities), (0.0,))}  # fmt: skip
+    for name, (value, needed) in wrong.items():
+        if value != needed:
+            raise InvalidSpecError(f"an HGQ run learns its own bit widths and pruning: {name} must be {needed!r}, got {value!r}")
 
 
 def code_versions(spec: RunSpec) -> dict[str, int]:
@@ -213,7 +245,10 @@ def weight_metrics_version(result: RunResult) -> int:
 
 
 def stale_weight_metrics(result: RunResult) -> list[str]:
-    """The :data:`WEIGHT_METRICS` columns of ``result`` that are missing or computed under an older definition."""
+    """The :data:`WEIGHT_METRICS` columns of ``result`` that are missing or computed under an older definition (none
+    for an HGQ run: its engine writes its own cost columns, :data:`qaplib.columns.HGQ_COSTS`)."""
+    if result.spec.train.engine == "hgq":
+        return []
     missing = {name for row in result.phases for name in WEIGHT_METRICS if name not in row}
     if weight_metrics_version(result) < WEIGHT_METRICS_VERSION:
         missing |= set(VERSIONED_WEIGHT_METRICS)

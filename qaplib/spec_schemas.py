@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from qaplib.data import DATA_RULES, DataSpec
+from qaplib.hgq import HGQ_RULES, HgqSpec
 from qaplib.models import MODEL_RULES, ModelSpec
 from qaplib.runs import PRUNING_RULES, RUN_RULES, PruningSpec, RunSpec
 from qaplib.train import TRAIN_RULES, TrainSettings
@@ -31,17 +32,20 @@ def _defaults(kind) -> dict:
 def run_spec_schema() -> dict:
     """The schema of a run spec: four sections and a seed, every field optional (its default shown)."""
     sections = {name: object_schema(kind.__name__, rules, _defaults(kind)) for name, kind, rules in _SECTIONS}
+    hgq = {"anyOf": [{"type": "null"}, object_schema(HgqSpec.__name__, HGQ_RULES, _defaults(HgqSpec))], "default": None,
+           "description": "High-granularity quantization settings, for train.engine 'hgq' only; null for QAP runs."}  # fmt: skip
     schema = object_schema("RunSpec", RUN_RULES, {"seed": RunSpec().seed})
-    schema["properties"] = {**sections, **schema["properties"]}
+    schema["properties"] = {**sections, "hgq": hgq, **schema["properties"]}
     return {"$schema": _DIALECT, "$id": "run-spec.schema.json", **schema,
-            "description": "One quantization-aware pruning run (qap run SPEC.json). Cross-field rules checked by "
-                           "qaplib besides: the sparsities increase strictly, and fold < n_folds."}  # fmt: skip
+            "description": "One quantization-aware pruning run (qap run SPEC.json), or one HGQ run. Cross-field rules "
+                           "checked by qaplib besides: the sparsities increase strictly, fold < n_folds, and an hgq "
+                           "section goes with train.engine 'hgq' (one unpruned phase, bits 32, no batch norm, no L1)."}  # fmt: skip
 
 
 def grid_schema() -> dict:
     """The schema of a grid file: a name, a base run spec, and the dotted fields to vary with their values."""
     base = {k: v for k, v in run_spec_schema().items() if k not in ("$schema", "$id")}
-    dotted = [f"{name}\\.({'|'.join(rules)})" for name, _, rules in _SECTIONS] + ["seed"]
+    dotted = [f"{name}\\.({'|'.join(rules)})" for name, _, rules in (*_SECTIONS, ("hgq", HgqSpec, HGQ_RULES))] + ["seed"]
     return {
         "$schema": _DIALECT,
         "$id": "grid.schema.json",

@@ -21,8 +21,9 @@ MAX_BATCH_SIZE = 2**20
 #: The rules of :class:`TrainSettings`' fields (:mod:`qaplib.validation`).
 TRAIN_RULES: dict[str, dict] = {
     "engine": rule({"type": "string", "enum": list(TRAINING_ENGINES)}, f"engine must be one of {TRAINING_ENGINES}, got <value>",
-                   "How the run is trained: 'batched' (many runs in one compiled step) or 'reference' (Keras fit, the "
-                   "paper's way); part of the run's identity."),
+                   "How the run is trained: 'batched' (many runs in one compiled step), 'reference' (Keras fit, the "
+                   "paper's way) or 'hgq' (high-granularity quantization, with an hgq section); part of the run's "
+                   "identity."),
     "learning_rate": rule({"type": "number", "exclusiveMinimum": 0}, "learning_rate must be a positive, finite number, "
                           "got <value>", "Adam's learning rate."),
     "max_epochs": rule({"type": "integer", "minimum": 1}, "max_epochs must be a positive integer, got <value>",
