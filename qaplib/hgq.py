@@ -119,6 +119,12 @@ def _value_bits(values: np.ndarray) -> np.ndarray:
     return np.where(values == 0, 0.0, bits)
 
 
+def _activation_kif(layer) -> tuple[np.ndarray, ...]:
+    """(sign, integer, fraction) bits of each output of an HGQ layer, (n,) int64 each (HGQ's ``get_bits_exact``: the
+    integer bits from the recorded range; unsigned after a ReLU)."""
+    return tuple(np.asarray(part, dtype=np.int64).reshape(-1) for part in layer.paq.get_bits_exact(pos_only=layer._relu_act))
+
+
 def implemented_layers(model) -> list[dict]:
     """Per dense layer, what the firmware implements: ``kernel`` (n, m) and ``bias`` (m,) float64 as the trained model
     computes with them (each bias on its neuron's output grid; outputs are rounded half up), ``relu``, and each
@@ -127,8 +133,8 @@ def implemented_layers(model) -> list[dict]:
     layers = _hgq_layers(model)
     described = []
     for previous, layer in zip(layers, layers[1:], strict=False):
-        k, i, f = (np.asarray(part, dtype=np.int64).reshape(-1) for part in layer.paq.get_bits_exact(pos_only=layer._relu_act))
-        pk, pi, pf = (np.asarray(part, dtype=np.int64).reshape(-1) for part in previous.paq.get_bits_exact(pos_only=previous._relu_act))
+        k, i, f = _activation_kif(layer)
+        pk, pi, pf = _activation_kif(previous)
         described.append({
             "name": layer.name, "kernel": np.asarray(layer.fused_qkernel.numpy(), dtype=np.float64),
             "bias": np.asarray(layer.paq.bias_forward(layer.fused_bias, False, layer.channel_loc).numpy(), dtype=np.float64),

@@ -23,6 +23,7 @@ from qaplib.granular_bops import granular_bops
 from qaplib.runs import RunResult, RunSpec, run_meta
 from qaplib.train import fit, non_finite_loss
 
+
 def cost_columns(model) -> dict:
     """The granular BOPs, zero fraction of the implemented kernels and mean non-zero weight bits of a calibrated HGQ
     tagger (:data:`qaplib.columns.HGQ_COSTS`; ``ebops`` comes from :func:`qaplib.hgq.calibrate`)."""

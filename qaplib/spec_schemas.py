@@ -39,7 +39,7 @@ def run_spec_schema() -> dict:
     return {"$schema": _DIALECT, "$id": "run-spec.schema.json", **schema,
             "description": "One quantization-aware pruning run (qap run SPEC.json), or one HGQ run. Cross-field rules "
                            "checked by qaplib besides: the sparsities increase strictly, fold < n_folds, and an hgq "
-                           "section goes with train.engine 'hgq' (one unpruned phase, bits 32, no batch norm, no L1)."}  # fmt: skip
+                           "section goes with train.engine 'hgq' (one phase, bits 32, no batch norm, no L1)."}  # fmt: skip
 
 
 def grid_schema() -> dict:

@@ -58,7 +58,8 @@ def test_an_hgq_section_without_the_hgq_engine_and_a_bad_beta_are_refused():
 def test_the_beta_sweep_covers_every_beta_and_fold_and_checks_its_parameter():
     sweep = experiments.hgq_sweep(get_profile("default"), [1e-6, 1e-5])
     assert [(s.hgq.beta, s.data.fold, s.seed) for s in sweep.runs] == [(b, f, f) for b in (1e-6, 1e-5) for f in range(4)]
-    assert all(s.train.engine == "hgq" and s.train.learning_rate == get_profile("default").train.learning_rate for s in sweep.runs)
+    budget = dataclasses.replace(get_profile("default").train, engine="hgq")
+    assert all(s.train == budget for s in sweep.runs)
     with pytest.raises(InvalidSpecError, match="names a penalty strength twice"):
         experiments.hgq_sweep(get_profile("default"), [1e-6, 1e-6])
     with pytest.raises(InvalidSpecError, match=r"parameter 'betas': hgq.beta must be a number in \[0, 1\], got True"):
