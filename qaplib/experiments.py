@@ -27,8 +27,8 @@ ABLATION_BITS = (32, 6)
 LABEL_NOISE = (0.0, 0.5, 0.75, 0.9)
 L1_STRENGTH = 1e-4
 #: HGQ's resource-penalty strengths (chapter 9): log-spaced around its tutorial's 3e-6, from nearly free bit widths
-#: (1e-7) to a penalty that costs accuracy.
-HGQ_BETAS = (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5)
+#: (1e-7) to a penalty that costs accuracy (1e-4).
+HGQ_BETAS = (1e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4)
 
 
 def as_list(value, name: str):
