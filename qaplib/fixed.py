@@ -97,3 +97,92 @@ class FixedType:
         raise FirmwareError(
             f"values in [{values.min()}, {values.max()}] fit no fixed-point type of <= 64 bits with {fraction} fraction bits"
         )
+
+
+@dataclass(frozen=True, eq=False)
+class FixedTypes:
+    """One fixed-point type per element of a vector (each input, or each neuron of a layer), as high-granularity
+    quantization (HGQ, :mod:`qaplib.hgq`) gives them, in da4ml's terms: ``sign`` (0 or 1), ``integer`` (bits above the
+    binary point, without the sign) and ``fraction`` bits, (n,) int arrays. Element j holds
+    [-sign_j 2**integer_j, 2**integer_j - 2**-fraction_j] in steps of 2**-fraction_j; an element of zero width
+    (sign + integer + fraction = 0, HGQ's pruned neuron) holds only 0.
+
+    Values are rounded half up (HGQ's ``floor(x * 2**f + 1/2)``, not QKeras's half to even) and saturated. It offers
+    :class:`FixedType`'s interface with arrays where that has numbers (``fraction``, ``lsb``, ``min``, ``max``,
+    ``kif``), so the code of :mod:`qaplib.firmware.spec` works for both.
+    """
+
+    sign: np.ndarray
+    integer: np.ndarray
+    fraction: np.ndarray
+
+    def __post_init__(self) -> None:
+        parts = [np.asarray(getattr(self, name)) for name in ("sign", "integer", "fraction")]
+        if any(part.ndim != 1 or part.shape != parts[0].shape or part.size == 0 for part in parts):
+            raise FirmwareError(f"sign, integer and fraction must be non-empty vectors of one length, got "
+                                f"{[part.shape for part in parts]}")  # fmt: skip
+        if any(not np.issubdtype(part.dtype, np.integer) for part in parts) or not np.all(np.isin(parts[0], (0, 1))):
+            raise FirmwareError("sign must hold 0 or 1 and integer and fraction must be integers")
+        width = parts[0] + parts[1] + parts[2]
+        if np.any(width < 0) or np.any(width > 53):
+            raise FirmwareError(f"every element's width must be in [0, 53] bits, got {width.min()} to {width.max()}")
+        for name, part in zip(("sign", "integer", "fraction"), parts, strict=True):
+            object.__setattr__(self, name, part.astype(np.int64))
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.sign + self.integer + self.fraction
+
+    @property
+    def signed(self) -> bool:
+        """True if any element is signed."""
+        return bool(np.any(self.sign))
+
+    @property
+    def lsb(self) -> np.ndarray:
+        return 2.0 ** -self.fraction.astype(np.float64)
+
+    @property
+    def min(self) -> np.ndarray:
+        return np.where(self.width > 0, -self.sign * 2.0 ** self.integer.astype(np.float64), 0.0)
+
+    @property
+    def max(self) -> np.ndarray:
+        return np.where(self.width > 0, 2.0 ** self.integer.astype(np.float64) - self.lsb, 0.0)
+
+    @property
+    def kif(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.sign, self.integer, self.fraction
+
+    def __len__(self) -> int:
+        return len(self.sign)
+
+    def hls(self) -> str:
+        """A summary: the widths' range, the largest integer and fraction counts, and the rounding."""
+        width = self.width
+        return (f"{len(self)} types of {width.min()}-{width.max()} bits ({'signed' if self.signed else 'unsigned'}, "
+                f"<= {self.integer.max() + self.sign.max()} integer, <= {self.fraction.max()} fraction; RND, SAT)")  # fmt: skip
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        """Round half up onto each element's grid (the last axis of ``values``), then saturate; float64, same shape."""
+        values = np.asarray(values, dtype=np.float64)
+        rounded = np.floor(values * 2.0 ** self.fraction.astype(np.float64) + 0.5) * self.lsb
+        return np.clip(rounded, self.min, self.max)
+
+    def contains(self, values: np.ndarray) -> bool:
+        values = np.asarray(values, dtype=np.float64)
+        scaled = values * 2.0 ** self.fraction.astype(np.float64)
+        return bool(np.all(scaled == np.round(scaled)) and np.all(values >= self.min) and np.all(values <= self.max))
+
+    def to_dict(self) -> dict:
+        return {"per_element": True, "sign": self.sign.tolist(), "integer": self.integer.tolist(),
+                "fraction": self.fraction.tolist()}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FixedTypes:
+        return cls(*(np.asarray(data[name], dtype=np.int64) for name in ("sign", "integer", "fraction")))
+
+
+def fixed_type_from_dict(data: dict) -> FixedType | FixedTypes:
+    """A :class:`FixedType` or :class:`FixedTypes` from its ``to_dict()``."""
+    return FixedTypes.from_dict(data) if data.get("per_element") else FixedType.from_dict(data)

@@ -348,10 +348,17 @@ class ResultStore:
         shutil.rmtree(old)
 
     def load_model(self, key: str, phase: int):
-        """The Keras model of ``key`` with the weights it had after ``phase``."""
+        """The Keras model of ``key`` with the weights it had after ``phase`` (an HGQ run's: its HGQ tagger, with
+        the activation ranges recorded on its training jets)."""
         from qaplib.models import build_model
 
         result = self.load(key)
+        if result.spec.hgq is not None:
+            from qaplib.hgq import build_hgq_model, set_hgq_weights
+
+            model = build_hgq_model(result.spec.model.widths, result.spec.hgq.beta)
+            set_hgq_weights(model, result.weights[phase])
+            return model
         model = build_model(result.spec.model)
         model.set_weights(result.weights[phase])
         return model

@@ -258,6 +258,10 @@ class ExportReport:
     max_abs_logit_diff: float
     input_type_source: str
     network: dict
+    #: Of the samples, the fraction where the exported network saturates a value, and the fraction identical among
+    #: the others: filled in for HGQ networks, whose trained model does not saturate (None for QAP, whose does).
+    saturated_fraction: float | None = None
+    identical_unsaturated_fraction: float | None = None
 
 
 def trained_logits(model, x: np.ndarray) -> np.ndarray:
@@ -276,22 +280,36 @@ def export_report(trained, spec: NetworkSpec, x: np.ndarray, labels: np.ndarray 
         batchnorm: how ``spec`` was exported (:data:`BATCHNORM_EXPORTS`), for the report.
         logits: the trained model's logits on ``x`` if already computed (:func:`trained_logits`).
     """
-    trained_logits_ = trained_logits(trained, x) if logits is None else logits
-    exported_logits = spec.predict_logits(x)
     has_input_quantizer = any(op.kind == "input_quant" for op in layer_chain(trained))
+    source = "the model's input quantizer"
+    if not has_input_quantizer:
+        source = f"default {spec.input_type.hls()} (the model has no input quantizer)"
+    return compare_with_export(trained_logits(trained, x) if logits is None else logits, spec, x, labels, batchnorm, source)
+
+
+def compare_with_export(trained: np.ndarray, spec: NetworkSpec, x: np.ndarray, labels: np.ndarray | None, batchnorm: str,
+                        input_type_source: str, saturation: bool = False) -> ExportReport:  # fmt: skip
+    """:class:`ExportReport` of the trained model's logits ``trained`` (n, 5) against the exact evaluation of ``spec``
+    on ``x`` (n, 16); with ``saturation``, also where the network saturates (:meth:`NetworkSpec.saturated`)."""
+    exported_logits = spec.predict_logits(x)
+    identical = np.all(trained == exported_logits, axis=1)
+    extra = {}
+    if saturation:
+        saturated = spec.saturated(x)
+        unsaturated = float(np.mean(identical[~saturated])) if np.any(~saturated) else 1.0
+        extra = {"saturated_fraction": float(np.mean(saturated)), "identical_unsaturated_fraction": unsaturated}
     accuracy = (lambda logits: float(np.mean(logits.argmax(axis=1) == labels))) if labels is not None else (lambda _: None)
     return ExportReport(
         n_samples=len(x),
         batchnorm=batchnorm,
-        trained_accuracy=accuracy(trained_logits_),
+        trained_accuracy=accuracy(trained),
         exported_accuracy=accuracy(exported_logits),
-        argmax_agreement=float(np.mean(trained_logits_.argmax(axis=1) == exported_logits.argmax(axis=1))),
-        identical_fraction=float(np.mean(np.all(trained_logits_ == exported_logits, axis=1))),
-        max_abs_logit_diff=float(np.max(np.abs(trained_logits_ - exported_logits))),
-        input_type_source="the model's input quantizer"
-        if has_input_quantizer
-        else f"default {spec.input_type.hls()} (the model has no input quantizer)",
+        argmax_agreement=float(np.mean(trained.argmax(axis=1) == exported_logits.argmax(axis=1))),
+        identical_fraction=float(np.mean(identical)),
+        max_abs_logit_diff=float(np.max(np.abs(trained - exported_logits))),
+        input_type_source=input_type_source,
         network=spec.describe(),
+        **extra,
     )
 
 

@@ -13,12 +13,14 @@ from qaplib.firmware.export import (
     BATCHNORM_EXPORTS,
     STAGE,
     ExportReport,
+    compare_with_export,
     export_network,
     export_report,
     qkeras_model,
     reference_logits,
     trained_logits,
 )
+from qaplib.firmware.hgq_export import export_hgq, is_hgq_model
 from qaplib.firmware.hls import REFERENCES, CsimReport, csim_report, float_csim_report
 from qaplib.firmware.rtl import DEFAULT_LATENCY_CUTOFF, RtlReport, firmware_env_available, firmware_python, rtl_report
 from qaplib.firmware.synth import yosys_available
@@ -76,6 +78,10 @@ def firmware_report(
         labels: (n,) int class indices, for the trained and firmware accuracies.
         workdir: scratch directory (hls4ml project, Verilog, logs); not part of the report.
     """
+    if is_hgq_model(model):
+        if rtl:
+            _check_rtl_tools(synthesis)
+        return _hgq_report(model, x, Path(workdir), labels, rtl, synthesis, latency_cutoff, simulate)
     check_supported(model)
     if batchnorm not in BATCHNORM_EXPORTS:
         raise FirmwareError(f"batchnorm must be one of {BATCHNORM_EXPORTS}, got {batchnorm!r}")
@@ -94,3 +100,16 @@ def firmware_report(
     csim = csim_report(spec, keras_model, x, reference, REFERENCES[batchnorm], workdir / "hls4ml") if simulate else None
     rtl_result = rtl_report(spec, x, reference, workdir / "rtl", latency_cutoff, synthesis, simulate) if rtl else None
     return FirmwareReport(model.name, True, export, csim, rtl_result)
+
+
+def _hgq_report(model, x: np.ndarray, workdir: Path, labels, rtl: bool, synthesis: bool, latency_cutoff: float,
+                simulate: bool) -> FirmwareReport:  # fmt: skip
+    """:func:`firmware_report` of an HGQ tagger: its export (:mod:`qaplib.firmware.hgq_export`) compared with the
+    trained model's logits, and the da4ml Verilog checked against them; no hls4ml C-simulation (``csim`` None)."""
+    from qaplib.hgq import logits
+
+    spec = export_hgq(model)
+    trained = logits(model, x).astype(np.float64)
+    export = compare_with_export(trained, spec, x, labels, "hgq", "HGQ's input quantizer (one type per input)", saturation=True)
+    rtl_result = rtl_report(spec, x, trained, workdir / "rtl", latency_cutoff, synthesis, simulate) if rtl else None
+    return FirmwareReport(model.name, True, export, None, rtl_result)

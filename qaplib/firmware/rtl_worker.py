@@ -36,7 +36,7 @@ import numpy as np
 
 from qaplib.errors import FirmwareError
 from qaplib.firmware.labels import RTL_SIMULATED
-from qaplib.firmware.spec import BatchnormStage, NetworkSpec
+from qaplib.firmware.spec import BatchnormStage, DenseLayer, NetworkSpec
 from qaplib.fixed import FixedType
 
 TOP = "tagger"
@@ -143,6 +143,40 @@ def affine(x, matrix: np.ndarray, offset: np.ndarray):
     return FixedVariableArray(product, x.solver_options, hwconf=x.hwconf)
 
 
+def dense_half_up(x, layer: DenseLayer):
+    """da4ml expression of an HGQ layer (:attr:`DenseLayer.rounds_half_up`): ``x @ kernel + bias``, each output rounded
+    half up onto its own type and saturated (after a ReLU for hidden layers), as HGQ does.
+
+    Rounding half up is truncation after adding half a step, and the half step goes into the bias, inside the matrix
+    product (:func:`affine`), as HGQ's own firmware does it. A neuron of zero width, or one that is a constant, is
+    computed here exactly (:func:`_exact_constants`' reason)."""
+    from da4ml.trace import FixedVariable, FixedVariableArray
+
+    types = layer.activation if layer.activation is not None else layer.output
+    relu = layer.activation is not None
+    half = np.where(types.width > 0, 2.0 ** (-types.fraction.astype(np.float64) - 1), 0.0)
+    z = affine(x, layer.kernel, layer.bias + half)
+    k, integer, fraction = types.kif
+    kifs = z.kif
+    held = z.quantize(k=int(np.max(kifs[0])), i=int(np.max(kifs[1])) + 1, f=fraction, overflow_mode="WRAP", round_mode="TRN")
+    low = np.zeros(len(types)) if relu else types.min
+    clipped = held.relu() if relu else (held - low).relu() + low  # max(held, low), as in _clip
+    clipped = clipped - (clipped - types.max).relu()
+    result = clipped.quantize(k=k, i=integer, f=fraction, overflow_mode="WRAP", round_mode="TRN")
+    elements = np.empty(len(types), dtype=object)
+    for index in range(len(types)):
+        source = z[index]
+        if types.width[index] == 0:
+            elements[index] = FixedVariable.from_const(0.0, hwconf=result.hwconf)
+        elif source.low == source.high:
+            value = float(source.low) * 2.0 ** int(fraction[index])
+            exact = float(np.clip(np.floor(value) * 2.0 ** -int(fraction[index]), low[index], types.max[index]))
+            elements[index] = FixedVariable.from_const(exact, hwconf=result.hwconf)
+        else:
+            elements[index] = result[index]
+    return FixedVariableArray(elements, result.solver_options, hwconf=result.hwconf)
+
+
 def trace(spec: NetworkSpec):
     """The spec as da4ml combinational logic (``CombLogic``): inputs on ``spec.input_type``, outputs the logits."""
     from da4ml.trace import FixedVariableArrayInput, HWConfig, comb_trace
@@ -151,6 +185,9 @@ def trace(spec: NetworkSpec):
     k, i, f = spec.input_type.kif
     values = inputs.quantize(k=k, i=i, f=f)  # declares the port type; inputs arrive on this grid
     for layer in spec.layers:
+        if layer.rounds_half_up:
+            values = dense_half_up(values, layer)
+            continue
         values = affine(values, layer.kernel, layer.bias)
         if layer.batchnorm is not None:
             values = batchnorm(values, layer.batchnorm)

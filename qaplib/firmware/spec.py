@@ -13,6 +13,13 @@ Semantics, for an input row x (already on ``input_type``'s grid), layer by layer
                                                         product and sum exact, then rounded half to even, saturated
     x = activation.quantize(relu(z))                    hidden layers: round half to even, saturate
     logits = z                                          last layer
+
+A network trained with high-granularity quantization (HGQ, :mod:`qaplib.hgq`) has one type per input and per neuron
+(:class:`qaplib.fixed.FixedTypes`), rounds half up, and quantizes its logits too::
+
+    x = input_types.quantize(features)                  per input: round half up, saturate
+    x = activation.quantize(relu(z))                    hidden layers, per neuron: round half up, saturate
+    logits = output.quantize(z)                         last layer, per neuron
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from qaplib.errors import FirmwareError
-from qaplib.fixed import FixedType
+from qaplib.fixed import FixedType, FixedTypes, fixed_type_from_dict
 
 #: 2: layers may keep batch normalisation as a stage of its own (:class:`BatchnormStage`).
 FORMAT_VERSION = 2
@@ -89,8 +96,10 @@ class DenseLayer:
         name: the Keras layer name (``fc1`` ...).
         kernel: (n_in, n_out) float64, every entry representable in ``kernel_type``.
         bias: (n_out,) float64, every entry representable in ``bias_type``.
-        activation: the unsigned type of the quantized ReLU after the layer, or None (the logits).
+        activation: the unsigned type of the quantized ReLU after the layer (one per neuron for HGQ), or None (the
+            logits).
         activation_name: the Keras name of that ReLU (``relu1`` ...), or None.
+        output: the last layer of an HGQ network: each logit's type (the logits are quantized); else None.
         folded: the name of the batch-normalisation layer folded (and re-rounded) into this one, or None.
         batchnorm: batch normalisation kept as a stage between the layer and its ReLU, or None.
     """
@@ -100,10 +109,11 @@ class DenseLayer:
     bias: np.ndarray
     kernel_type: FixedType
     bias_type: FixedType
-    activation: FixedType | None = None
+    activation: FixedType | FixedTypes | None = None
     activation_name: str | None = None
     folded: str | None = None
     batchnorm: BatchnormStage | None = None
+    output: FixedTypes | None = None
 
     def __post_init__(self) -> None:
         if self.batchnorm is not None and (self.folded is not None or self.batchnorm.scale.shape != self.bias.shape):
@@ -116,6 +126,16 @@ class DenseLayer:
             raise FirmwareError(f"layer {self.name!r}: bias is not representable in {self.bias_type.hls()}")
         if self.activation is not None and self.activation.signed:
             raise FirmwareError(f"layer {self.name!r}: the ReLU output type must be unsigned")
+        for what, types in (("activation", self.activation), ("output", self.output)):
+            if isinstance(types, FixedTypes) and len(types) != self.kernel.shape[1]:
+                raise FirmwareError(f"layer {self.name!r}: {len(types)} {what} types for {self.kernel.shape[1]} neurons")
+        if self.output is not None and (self.activation is not None or self.batchnorm is not None):
+            raise FirmwareError(f"layer {self.name!r}: quantized logits (output) belong to a last layer without ReLU")
+
+    @property
+    def rounds_half_up(self) -> bool:
+        """True for an HGQ layer: its outputs are rounded half up onto per-neuron types."""
+        return isinstance(self.activation, FixedTypes) or self.output is not None
 
     @property
     def n_nonzero(self) -> int:
@@ -127,13 +147,15 @@ class DenseLayer:
 class NetworkSpec:
     """The exported network: an input type and a chain of :class:`DenseLayer`."""
 
-    input_type: FixedType
+    input_type: FixedType | FixedTypes
     layers: tuple[DenseLayer, ...]
     input_name: str = "input_quant"
 
     def __post_init__(self) -> None:
         if not self.layers:
             raise FirmwareError("a network needs at least one dense layer")
+        if isinstance(self.input_type, FixedTypes) and len(self.input_type) != self.layers[0].kernel.shape[0]:
+            raise FirmwareError(f"{len(self.input_type)} input types for {self.layers[0].kernel.shape[0]} inputs")
         for previous, layer in zip(self.layers, self.layers[1:], strict=False):
             if previous.activation is None:
                 raise FirmwareError(f"layer {previous.name!r}: only the last layer may output unquantized logits")
@@ -159,14 +181,14 @@ class NetworkSpec:
     def accumulator_types(self) -> tuple[FixedType, ...]:
         """A signed type per layer that holds every partial sum of ``x @ kernel + bias`` exactly.
 
-        Fraction bits: max(f_in + f_kernel, f_bias). Magnitude bound: sum_i max|x_i| * sum_j |kernel_ij| + |bias|,
-        maximised over the outputs j, with max|x| the range limit of the input type.
+        Fraction bits: max(f_in + f_kernel, f_bias). Magnitude bound: sum_i max|x_i| * |kernel_ij| + |bias_j|,
+        maximised over the outputs j, with max|x_i| the range limit of input i's type.
         """
         result = []
         for input_type, layer in zip(self.layer_input_types(), self.layers, strict=True):
-            fraction = max(input_type.fraction + layer.kernel_type.fraction, layer.bias_type.fraction)
-            x_max = max(abs(input_type.min), abs(input_type.max))
-            bound = float(np.max(x_max * np.abs(layer.kernel).sum(axis=0) + np.abs(layer.bias)))
+            fraction = int(max(np.max(input_type.fraction) + layer.kernel_type.fraction, layer.bias_type.fraction))
+            x_max = np.broadcast_to(np.maximum(np.abs(input_type.min), np.abs(input_type.max)), (layer.kernel.shape[0],))
+            bound = float(np.max(x_max @ np.abs(layer.kernel) + np.abs(layer.bias)))
             integer = 1 + max(0, int(np.ceil(np.log2(bound + 2.0**-fraction))))
             result.append(FixedType(integer + fraction, integer, True))
         return tuple(result)
@@ -182,6 +204,7 @@ class NetworkSpec:
                     "kernel": layer.kernel_type.hls(),
                     "bias": layer.bias_type.hls(),
                     "activation": layer.activation.hls() if layer.activation else None,
+                    **({"output": layer.output.hls()} if layer.output is not None else {}),
                     "accumulator": accumulator.hls(),
                     "folded": layer.folded,
                     "batchnorm": _describe_stage(layer.batchnorm),
@@ -209,7 +232,10 @@ class NetworkSpec:
         """
         values = self.quantize_inputs(x)
         for layer, pre_activation in self._pre_activations(values):
-            values = pre_activation if layer.activation is None else layer.activation.quantize(np.maximum(pre_activation, 0.0))
+            if layer.activation is not None:
+                values = layer.activation.quantize(np.maximum(pre_activation, 0.0))
+            else:
+                values = pre_activation if layer.output is None else layer.output.quantize(pre_activation)
         return values
 
     def _pre_activations(self, values: np.ndarray):
@@ -225,6 +251,21 @@ class NetworkSpec:
             yield layer, z
             if layer.activation is not None:
                 values = layer.activation.quantize(np.maximum(z, 0.0))
+
+    def saturated(self, x: np.ndarray) -> np.ndarray:
+        """(n,) bool: the rows of ``x`` where an input or a quantized value leaves its type's range and is saturated.
+        Where the trained model does not saturate (HGQ, whose ranges are those seen on the training jets), only these
+        rows can differ from it."""
+        x = np.asarray(x, dtype=np.float32).astype(np.float64)
+        given = self.input_type
+        hit = np.any((x < given.min - given.lsb / 2) | (x >= given.max + given.lsb / 2), axis=1)
+        for layer, pre_activation in self._pre_activations(self.quantize_inputs(x)):
+            types = layer.activation if layer.activation is not None else layer.output
+            if types is None:
+                continue
+            value = np.maximum(pre_activation, 0.0) if layer.activation is not None else pre_activation
+            hit |= np.any((value < types.min - types.lsb / 2) | (value >= types.max + types.lsb / 2), axis=1)
+        return hit
 
     def rounding_ties(self, x: np.ndarray) -> int:
         """How many hidden pre-activations on ``x`` sit exactly halfway between two ReLU output values with an
@@ -256,6 +297,7 @@ class NetworkSpec:
                     "bias_type": layer.bias_type.to_dict(),
                     "activation": layer.activation.to_dict() if layer.activation else None,
                     "activation_name": layer.activation_name,
+                    **({"output": layer.output.to_dict()} if layer.output is not None else {}),
                     "folded": layer.folded,
                     "batchnorm": None if layer.batchnorm is None else {
                         "name": layer.batchnorm.name, "scale_type": layer.batchnorm.scale_type.to_dict(),
@@ -300,14 +342,15 @@ class NetworkSpec:
                         bias=data[f"bias_{index}"].astype(np.float64) * bias_type.lsb,
                         kernel_type=kernel_type,
                         bias_type=bias_type,
-                        activation=FixedType.from_dict(entry["activation"]) if entry["activation"] else None,
+                        activation=fixed_type_from_dict(entry["activation"]) if entry["activation"] else None,
                         activation_name=entry["activation_name"],
                         folded=entry["folded"],
                         batchnorm=stage,
+                        output=FixedTypes.from_dict(entry["output"]) if entry.get("output") else None,
                     )
                 )
             extras = {key.removeprefix("extra_"): data[key] for key in data.files if key.startswith("extra_")}
-        spec = cls(FixedType.from_dict(header["input_type"]), tuple(layers), header["input_name"])
+        spec = cls(fixed_type_from_dict(header["input_type"]), tuple(layers), header["input_name"])
         return spec, extras
 
 
