@@ -168,20 +168,21 @@ def front_sweep(profile: Profile, architectures: list[Architecture]) -> SweepSpe
 # ---------------------------------------------------------------- the comparison, per fold and paired
 
 
-def _reference(qap: pd.DataFrame) -> pd.Series:
-    """Per fold, the unpruned float (32-bit) QAP model's test accuracy: the float baseline the targets refer to."""
+def float_baseline(qap: pd.DataFrame) -> pd.Series:
+    """Per fold, the unpruned float (32-bit) QAP model's test accuracy: the float baseline the targets refer to
+    (``qap``: rows of :func:`qaplib.tables.results_frame`)."""
     unpruned = qap[(qap["bits"] == 32) & (qap["phase"] == 0)]
     if unpruned.empty:
         raise ValueError("the QAP frame has no unpruned 32-bit model to take the float baseline from")
     return unpruned.groupby("fold")["accuracy"].first()
 
 
-def _cheapest(rows: pd.DataFrame, threshold: float) -> pd.Series | None:
-    """The row with the fewest BOPs whose accuracy is at least ``threshold`` (the more accurate on equal BOPs)."""
+def cheapest(rows: pd.DataFrame, threshold: float, cost: str = "bops") -> pd.Series | None:
+    """The row of fewest ``cost`` whose accuracy is at least ``threshold`` (the more accurate on equal cost)."""
     good = rows[rows["accuracy"] >= threshold]
     if good.empty:
         return None
-    return good.sort_values(["bops", "accuracy"], ascending=[True, False]).iloc[0]
+    return good.sort_values([cost, "accuracy"], ascending=[True, False]).iloc[0]
 
 
 def _threshold(reference: float, tolerance: float, relative: bool) -> float:
@@ -233,7 +234,7 @@ def paired_costs(qap: pd.DataFrame, bo: pd.DataFrame, definition: Definition) ->
     (:func:`qaplib.bayesopt.mark_best`). Folds are paired: a fold's QAP and BO runs share its data split and seed.
     Columns: fold, bits, threshold, BO widths/accuracy/BOPs, QAP sparsity/accuracy/BOPs (NaN: no model meets it),
     ratio = BO BOPs / QAP BOPs (above 1: QAP is cheaper)."""
-    reference = _reference(qap)
+    reference = float_baseline(qap)
     rows = []
     for (fold, bits), models in bo.groupby(["fold", "bits"], sort=True):
         curve = qap[(qap["fold"] == fold) & (qap["bits"] == bits)]
@@ -243,8 +244,8 @@ def paired_costs(qap: pd.DataFrame, bo: pd.DataFrame, definition: Definition) ->
                 chosen["accuracy"], definition.tolerance, definition.relative)  # fmt: skip
         else:
             threshold = _threshold(reference.loc[fold], definition.tolerance, definition.relative)
-            chosen = _cheapest(models, threshold)
-        matched = _cheapest(curve, threshold)
+            chosen = cheapest(models, threshold)
+        matched = cheapest(curve, threshold)
         bo_bops = np.nan if chosen is None else float(chosen["bops"])
         qap_bops = np.nan if matched is None else float(matched["bops"])
         rows.append({
