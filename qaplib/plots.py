@@ -430,8 +430,80 @@ def bo_front_figure(summary, trials, front, baseline: float, tolerances: tuple[f
     ax = fig.axes[0]
     top = max(summary["accuracy"].max(), front["accuracy"].max())
     ax.set_ylim(baseline - max(tolerances) - 0.01, top + 0.003)
+    _target_lines(ax, baseline, tolerances)
+    return fig
+
+
+def _target_lines(ax, baseline: float, tolerances: tuple[float, ...]) -> None:
+    """A dotted line at each accuracy target (``baseline`` minus each tolerance), labelled at the right edge."""
     for tolerance in tolerances:
         ax.axhline(baseline - tolerance, color="gray", ls=":", lw=1)
         ax.annotate(f"float − {100 * tolerance:g} pp", (1.0, baseline - tolerance), xycoords=("axes fraction", "data"),
                     xytext=(-4, 2), textcoords="offset points", ha="right", va="bottom", fontsize=8, color="gray")  # fmt: skip
+
+
+HGQ_COLOR = "black"
+
+
+def _hgq_points(ax, hgq, x: str, y: str) -> None:
+    """HGQ's penalty strengths as one black line of points (fold means with standard errors), each labelled β."""
+    rows = hgq.sort_values(x)
+    ax.errorbar(rows[x], rows[y], xerr=rows.get(f"{x}_se"), yerr=rows.get(f"{y}_se"), color=HGQ_COLOR, marker="D", ms=5,
+                lw=1.2, capsize=2, zorder=7, label="HGQ (one point per β)")  # fmt: skip
+    _beta_labels(ax, rows, x, y)
+
+
+def _beta_labels(ax, rows, x: str, y: str) -> None:
+    for _, row in rows.iterrows():
+        ax.annotate(f"β={row['beta']:.0e}", (row[x], row[y]), textcoords="offset points", xytext=(4, -10), fontsize=8)
+
+
+def hgq_front_figure(qap, hgq, bo=None, baseline: float | None = None, tolerances: tuple[float, ...] = ()):
+    """Accuracy against the granular BOPs of the implemented network (log x): QAP's FT pruning curve per bit width
+    (its effective BOPs), HGQ per penalty strength β and, if given, chapter 7's BO architectures; all fold means
+    with standard errors. ``qap``, ``hgq``, ``bo``: rows of :func:`qaplib.tables.summarise` (``hgq`` with ``beta``;
+    ``bo`` with ``bits``). ``baseline`` and ``tolerances`` draw the accuracy targets as dotted lines."""
+    fig, ax = plt.subplots(figsize=(PANEL_SIZE[0] * 2.1, PANEL_SIZE[1] * 1.6))
+    for bits, rows in qap.sort_values("bits", ascending=False).groupby("bits", sort=False):
+        rows = rows.sort_values("phase")
+        ax.errorbar(rows["effective_bops"], rows["accuracy"], yerr=rows.get("accuracy_se"), color=BIT_COLORS[int(bits)],
+                    lw=1.4, marker="o", ms=3, capsize=2, label=f"QAP, {series_label('bits', int(bits))}")  # fmt: skip
+    if bo is not None and not bo.empty:
+        for bits, rows in bo.groupby("bits"):
+            ax.errorbar(rows["effective_bops"], rows["accuracy"], yerr=rows.get("accuracy_se"), ls="", marker="s", ms=6,
+                        color=BIT_COLORS[int(bits)], mec="black", mew=0.6, capsize=2, zorder=6,
+                        label=f"BO architecture, {series_label('bits', int(bits))}")  # fmt: skip
+    _hgq_points(ax, hgq, "granular_bops", "accuracy")
+    if baseline is not None:
+        _target_lines(ax, baseline, tolerances)
+    low = min(hgq["accuracy"].min(), qap["accuracy"].quantile(0.1))
+    ax.set_ylim(max(low, (baseline or 1) - 0.1) - 0.005, max(qap["accuracy"].max(), hgq["accuracy"].max()) + 0.004)
+    bops_axis(ax)
+    ax.set_xlabel("granular BOPs of the implemented network (log scale)")
+    ax.set_ylabel(METRIC_LABELS.get("accuracy", "accuracy"))
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="lower right", fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def hgq_lut_figure(qap, hgq):
+    """Synthesised LUTs (log x) against test accuracy for the QAP models of chapter 8 (coloured by bit width,
+    labelled with the fraction pruned) and the HGQ models (black, labelled β), all on fold 0. ``qap``: rows with
+    ``bits``, ``weights pruned``, ``LUT``, ``accuracy``; ``hgq``: rows with ``beta``, ``LUT``, ``accuracy``."""
+    fig, ax = plt.subplots(figsize=(PANEL_SIZE[0] * 2.1, PANEL_SIZE[1] * 1.4))
+    for _, row in qap.dropna(subset=["LUT"]).iterrows():
+        ax.scatter(row["LUT"], row["accuracy"], s=45, color=BIT_COLORS[int(row["bits"])], zorder=3)
+        ax.annotate(f"QAP {series_label('bits', int(row['bits']))}, {row['weights pruned']:.0%}", (row["LUT"], row["accuracy"]),
+                    textcoords="offset points", xytext=(5, 3), fontsize=8)  # fmt: skip
+    rows = hgq.dropna(subset=["LUT"]).sort_values("LUT")
+    ax.plot(rows["LUT"], rows["accuracy"], color=HGQ_COLOR, marker="D", ms=5, lw=1.2, label="HGQ (one point per β)")
+    _beta_labels(ax, rows, "LUT", "accuracy")
+    ax.set_xscale("log")
+    tidy_log_axis(ax.xaxis)
+    ax.set_xlabel("LUTs (Yosys synth_xilinx, pre-P&R; log scale)")
+    ax.set_ylabel(METRIC_LABELS.get("accuracy", "accuracy"))
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="lower right", fontsize=9)
+    fig.tight_layout()
     return fig
