@@ -414,3 +414,17 @@ def robustness_matrix(table: pd.DataFrame) -> pd.DataFrame:
     matrix = pd.DataFrame.from_dict(cells, orient="index").sort_index(axis=1, ascending=False)
     matrix.columns = [FORMATS["bits"](b) for b in matrix.columns]
     return matrix.rename_axis("definition").reset_index()
+
+
+def chapter_front(run, searches, executor: str = "local", workers: int | None = None):
+    """Chapter 7's BO results for a notebook ``run`` (:class:`qaplib.notebook.NotebookRun`): the searches' trials,
+    the tried architectures retrained on fold 0 and the recorded selection retrained on every fold (each with
+    ``best``), training whatever is missing as ``run.policy`` allows. Returns (trials, fold_zero, selection, front
+    rows)."""
+    from qaplib import bayesopt
+
+    trials = bayesopt.run_study(run.profile, searches, executor=executor, workers=workers, policy=run.policy)
+    run.result_keys += [t.key for found in trials.values() for t in found]
+    fold_zero = bayesopt.mark_best(run.results(bayesopt.retrain_sweep(run.profile, trials)), trials)
+    selection = read_or_make_selection(run.store, run.profile, searches, trials, fold_zero)
+    return trials, fold_zero, selection, bayesopt.mark_best(run.results(front_sweep(run.profile, selection)), trials)

@@ -81,4 +81,4 @@ def metric_names(engine: str) -> tuple[str, ...]:
 #: The columns ``qap verify`` compares, in the order of its statistics (its reports are read in this order).
 VERIFIED: tuple[str, ...] = ("accuracy", "macro_auc", "neural_efficiency", "bops", "effective_bops")
 #: Column -> (header, kind) of the metric columns the book's tables show.
-METRIC_DISPLAY: dict[str, tuple[str, str]] = {m.name: (m.header, m.kind) for m in PHASE_METRICS if m.header}
+METRIC_DISPLAY: dict[str, tuple[str, str]] = {m.name: (m.header, m.kind) for m in (*PHASE_METRICS, *HGQ_COSTS) if m.header}

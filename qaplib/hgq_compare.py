@@ -93,3 +93,103 @@ def factor_verdict(summary: pd.DataFrame, claimed: float = 20.0) -> str:
     reached = max(largest) >= claimed
     return (f"{verdict[0].upper()}{verdict[1:]}. The largest factor, {max(largest):.1f}, "
             f"{'reaches' if reached else 'stays below'} the {claimed:g}× of HGQ's paper on this count.")  # fmt: skip
+
+
+# ---------------------------------------------------------------- as chapter 9 shows them
+
+
+def hgq_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per penalty strength (fold means of :func:`qaplib.tables.summarise` over HGQ rows with ``beta``):
+    accuracy with its standard error, HGQ's EBOPs beside the granular BOPs, the zeros and the mean weight bits, the
+    epochs trained."""
+    rows = summary.sort_values("beta")
+    return pd.DataFrame({
+        "β": [f"{beta:.0e}" for beta in rows["beta"]],
+        "test accuracy": [f"{100 * a:.2f}{'' if np.isnan(e) else f' ± {100 * e:.2f}'} %"
+                          for a, e in zip(rows["accuracy"], rows["accuracy_se"], strict=True)],
+        "EBOPs (HGQ's count)": rows["ebops"].round().astype(int).to_numpy(),
+        "granular BOPs": rows["granular_bops"].round().astype(int).to_numpy(),
+        "granular / EBOPs": (rows["granular_bops"] / rows["ebops"]).to_numpy(),
+        "weights zero in firmware": rows["effective_sparsity"].to_numpy(),
+        "mean bits of a non-zero weight": rows["mean_weight_bits"].to_numpy(),
+    })  # fmt: skip
+
+
+def target_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`target_summary` as the chapter shows it: one row per method, one column pair per target."""
+    table = {}
+    for tolerance, group in summary.groupby("tolerance", sort=True):
+        target = f"float − {tolerance * 100:g} pp"
+        for _, row in group.iterrows():
+            entry = table.setdefault(row["method"], {"method": row["method"]})
+            if row["folds"] < row["of"]:
+                entry[f"{target}: granular BOPs"] = f"reached in {row['folds']} of {row['of']} folds"
+                entry[f"{target}: / HGQ"] = "–"
+                continue
+            se = "" if np.isnan(row["cost_se"]) else f" ± {row['cost_se']:,.0f}"
+            entry[f"{target}: granular BOPs"] = f"{row['cost']:,.0f}{se}"
+            ratio_se = "" if np.isnan(row["ratio_se"]) or row["method"] == "HGQ" else f" ± {row['ratio_se']:.2f}"
+            ratio = "–" if np.isnan(row["ratio_to_hgq"]) else f"{row['ratio_to_hgq']:.2f}{ratio_se}×"
+            entry[f"{target}: / HGQ"] = ratio
+    return pd.DataFrame(list(table.values()))
+
+
+def hgq_firmware_row(report: dict, beta: float, granular_bops: int) -> dict:
+    """One table row from the firmware report of an HGQ model (:func:`qaplib.firmware.cache.cached_firmware_report`)."""
+    export, rtl = report["export"], report.get("rtl") or {}
+    verilator, synthesis = rtl.get("verilator") or {}, rtl.get("synthesis") or {}
+    jets = export["n_samples"]
+    return {
+        "beta": beta,
+        "granular BOPs": granular_bops,
+        "test jets": jets,
+        "accuracy (trained)": export["trained_accuracy"],
+        "accuracy (firmware)": export["exported_accuracy"],
+        "saturated jets": round(export["saturated_fraction"] * jets),
+        "logits differ (Keras vs exact)": round((1 - export["identical_fraction"]) * jets),
+        "logits differ where nothing saturates": round((1 - export["identical_unsaturated_fraction"]) * jets
+                                                       * (1 - export["saturated_fraction"])),  # fmt: skip
+        "logits differ (RTL vs exact)": round((1 - verilator.get("exact_network_fraction", np.nan)) * jets)
+        if verilator else np.nan,
+        "latency [cycles]": rtl.get("latency_cycles", np.nan),
+        "LUT": synthesis.get("lut", np.nan),
+        "FF": synthesis.get("ff", np.nan),
+        "DSP": synthesis.get("dsp", np.nan),
+    }
+
+
+def lut_comparison(qap: pd.DataFrame, hgq: pd.DataFrame, threshold: float) -> dict | None:
+    """The fewest LUTs of a QAP and of an HGQ firmware model (fold 0) whose trained accuracy reaches ``threshold``:
+    ``{"qap": row, "hgq": row, "ratio": QAP LUTs / HGQ LUTs}``; None if either has none. ``qap``: rows of
+    :func:`qaplib.firmware.summary.firmware_row` (``accuracy (trained)``, ``LUT``); ``hgq``: of :func:`hgq_firmware_row`."""
+    picks = {}
+    for name, rows in (("qap", qap), ("hgq", hgq)):
+        good = rows.dropna(subset=["LUT"])
+        good = good[good["accuracy (trained)"] >= threshold]
+        if good.empty:
+            return None
+        picks[name] = good.sort_values("LUT").iloc[0]
+    return {**picks, "ratio": float(picks["qap"]["LUT"] / picks["hgq"]["LUT"])}
+
+
+def _lut_clause(tolerance: float, found: dict) -> str:
+    qap, hgq = found["qap"], found["hgq"]
+    return (f"at float − {tolerance * 100:g} pp {found['ratio']:.1f}× HGQ's ({int(qap['LUT']):,} LUTs for QAP's "
+            f"{int(qap['bits'])}-bit, {qap['weights pruned']:.0%}-pruned model against {int(hgq['LUT']):,} for HGQ's "
+            f"β = {hgq['beta']:.0e})")  # fmt: skip
+
+
+def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], seconds: float, runs: int) -> str:
+    """The chapter's verdict: the factor at each accuracy target on the granular BOPs (:func:`factor_verdict`), the
+    LUTs at each target where both methods have firmware that reaches it (``luts``: tolerance -> :func:`lut_comparison`,
+    fold 0), and the compute the HGQ runs took."""
+    sentences = [factor_verdict(summary)]
+    measured = [(tolerance, found) for tolerance, found in sorted(luts.items()) if found is not None]
+    if measured:
+        parts = [_lut_clause(tolerance, found) for tolerance, found in measured]
+        sentences.append(f"In synthesised LUTs (fold 0, Yosys), QAP needs {'; '.join(parts)}.")
+    else:
+        sentences.append("No accuracy target is reached by firmware of both methods, so LUTs are not compared at equal "
+                         "accuracy.")  # fmt: skip
+    sentences.append(f"HGQ's {runs} runs took {seconds / 3600:.1f} CPU-hours in all.")
+    return " ".join(sentences)

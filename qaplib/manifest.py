@@ -148,6 +148,17 @@ CHAPTERS: tuple[Chapter, ...] = (
             spec for spec, _ in experiments.firmware_models(profile, p["models"])))),  # fmt: skip
         training_rank=2,
     ),
+    Chapter(
+        "09_qap_vs_hgq", PARTS[1],
+        (("verdict-hgq", "Does high-granularity quantization need fewer resources than QAP at equal accuracy?"),),
+        ("fig-hgq-front", "fig-hgq-luts"),
+        (("bits", list(experiments.QAP_BITS)), ("betas", list(experiments.HGQ_BETAS)),
+         ("models", [list(model) for model in experiments.FIRMWARE_MODELS])),
+        lambda profile, p: experiments.union("qap vs hgq", experiments.qap_sweep(profile, p["bits"]), SweepSpec(
+            "firmware models", tuple(spec for spec, _ in experiments.firmware_models(profile, p["models"])))),  # fmt: skip
+        training_rank=8,
+        extra_runs=lambda profile, p: experiments.hgq_sweep(profile, p["betas"]),
+    ),
 )
 
 

@@ -132,6 +132,12 @@ def _label_noise(name: str, value) -> None:
             raise InvalidSpecError(f"parameter {name!r}: label_noise must be a fraction in [0, 1), got {fraction!r}")
 
 
+def _betas(name: str, value) -> None:
+    from qaplib.experiments import check_betas
+
+    check_betas(value, name)
+
+
 #: Parameter name -> its rule (``rule(name, value)`` raises :class:`InvalidSpecError` naming the value). A name
 #: means the same in every notebook that declares it.
 RULES: dict[str, Callable[[str, object], None]] = {
@@ -153,6 +159,7 @@ RULES: dict[str, Callable[[str, object], None]] = {
     "tolerance": _accuracy_margin,
     "accuracy_window": _accuracy_margin,
     "label_noise": _label_noise,
+    "betas": _betas,
 }
 
 

@@ -12,14 +12,14 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from qaplib.columns import METRIC_DISPLAY, METRIC_NAMES
+from qaplib.columns import HGQ_COSTS, METRIC_DISPLAY, METRIC_NAMES
 from qaplib.store import ResultStore
 from qaplib.sweep import SweepSpec, sweep_keys
 
 CONFIG_COLUMNS = ("bits", "scheme", "batchnorm", "l1", "label_noise", "widths")
 #: The columns :func:`summarise` averages over folds: the metrics (:mod:`qaplib.columns`) and the kept epoch's
 #: training accuracy (:func:`results_frame`).
-METRIC_COLUMNS = (*METRIC_NAMES, "train_accuracy")
+METRIC_COLUMNS = (*METRIC_NAMES, *(m.name for m in HGQ_COSTS), "train_accuracy")
 
 
 def results_frame(store: ResultStore, sweep: SweepSpec) -> pd.DataFrame:
@@ -47,6 +47,7 @@ def results_frame(store: ResultStore, sweep: SweepSpec) -> pd.DataFrame:
                 "fold": spec.data.fold,
                 "seed": spec.seed,
                 "max_epochs": spec.train.max_epochs,
+                **({"beta": spec.hgq.beta} if spec.hgq is not None else {}),
             })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -28,6 +28,7 @@ EXPECTED_FIGURES = expected_figures()
 SMOKE_EXTRA = {
     "07_bayesian_optimization": {"bits": [32, 6]},
     "08_firmware": {"models": [[6, 0.5], [4, 0.9]], "rtl": False, "n_samples": 2000},
+    "09_qap_vs_hgq": {"bits": [32, 6], "betas": [1e-6, 1e-5], "models": [[6, 0.5]], "rtl": False, "n_samples": 500},
 }
 
 
