@@ -121,8 +121,17 @@ def _value_bits(values: np.ndarray) -> np.ndarray:
 
 def _activation_kif(layer) -> tuple[np.ndarray, ...]:
     """(sign, integer, fraction) bits of each output of an HGQ layer, (n,) int64 each (HGQ's ``get_bits_exact``: the
-    integer bits from the recorded range; unsigned after a ReLU)."""
-    return tuple(np.asarray(part, dtype=np.int64).reshape(-1) for part in layer.paq.get_bits_exact(pos_only=layer._relu_act))
+    integer bits from the recorded range; unsigned after a ReLU).
+
+    An output that was 0 on every training jet has no bits; HGQ reports it as (0, 0, 0), but its quantizer keeps its
+    fraction bits, and the trained model rounds onto that grid. Such an output keeps them here, with as many negative
+    integer bits (zero width all the same): a value the trained model rounds to a non-zero one is then one the
+    firmware saturates (:meth:`qaplib.firmware.spec.NetworkSpec.saturated`)."""
+    sign, integer, fraction = (np.asarray(part, dtype=np.int64).reshape(-1)
+                               for part in layer.paq.get_bits_exact(pos_only=layer._relu_act))  # fmt: skip
+    own = np.round(np.asarray(layer.paq.fbw.numpy(), dtype=np.float64)).astype(np.int64).reshape(-1)
+    empty = sign + integer + fraction == 0
+    return sign, np.where(empty, -own, integer), np.where(empty, own, fraction)
 
 
 def implemented_layers(model) -> list[dict]:

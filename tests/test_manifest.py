@@ -65,7 +65,8 @@ def test_the_book_sweep_keeps_its_training_order(profile):
                                  experiments.pruning_schemes(profile))  # fmt: skip
     assert manifest.book_sweep(profile) == expected
     extras = experiments.uncapped_baseline(profile, manifest.chapter("01_dataset").parameter_defaults["uncapped_fold"])
-    assert manifest.book_runs(profile).runs == expected.runs + extras.runs  # the grid's order and size stay
+    hgq = experiments.hgq_sweep(profile, manifest.chapter("09_qap_vs_hgq").parameter_defaults["betas"])
+    assert manifest.book_runs(profile).runs == expected.runs + extras.runs + hgq.runs  # the grid's order and size stay
 
 
 @pytest.mark.parametrize("profile", ["default", "paper"])

@@ -157,6 +157,8 @@ def dense_half_up(x, layer: DenseLayer):
     half = np.where(types.width > 0, 2.0 ** (-types.fraction.astype(np.float64) - 1), 0.0)
     z = affine(x, layer.kernel, layer.bias + half)
     k, integer, fraction = types.kif
+    live = types.width > 0  # a zero-width output is the constant 0 below, whatever grid its type names
+    integer, fraction = np.where(live, integer, 0), np.where(live, fraction, 0)
     kifs = z.kif
     held = z.quantize(k=int(np.max(kifs[0])), i=int(np.max(kifs[1])) + 1, f=fraction, overflow_mode="WRAP", round_mode="TRN")
     low = np.zeros(len(types)) if relu else types.min
