@@ -246,24 +246,33 @@ def test_a_platform_is_noted_afterwards_only_in_records_without_one(tmp_path):
 
 @pytest.mark.slow
 def test_every_committed_profile_is_complete_on_this_cpu_from_its_records_alone():
-    """What CI checks on whatever CPU it has: `qap status` finds every run of the default and paper books, and every
-    Bayesian-optimisation search read back whole from its recorded trajectory (no GP is asked)."""
+    """What CI checks on whatever CPU it has: `qap status` finds every run of the default and paper studies' grids,
+    every Bayesian-optimisation search read back whole from its recorded trajectory (no GP is asked), and every extra
+    run of each chapter published at that scale (chapter 1's uncapped baseline, chapter 9's HGQ runs)."""
     import subprocess
     import sys
 
     from qaplib import manifest
+    from qaplib.book import published_dir
     from qaplib.profiles import get_profile
+    from qaplib.runs import run_key
     from qaplib.store import COMMITTED_ROOT
 
-    for profile in ("default", "paper"):
-        runs = len(manifest.book_runs(get_profile(profile)).runs)
-        assert runs == 77, "the study's grid of 76 runs and chapter 1's uncapped baseline"
-        result = subprocess.run([sys.executable, "-m", "qaplib.cli", "status", "--profile", profile, "--store",
+    store = ResultStore(COMMITTED_ROOT)
+    for name in ("default", "paper"):
+        profile = get_profile(name)
+        result = subprocess.run([sys.executable, "-m", "qaplib.cli", "status", "--profile", name, "--store",
                                  str(COMMITTED_ROOT)], capture_output=True, text=True, timeout=600)  # fmt: skip
         assert result.returncode == 0, result.stderr
-        assert f"{runs} done, 0 missing, 0 failed (of {runs})" in result.stdout, result.stdout
-        assert f"Bayesian optimisation ({profile}): done" in result.stdout, result.stdout
-        assert "not finished" not in result.stdout
+        assert f"Bayesian optimisation ({name}): done" in result.stdout and "not finished" not in result.stdout, result.stdout
+        runs = manifest.book_runs(profile).runs
+        stored = sum(store.is_complete(run_key(spec)) for spec in runs)
+        assert f"book ({name}): {stored} done, {len(runs) - stored} missing, 0 failed (of {len(runs)})" in result.stdout
+        assert all(store.is_complete(run_key(spec)) for spec in manifest.book_sweep(profile).runs), name
+        for chapter in manifest.CHAPTERS:
+            if chapter.extra_runs is not None and (published_dir(name) / f"{chapter.notebook}.ipynb").exists():
+                extras = chapter.extra_runs(profile, chapter.parameter_defaults).runs
+                assert all(store.is_complete(run_key(spec)) for spec in extras), (name, chapter.notebook)
 
 
 def test_two_writers_of_one_key_take_turns_and_the_first_result_is_kept(tmp_path, monkeypatch):
