@@ -49,3 +49,32 @@ def test_a_target_that_one_method_misses_in_a_fold_is_said_so():
     hgq = hgq[~((hgq["fold"] == 1) & (hgq["beta"] == 1e-7))]  # fold 1 has no HGQ model within 0.5 pp
     summary = hgq_compare.target_summary(hgq_compare.costs_at_targets(qap, hgq))
     assert hgq_compare.factor_verdict(summary).startswith("At float − 0.5 pp not every fold has a model of both methods;")
+
+
+def test_the_lut_comparison_takes_each_methods_cheapest_firmware_that_reaches_the_target_and_the_verdict_says_so():
+    qap = pd.DataFrame({"bits": [6, 6, 4], "weights pruned": [0.0, 0.8, 0.8], "accuracy (trained)": [0.70, 0.695, 0.68],
+                        "LUT": [40_000, 12_000, 8_000]})  # fmt: skip
+    hgq = pd.DataFrame({"beta": [1e-6, 1e-5], "accuracy (trained)": [0.698, 0.69], "LUT": [9_000, 3_000]})
+    found = hgq_compare.lut_comparison(qap, hgq, 0.694)
+    assert found["qap"]["LUT"] == 12_000 and found["hgq"]["LUT"] == 9_000 and found["ratio"] == pytest.approx(12 / 9)
+    assert hgq_compare.lut_comparison(qap, hgq, 0.71) is None
+    qap_rows, hgq_rows = frames()
+    summary = hgq_compare.target_summary(hgq_compare.costs_at_targets(qap_rows, hgq_rows))
+    verdict = hgq_compare.hgq_verdict(summary, {0.01: found, 0.005: None}, 7200.0, 24)
+    assert "at float − 1 pp 1.3× HGQ's (12,000 LUTs for QAP's 6-bit, 80%-pruned model against 9,000 for HGQ's " \
+        "β = 1e-06)" in verdict
+    assert verdict.endswith("HGQ's 24 runs took 2.0 CPU-hours in all.")
+    assert "are not compared at equal accuracy" in hgq_compare.hgq_verdict(summary, {0.01: None}, 60.0, 2)
+
+
+def test_the_tables_show_each_target_per_method_and_each_beta():
+    qap, hgq = frames()
+    table = hgq_compare.target_table(hgq_compare.target_summary(hgq_compare.costs_at_targets(qap, hgq)))
+    assert list(table["method"]) == ["QAP float", "QAP 6-bit", hgq_compare.QAP_ANY, "HGQ"]
+    row = table.set_index("method").loc["QAP 6-bit"]
+    assert row["float − 0.5 pp: granular BOPs"] == "300,000 ± 0" and row["float − 0.5 pp: / HGQ"] == "3.00 ± 0.00×"
+    from qaplib.tables import summarise
+
+    hgq = hgq.assign(phase=0, ebops=hgq["granular_bops"] / 4, effective_sparsity=0.5, mean_weight_bits=2.0)
+    shown = hgq_compare.hgq_table(summarise(hgq, by=("beta",)))
+    assert list(shown["β"]) == ["1e-07", "1e-05"] and list(shown["granular / EBOPs"]) == [4.0, 4.0]
