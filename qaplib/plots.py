@@ -446,24 +446,22 @@ HGQ_COLOR = "black"
 
 
 def _hgq_points(ax, hgq, x: str, y: str) -> None:
-    """HGQ's penalty strengths as one black line of points (fold means with standard errors), each labelled β."""
-    rows = hgq.sort_values(x)
+    """HGQ's penalty strengths as one black line of points in order of β (fold means with standard errors), each
+    labelled with its β."""
+    rows = hgq.sort_values("beta")
     ax.errorbar(rows[x], rows[y], xerr=rows.get(f"{x}_se"), yerr=rows.get(f"{y}_se"), color=HGQ_COLOR, marker="D", ms=5,
                 lw=1.2, capsize=2, zorder=7, label="HGQ (one point per β)")  # fmt: skip
     _beta_labels(ax, rows, x, y)
 
 
 def _beta_labels(ax, rows, x: str, y: str) -> None:
-    for _, row in rows.iterrows():
-        ax.annotate(f"β={row['beta']:.0e}", (row[x], row[y]), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    """Each point's β, above and below the line in turn, so that neighbours do not overlap."""
+    for index, (_, row) in enumerate(rows.iterrows()):
+        ax.annotate(f"β={row['beta']:.0e}", (row[x], row[y]), textcoords="offset points", xytext=(5, 5 if index % 2 else -11),
+                    fontsize=8, clip_on=True)  # fmt: skip
 
 
-def hgq_front_figure(qap, hgq, bo=None, baseline: float | None = None, tolerances: tuple[float, ...] = ()):
-    """Accuracy against the granular BOPs of the implemented network (log x): QAP's FT pruning curve per bit width
-    (its effective BOPs), HGQ per penalty strength β and, if given, chapter 7's BO architectures; all fold means
-    with standard errors. ``qap``, ``hgq``, ``bo``: rows of :func:`qaplib.tables.summarise` (``hgq`` with ``beta``;
-    ``bo`` with ``bits``). ``baseline`` and ``tolerances`` draw the accuracy targets as dotted lines."""
-    fig, ax = plt.subplots(figsize=(PANEL_SIZE[0] * 2.1, PANEL_SIZE[1] * 1.6))
+def _front_panel(ax, qap, hgq, bo) -> None:
     for bits, rows in qap.sort_values("bits", ascending=False).groupby("bits", sort=False):
         rows = rows.sort_values("phase")
         ax.errorbar(rows["effective_bops"], rows["accuracy"], yerr=rows.get("accuracy_se"), color=BIT_COLORS[int(bits)],
@@ -474,15 +472,30 @@ def hgq_front_figure(qap, hgq, bo=None, baseline: float | None = None, tolerance
                         color=BIT_COLORS[int(bits)], mec="black", mew=0.6, capsize=2, zorder=6,
                         label=f"BO architecture, {series_label('bits', int(bits))}")  # fmt: skip
     _hgq_points(ax, hgq, "granular_bops", "accuracy")
-    if baseline is not None:
-        _target_lines(ax, baseline, tolerances)
-    low = min(hgq["accuracy"].min(), qap["accuracy"].quantile(0.1))
-    ax.set_ylim(max(low, (baseline or 1) - 0.1) - 0.005, max(qap["accuracy"].max(), hgq["accuracy"].max()) + 0.004)
     bops_axis(ax)
-    ax.set_xlabel("granular BOPs of the implemented network (log scale)")
     ax.set_ylabel(METRIC_LABELS.get("accuracy", "accuracy"))
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(loc="lower right", fontsize=8, ncol=2)
+
+
+def hgq_front_figure(qap, hgq, bo=None, baseline: float | None = None, tolerances: tuple[float, ...] = ()):
+    """Accuracy against the granular BOPs of the implemented network (log x): QAP's FT pruning curve per bit width
+    (its effective BOPs), HGQ per penalty strength β and, if given, chapter 7's BO architectures; all fold means
+    with standard errors. Top: every HGQ model; bottom: zoomed on the accuracy targets (``baseline`` minus each of
+    ``tolerances``, dotted). ``qap``, ``hgq``, ``bo``: rows of :func:`qaplib.tables.summarise` (``hgq`` with ``beta``;
+    ``bo`` with ``bits``)."""
+    fig, (full, zoom) = plt.subplots(2, 1, figsize=(PANEL_SIZE[0] * 2.1, PANEL_SIZE[1] * 2.6), sharex=True)
+    top = max(qap["accuracy"].max(), hgq["accuracy"].max())
+    for ax in (full, zoom):
+        _front_panel(ax, qap, hgq, bo)
+    full.set_ylim(hgq["accuracy"].min() - 0.02, top + 0.01)
+    if baseline is not None and tolerances:
+        _target_lines(zoom, baseline, tolerances)
+        zoom.set_ylim(baseline - max(tolerances) - 0.01, top + 0.003)
+    full.set_xlabel("")
+    full.set_title("every HGQ model", fontsize=10)
+    zoom.set_title("near the accuracy targets", fontsize=10)
+    zoom.set_xlabel("granular BOPs of the implemented network (log scale)")
+    full.legend(loc="lower right", fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 
