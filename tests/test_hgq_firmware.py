@@ -117,3 +117,16 @@ def test_the_firmware_of_a_trained_hgq_tagger_is_the_trained_model_wherever_it_d
     assert report.csim is None and simulated["exact_network_fraction"] == 1.0, simulated
     assert 0 < export.saturated_fraction < 1 and export.identical_unsaturated_fraction == 1.0, export
     assert simulated["bit_exact_fraction"] == export.identical_fraction < 1
+
+
+def test_a_zero_width_neuron_counts_as_saturated_only_where_its_own_grid_would_round_to_non_zero():
+    """HGQ keeps the grid of a neuron that was 0 on every training jet (here steps of 8): the trained model outputs
+    a non-zero value only from 4 on, and only there does the firmware's constant 0 differ from it."""
+    dead = FixedTypes(np.zeros(1, int), np.array([3]), np.array([-3]))
+    assert dead.width[0] == 0 and dead.max[0] == 0 and dead.lsb[0] == 8
+    layer = DenseLayer("fc1", np.array([[1.0]]), np.array([0.0]), FixedType(4, 2), FixedType(4, 2), activation=dead)
+    spec = NetworkSpec(FixedTypes(np.ones(1, int), np.array([3]), np.array([2])), (
+        layer, DenseLayer("fc2", np.array([[1.0]]), np.array([0.0]), FixedType(4, 2), FixedType(4, 2),
+                          output=FixedTypes(np.ones(1, int), np.array([1]), np.array([0])))))  # fmt: skip
+    assert spec.saturated(np.array([[3.75], [4.0], [-6.0]])).tolist() == [False, True, False]
+    assert spec.predict_logits(np.array([[5.0]])).tolist() == [[0.0]]
