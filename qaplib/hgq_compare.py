@@ -141,6 +141,7 @@ def hgq_firmware_row(report: dict, beta: float, granular_bops: int) -> dict:
     verilator, synthesis = rtl.get("verilator") or {}, rtl.get("synthesis") or {}
     jets = export["n_samples"]
     return {
+        "β": f"{beta:.0e}",
         "beta": beta,
         "granular BOPs": granular_bops,
         "test jets": jets,

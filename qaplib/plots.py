@@ -501,22 +501,33 @@ def hgq_front_figure(qap, hgq, bo=None, baseline: float | None = None, tolerance
 
 
 def hgq_lut_figure(qap, hgq):
-    """Synthesised LUTs (log x) against test accuracy for the QAP models of chapter 8 (coloured by bit width,
-    labelled with the fraction pruned) and the HGQ models (black, labelled β), all on fold 0. ``qap``: rows with
-    ``bits``, ``weights pruned``, ``LUT``, ``accuracy``; ``hgq``: rows with ``beta``, ``LUT``, ``accuracy``."""
-    fig, ax = plt.subplots(figsize=(PANEL_SIZE[0] * 2.1, PANEL_SIZE[1] * 1.4))
-    for _, row in qap.dropna(subset=["LUT"]).iterrows():
-        ax.scatter(row["LUT"], row["accuracy"], s=45, color=BIT_COLORS[int(row["bits"])], zorder=3)
-        ax.annotate(f"QAP {series_label('bits', int(row['bits']))}, {row['weights pruned']:.0%}", (row["LUT"], row["accuracy"]),
-                    textcoords="offset points", xytext=(5, 3), fontsize=8)  # fmt: skip
-    rows = hgq.dropna(subset=["LUT"]).sort_values("LUT")
-    ax.plot(rows["LUT"], rows["accuracy"], color=HGQ_COLOR, marker="D", ms=5, lw=1.2, label="HGQ (one point per β)")
-    _beta_labels(ax, rows, "LUT", "accuracy")
-    ax.set_xscale("log")
-    tidy_log_axis(ax.xaxis)
-    ax.set_xlabel("LUTs (Yosys synth_xilinx, pre-P&R; log scale)")
-    ax.set_ylabel(METRIC_LABELS.get("accuracy", "accuracy"))
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(loc="lower right", fontsize=9)
+    """Synthesised LUTs (log x) against test accuracy for the QAP models of chapter 8 (coloured by bit width) and the
+    HGQ models (black, labelled β), all on fold 0. Left: every model; right: zoomed on the QAP models' accuracy, each
+    labelled with its fraction pruned. ``qap``: rows with ``bits``, ``weights pruned``, ``LUT``, ``accuracy``;
+    ``hgq``: rows with ``beta``, ``LUT``, ``accuracy``."""
+    fig, axes = plt.subplots(1, 2, figsize=(PANEL_SIZE[0] * 2.6, PANEL_SIZE[1] * 1.4))
+    measured, rows = qap.dropna(subset=["LUT"]), hgq.dropna(subset=["LUT"]).sort_values("LUT")
+    for ax in axes:
+        for bits, group in measured.groupby("bits"):
+            ax.scatter(group["LUT"], group["accuracy"], s=45, color=BIT_COLORS[int(bits)], zorder=3,
+                       label=f"QAP, {series_label('bits', int(bits))}")  # fmt: skip
+        ax.plot(rows["LUT"], rows["accuracy"], color=HGQ_COLOR, marker="D", ms=5, lw=1.2, label="HGQ (one point per β)")
+        ax.set_xscale("log")
+        tidy_log_axis(ax.xaxis)
+        ax.set_xlabel("LUTs (Yosys synth_xilinx, pre-P&R; log scale)")
+        ax.grid(True, which="both", alpha=0.25)
+    full, zoom = axes
+    _beta_labels(full, rows, "LUT", "accuracy")
+    low, high = measured["accuracy"].min(), max(measured["accuracy"].max(), rows["accuracy"].max())
+    zoom.set_ylim(low - 0.01, high + 0.004)
+    inside = rows[rows["accuracy"] >= low - 0.01]
+    _beta_labels(zoom, inside, "LUT", "accuracy")
+    for _, row in measured.iterrows():
+        zoom.annotate(f"{row['weights pruned']:.0%}", (row["LUT"], row["accuracy"]), textcoords="offset points",
+                      xytext=(5, 3), fontsize=8)  # fmt: skip
+    full.set_ylabel(METRIC_LABELS.get("accuracy", "accuracy"))
+    full.set_title("every model", fontsize=10)
+    zoom.set_title("QAP's accuracy range (labels: weights pruned)", fontsize=10)
+    full.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
