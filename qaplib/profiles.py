@@ -1,8 +1,9 @@
 """Named computation budgets, defined once and selected by the ``profile`` notebook parameter.
 
 * ``smoke``: seconds; the tests run every notebook end to end with it.
-* ``default``: what the committed book shows; recomputing all of it fits in 90 minutes on 2 cores
-  (measured: 29 minutes on 2 idle cores, firmware and architecture search included).
+* ``default``: what the committed book shows; recomputing chapters 1-8 fits in 90 minutes on 2 cores
+  (measured: 29 minutes on 2 idle cores, firmware and architecture search included); chapter 9's HGQ runs and
+  their firmware add about an hour (measured with other work on the machine).
 * ``paper``: the paper's own settings (830k jets, lr 1e-4, up to 250 epochs, patience 10,
   4 folds, the 12-phase schedule), meant for a Dask cluster.
 
