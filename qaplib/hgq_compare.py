@@ -176,7 +176,7 @@ def lut_comparison(qap: pd.DataFrame, hgq: pd.DataFrame, threshold: float) -> di
 
 def _lut_clause(tolerance: float, found: dict) -> str:
     qap, hgq = found["qap"], found["hgq"]
-    return (f"at float − {tolerance * 100:g} pp {found['ratio']:.1f}× HGQ's ({int(qap['LUT']):,} LUTs for QAP's "
+    return (f"{found['ratio']:.1f}× HGQ's LUTs at float − {tolerance * 100:g} pp ({int(qap['LUT']):,} for QAP's "
             f"{int(qap['bits'])}-bit, {qap['weights pruned']:.0%}-pruned model against {int(hgq['LUT']):,} for HGQ's "
             f"β = {hgq['beta']:.0e})")  # fmt: skip
 
@@ -189,7 +189,8 @@ def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], seconds: 
     measured = [(tolerance, found) for tolerance, found in sorted(luts.items()) if found is not None]
     if measured:
         parts = [_lut_clause(tolerance, found) for tolerance, found in measured]
-        sentences.append(f"In synthesised LUTs (fold 0, Yosys), QAP needs {'; '.join(parts)}.")
+        sentences.append(f"In synthesised LUTs (fold 0, Yosys), QAP's cheapest model that reaches a target needs "
+                         f"{'; '.join(parts)}.")  # fmt: skip
     else:
         sentences.append("No accuracy target is reached by firmware of both methods, so LUTs are not compared at equal "
                          "accuracy.")  # fmt: skip

@@ -518,8 +518,13 @@ def hgq_lut_figure(qap, hgq):
         ax.grid(True, which="both", alpha=0.25)
     full, zoom = axes
     _beta_labels(full, rows, "LUT", "accuracy")
-    low, high = measured["accuracy"].min(), max(measured["accuracy"].max(), rows["accuracy"].max())
-    zoom.set_ylim(low - 0.01, high + 0.004)
+    if measured.empty and rows.empty:  # nothing synthesised (rtl=False)
+        for ax in axes:
+            ax.text(0.5, 0.5, "no firmware synthesised", transform=ax.transAxes, ha="center", va="center", color="gray")
+    else:
+        shown = measured if not measured.empty else rows
+        low, high = shown["accuracy"].min(), pd_max(measured["accuracy"], rows["accuracy"])
+        zoom.set_ylim(low - 0.01, high + 0.004)
     inside = rows[rows["accuracy"] >= low - 0.01]
     _beta_labels(zoom, inside, "LUT", "accuracy")
     for _, row in measured.iterrows():
@@ -528,6 +533,12 @@ def hgq_lut_figure(qap, hgq):
     full.set_ylabel(METRIC_LABELS.get("accuracy", "accuracy"))
     full.set_title("every model", fontsize=10)
     zoom.set_title("QAP's accuracy range (labels: weights pruned)", fontsize=10)
-    full.legend(loc="lower right", fontsize=8)
+    if full.get_legend_handles_labels()[0]:
+        full.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def pd_max(*columns) -> float:
+    """The largest value over several columns, ignoring empty ones."""
+    return max(float(column.max()) for column in columns if len(column))

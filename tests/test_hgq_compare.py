@@ -62,8 +62,8 @@ def test_the_lut_comparison_takes_each_methods_cheapest_firmware_that_reaches_th
     qap_rows, hgq_rows = frames()
     summary = hgq_compare.target_summary(hgq_compare.costs_at_targets(qap_rows, hgq_rows))
     verdict = hgq_compare.hgq_verdict(summary, {0.01: found, 0.005: None}, 7200.0, 24)
-    assert "at float − 1 pp 1.3× HGQ's (12,000 LUTs for QAP's 6-bit, 80%-pruned model against 9,000 for HGQ's " \
-        "β = 1e-06)" in verdict
+    assert "that reaches a target needs 1.3× HGQ's LUTs at float − 1 pp (12,000 for QAP's 6-bit, 80%-pruned model " \
+        "against 9,000 for HGQ's β = 1e-06)." in verdict
     assert verdict.endswith("HGQ's 24 runs took 2.0 CPU-hours in all.")
     assert "are not compared at equal accuracy" in hgq_compare.hgq_verdict(summary, {0.01: None}, 60.0, 2)
 
