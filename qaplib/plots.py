@@ -525,8 +525,7 @@ def hgq_lut_figure(qap, hgq):
         shown = measured if not measured.empty else rows
         low, high = shown["accuracy"].min(), pd_max(measured["accuracy"], rows["accuracy"])
         zoom.set_ylim(low - 0.01, high + 0.004)
-    inside = rows[rows["accuracy"] >= low - 0.01]
-    _beta_labels(zoom, inside, "LUT", "accuracy")
+        _beta_labels(zoom, rows[rows["accuracy"] >= low - 0.01], "LUT", "accuracy")
     for _, row in measured.iterrows():
         zoom.annotate(f"{row['weights pruned']:.0%}", (row["LUT"], row["accuracy"]), textcoords="offset points",
                       xytext=(5, 3), fontsize=8)  # fmt: skip

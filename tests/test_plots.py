@@ -118,3 +118,16 @@ def test_saved_figure_records_its_file_hashes_citation_and_bibtex(tmp_path):
 
 def test_count_says_one_run_and_two_runs():
     assert plots.count(1, "run") == "1 run" and plots.count(2, "run") == "2 runs" and plots.count(0, "run") == "0 runs"
+
+
+def test_chapter_9_figures_draw_with_and_without_synthesised_firmware():
+    qap = pd.DataFrame({"bits": [6, 6], "weights pruned": [0.0, 0.8], "LUT": [40_000.0, 12_000.0], "accuracy": [0.69, 0.68]})
+    hgq = pd.DataFrame({"beta": [1e-6, 1e-5], "LUT": [9_000.0, 3_000.0], "accuracy": [0.688, 0.67]})
+    assert len(plots.hgq_lut_figure(qap, hgq).axes) == 2
+    empty = plots.hgq_lut_figure(qap.assign(LUT=np.nan), hgq.assign(LUT=np.nan))
+    assert any(t.get_text() == "no firmware synthesised" for t in empty.axes[0].texts)
+    summary = pd.DataFrame({"bits": [32, 6, 6], "phase": [0, 0, 1], "effective_bops": [1e6, 3e5, 1e5],
+                            "accuracy": [0.70, 0.695, 0.68], "accuracy_se": [0.001, 0.001, 0.002]})  # fmt: skip
+    front = hgq.assign(granular_bops=[8e4, 5e4], accuracy_se=0.001, granular_bops_se=1e3)
+    fig = plots.hgq_front_figure(summary, front, None, 0.70, (0.005, 0.01))
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylim()[0] == pytest.approx(0.70 - 0.01 - 0.01)
