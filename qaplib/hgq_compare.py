@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from qaplib.bo_front import cheapest, float_baseline
+from qaplib.tables import standard_error
 
 #: Accuracy targets: the float baseline minus these (fractions), as chapter 7's.
 TARGET_TOLERANCES = (0.005, 0.01, 0.02)
@@ -54,9 +55,7 @@ def costs_at_targets(qap: pd.DataFrame, hgq: pd.DataFrame, tolerances: tuple[flo
 
 def _mean_se(values: pd.Series) -> tuple[float, float]:
     values = values.dropna()
-    if values.empty:
-        return np.nan, np.nan
-    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else np.nan
+    return (np.nan, np.nan) if values.empty else (float(values.mean()), standard_error(values))
 
 
 def target_summary(costs: pd.DataFrame) -> pd.DataFrame:

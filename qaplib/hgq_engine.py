@@ -17,10 +17,8 @@ import time
 
 import numpy as np
 
-from qaplib import metrics
-from qaplib.generator.settings import CLASS_NAMES
 from qaplib.granular_bops import granular_bops
-from qaplib.runs import RunResult, RunSpec, run_meta
+from qaplib.runs import RunResult, RunSpec, run_meta, score_columns
 from qaplib.train import fit, non_finite_loss
 
 
@@ -41,13 +39,7 @@ def cost_columns(model) -> dict:
 
 def score(model, jets) -> dict:
     """Test-set scores of an HGQ tagger, as :func:`qaplib.runs.evaluate` gives them for QAP."""
-    scores = model.predict(jets.x_test, batch_size=8192, verbose=0)
-    aucs = metrics.auc_per_class(jets.y_test, scores)
-    background = metrics.background_efficiency_at(jets.y_test, scores, 0.5)
-    row = {"accuracy": metrics.accuracy(jets.y_test, scores), "macro_auc": float(aucs.mean())}
-    row.update({f"auc_{c}": float(a) for c, a in zip(CLASS_NAMES, aucs, strict=True)})
-    row.update({f"bkg_eff_{c}": float(b) for c, b in zip(CLASS_NAMES, background, strict=True)})
-    return row
+    return score_columns(jets.y_test, model.predict(jets.x_test, batch_size=8192, verbose=0))
 
 
 def train_run(spec: RunSpec, key: str, jets) -> tuple[RunResult | None, str | None]:

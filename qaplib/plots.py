@@ -523,7 +523,7 @@ def hgq_lut_figure(qap, hgq):
             ax.text(0.5, 0.5, "no firmware synthesised", transform=ax.transAxes, ha="center", va="center", color="gray")
     else:
         shown = measured if not measured.empty else rows
-        low, high = shown["accuracy"].min(), pd_max(measured["accuracy"], rows["accuracy"])
+        low, high = shown["accuracy"].min(), max(c.max() for c in (measured["accuracy"], rows["accuracy"]) if len(c))
         zoom.set_ylim(low - 0.01, high + 0.004)
         _beta_labels(zoom, rows[rows["accuracy"] >= low - 0.01], "LUT", "accuracy")
     for _, row in measured.iterrows():
@@ -536,8 +536,3 @@ def hgq_lut_figure(qap, hgq):
         full.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def pd_max(*columns) -> float:
-    """The largest value over several columns, ignoring empty ones."""
-    return max(float(column.max()) for column in columns if len(column))

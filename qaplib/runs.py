@@ -279,17 +279,25 @@ def fill_in_weight_metrics(result: RunResult) -> RunResult:
 def evaluate(model, jets: JetData) -> dict:
     """Test-set metrics of one phase (accuracy, AUCs, background efficiencies, efficiency, aIQ) and its
     :data:`WEIGHT_METRICS` (paper and effective BOPs)."""
-    scores = model.predict(jets.x_test, batch_size=8192, verbose=0)
-    aucs = metrics.auc_per_class(jets.y_test, scores)
-    background = metrics.background_efficiency_at(jets.y_test, scores, 0.5)
+    scored = score_columns(jets.y_test, model.predict(jets.x_test, batch_size=8192, verbose=0))
     efficiency = metrics.neural_efficiency(model, jets.x_test)
     row = {
-        "accuracy": metrics.accuracy(jets.y_test, scores),
-        "macro_auc": float(aucs.mean()),
+        "accuracy": scored.pop("accuracy"),
+        "macro_auc": scored["macro_auc"],
         **weight_metrics(model),
         "neural_efficiency": efficiency,
-        "aiq": metrics.aiq(float(aucs.mean()), efficiency),
+        "aiq": metrics.aiq(scored.pop("macro_auc"), efficiency),
     }
+    row.update(scored)
+    return row
+
+
+def score_columns(labels: np.ndarray, scores: np.ndarray) -> dict:
+    """The score columns of a phase row from (n,) class indices and (n, 5) class probabilities: accuracy, macro AUC,
+    then each class's AUC and background efficiency at 50 % signal efficiency."""
+    aucs = metrics.auc_per_class(labels, scores)
+    background = metrics.background_efficiency_at(labels, scores, 0.5)
+    row = {"accuracy": metrics.accuracy(labels, scores), "macro_auc": float(aucs.mean())}
     row.update({f"auc_{c}": float(a) for c, a in zip(CLASS_NAMES, aucs, strict=True)})
     row.update({f"bkg_eff_{c}": float(b) for c, b in zip(CLASS_NAMES, background, strict=True)})
     return row
