@@ -98,11 +98,33 @@ def factor_verdict(summary: pd.DataFrame, claimed: float = 20.0) -> str:
 # ---------------------------------------------------------------- as chapter 9 shows them
 
 
-def hgq_table(summary: pd.DataFrame) -> pd.DataFrame:
+def hgq_convergence(hgq: pd.DataFrame) -> pd.DataFrame:
+    """Per penalty strength, how long the HGQ runs trained (``hgq``: rows of :func:`qaplib.tables.results_frame` with
+    ``beta``, ``epochs`` and ``max_epochs``). HGQ's validation loss includes β × EBOPs, which keeps falling while the bit
+    widths shrink, so early stopping may not end a run: one that stops at its epoch cap may not be converged.
+    Columns: beta, epochs (mean over folds), runs, at_cap (runs that stopped at their cap)."""
+    capped = hgq.assign(at_cap=hgq["epochs"] >= hgq["max_epochs"])
+    table = capped.groupby("beta", sort=True).agg(epochs=("epochs", "mean"), runs=("at_cap", "size"),
+                                                  at_cap=("at_cap", "sum"))  # fmt: skip
+    return table.astype({"at_cap": int}).reset_index()
+
+
+def convergence_sentence(convergence: pd.DataFrame) -> str:
+    """How many HGQ runs stopped at their epoch cap (:func:`hgq_convergence`), in words, naming their β."""
+    capped, runs = int(convergence["at_cap"].sum()), int(convergence["runs"].sum())
+    if not capped:
+        return f"All {runs} HGQ runs ended by early stopping, before their epoch cap."
+    where = ", ".join(f"{row.at_cap} of {row.runs} at β = {row.beta:.0e}" for row in convergence.itertuples() if row.at_cap)
+    return (f"{capped} of the {runs} HGQ runs stopped at their epoch cap ({where}): their validation loss, which "
+            f"includes the penalty, was still falling, so these models may not be converged.")  # fmt: skip
+
+
+def hgq_table(summary: pd.DataFrame, convergence: pd.DataFrame) -> pd.DataFrame:
     """One row per penalty strength (fold means of :func:`qaplib.tables.summarise` over HGQ rows with ``beta``):
     accuracy with its standard error, HGQ's EBOPs beside the granular BOPs, the zeros and the mean weight bits, the
-    epochs trained."""
+    epochs trained and the runs that stopped at the epoch cap (``convergence``: :func:`hgq_convergence`)."""
     rows = summary.sort_values("beta")
+    trained = convergence.set_index("beta").loc[rows["beta"]]
     return pd.DataFrame({
         "β": [f"{beta:.0e}" for beta in rows["beta"]],
         "test accuracy": [f"{100 * a:.2f}{'' if np.isnan(e) else f' ± {100 * e:.2f}'} %"
@@ -112,6 +134,8 @@ def hgq_table(summary: pd.DataFrame) -> pd.DataFrame:
         "granular / EBOPs": (rows["granular_bops"] / rows["ebops"]).to_numpy(),
         "weights zero in firmware": rows["effective_sparsity"].to_numpy(),
         "mean bits of a non-zero weight": rows["mean_weight_bits"].to_numpy(),
+        "epochs trained": trained["epochs"].to_numpy(),
+        "runs at the epoch cap": [f"{capped} of {runs}" for capped, runs in zip(trained["at_cap"], trained["runs"], strict=True)],
     })  # fmt: skip
 
 
@@ -180,10 +204,11 @@ def _lut_clause(tolerance: float, found: dict) -> str:
             f"β = {hgq['beta']:.0e})")  # fmt: skip
 
 
-def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], seconds: float, runs: int) -> str:
+def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], convergence: pd.DataFrame, seconds: float) -> str:
     """The chapter's verdict: the factor at each accuracy target on the granular BOPs (:func:`factor_verdict`), the
     LUTs at each target where both methods have firmware that reaches it (``luts``: tolerance -> :func:`lut_comparison`,
-    fold 0), and the compute the HGQ runs took."""
+    fold 0), how many HGQ runs stopped at their epoch cap (``convergence``: :func:`hgq_convergence`) and the compute
+    the HGQ runs took (``seconds``, summed over runs)."""
     sentences = [factor_verdict(summary)]
     measured = [(tolerance, found) for tolerance, found in sorted(luts.items()) if found is not None]
     if measured:
@@ -193,5 +218,6 @@ def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], seconds: 
     else:
         sentences.append("No accuracy target is reached by firmware of both methods, so LUTs are not compared at equal "
                          "accuracy.")  # fmt: skip
-    sentences.append(f"HGQ's {runs} runs took {seconds / 3600:.1f} CPU-hours in all.")
+    sentences.append(convergence_sentence(convergence))
+    sentences.append(f"HGQ's {int(convergence['runs'].sum())} runs took {seconds / 3600:.1f} CPU-hours in all.")
     return " ".join(sentences)

@@ -61,11 +61,24 @@ def test_the_lut_comparison_takes_each_methods_cheapest_firmware_that_reaches_th
     assert hgq_compare.lut_comparison(qap, hgq, 0.71) is None
     qap_rows, hgq_rows = frames()
     summary = hgq_compare.target_summary(hgq_compare.costs_at_targets(qap_rows, hgq_rows))
-    verdict = hgq_compare.hgq_verdict(summary, {0.01: found, 0.005: None}, 7200.0, 24)
+    convergence = pd.DataFrame({"beta": [1e-6, 1e-5], "epochs": [50.0, 100.0], "runs": [12, 12], "at_cap": [0, 3]})
+    verdict = hgq_compare.hgq_verdict(summary, {0.01: found, 0.005: None}, convergence, 7200.0)
     assert "that reaches a target needs 1.3× HGQ's LUTs at float − 1 pp (12,000 for QAP's 6-bit, 80%-pruned model " \
         "against 9,000 for HGQ's β = 1e-06)." in verdict
+    assert "3 of the 24 HGQ runs stopped at their epoch cap (3 of 12 at β = 1e-05)" in verdict
     assert verdict.endswith("HGQ's 24 runs took 2.0 CPU-hours in all.")
-    assert "are not compared at equal accuracy" in hgq_compare.hgq_verdict(summary, {0.01: None}, 60.0, 2)
+    assert "are not compared at equal accuracy" in hgq_compare.hgq_verdict(summary, {0.01: None}, convergence, 60.0)
+
+
+def test_runs_that_stop_at_their_epoch_cap_are_counted_per_beta():
+    hgq = pd.DataFrame({"beta": [1e-6, 1e-6, 1e-5, 1e-5], "fold": [0, 1, 0, 1], "epochs": [40, 100, 100, 100],
+                        "max_epochs": [100] * 4})  # fmt: skip
+    convergence = hgq_compare.hgq_convergence(hgq)
+    assert convergence.to_dict("list") == {"beta": [1e-6, 1e-5], "epochs": [70.0, 100.0], "runs": [2, 2], "at_cap": [1, 2]}
+    assert hgq_compare.convergence_sentence(convergence).startswith(
+        "3 of the 4 HGQ runs stopped at their epoch cap (1 of 2 at β = 1e-06, 2 of 2 at β = 1e-05)")
+    converged = hgq_compare.hgq_convergence(hgq.assign(epochs=[40, 50, 60, 99]))
+    assert hgq_compare.convergence_sentence(converged) == "All 4 HGQ runs ended by early stopping, before their epoch cap."
 
 
 def test_the_tables_show_each_target_per_method_and_each_beta():
@@ -76,6 +89,8 @@ def test_the_tables_show_each_target_per_method_and_each_beta():
     assert row["float − 0.5 pp: granular BOPs"] == "300,000 ± 0" and row["float − 0.5 pp: / HGQ"] == "3.00 ± 0.00×"
     from qaplib.tables import summarise
 
-    hgq = hgq.assign(phase=0, ebops=hgq["granular_bops"] / 4, effective_sparsity=0.5, mean_weight_bits=2.0)
-    shown = hgq_compare.hgq_table(summarise(hgq, by=("beta",)))
+    hgq = hgq.assign(phase=0, ebops=hgq["granular_bops"] / 4, effective_sparsity=0.5, mean_weight_bits=2.0,
+                     epochs=[30, 100] * 3, max_epochs=100)  # fmt: skip
+    shown = hgq_compare.hgq_table(summarise(hgq, by=("beta",)), hgq_compare.hgq_convergence(hgq))
     assert list(shown["β"]) == ["1e-07", "1e-05"] and list(shown["granular / EBOPs"]) == [4.0, 4.0]
+    assert list(shown["epochs trained"]) == [30.0, 100.0] and list(shown["runs at the epoch cap"]) == ["0 of 3", "3 of 3"]
