@@ -457,12 +457,12 @@ def noise_verdict(table: pd.DataFrame) -> str:
     return f"With {noisiest:.0%} of the training labels randomised instead of none, " + "; ".join(parts) + "."
 
 
-def epoch_cap_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """How many runs stopped at their epoch cap in each pruning phase (rows of :func:`qaplib.tables.results_frame`):
-    such a phase stopped because it ran out of epochs, not because its validation loss stopped improving, so its
-    accuracy may not be converged. Columns: phase, target_sparsity, runs, at_cap, fraction."""
+def epoch_cap_counts(frame: pd.DataFrame, by: tuple[str, ...] = ("phase", "target_sparsity")) -> pd.DataFrame:
+    """How many runs stopped at their epoch cap in each group ``by`` (default: each pruning phase; rows of
+    :func:`qaplib.tables.results_frame`): such a phase stopped because it ran out of epochs, not because its validation
+    loss stopped improving, so its accuracy may not be converged. Columns: the ``by`` columns, runs, at_cap, fraction."""
     capped = frame.assign(at_cap=frame["epochs"] >= frame["max_epochs"])
-    table = capped.groupby(["phase", "target_sparsity"]).agg(runs=("at_cap", "size"), at_cap=("at_cap", "sum")).reset_index()
+    table = capped.groupby(list(by)).agg(runs=("at_cap", "size"), at_cap=("at_cap", "sum")).reset_index()
     table["at_cap"] = table["at_cap"].astype(int)
     table["fraction"] = table["at_cap"] / table["runs"]
     return table

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from qaplib.analysis import epoch_cap_counts
 from qaplib.bo_front import cheapest, float_baseline
 from qaplib.tables import standard_error
 
@@ -103,10 +104,8 @@ def hgq_convergence(hgq: pd.DataFrame) -> pd.DataFrame:
     ``beta``, ``epochs`` and ``max_epochs``). HGQ's validation loss includes β × EBOPs, which keeps falling while the bit
     widths shrink, so early stopping may not end a run: one that stops at its epoch cap may not be converged.
     Columns: beta, epochs (mean over folds), runs, at_cap (runs that stopped at their cap)."""
-    capped = hgq.assign(at_cap=hgq["epochs"] >= hgq["max_epochs"])
-    table = capped.groupby("beta", sort=True).agg(epochs=("epochs", "mean"), runs=("at_cap", "size"),
-                                                  at_cap=("at_cap", "sum"))  # fmt: skip
-    return table.astype({"at_cap": int}).reset_index()
+    caps = epoch_cap_counts(hgq, by=("beta",)).drop(columns="fraction")
+    return caps.merge(hgq.groupby("beta", as_index=False)["epochs"].mean(), on="beta")
 
 
 def convergence_sentence(convergence: pd.DataFrame) -> str:

@@ -281,15 +281,14 @@ def evaluate(model, jets: JetData) -> dict:
     :data:`WEIGHT_METRICS` (paper and effective BOPs)."""
     scored = score_columns(jets.y_test, model.predict(jets.x_test, batch_size=8192, verbose=0))
     efficiency = metrics.neural_efficiency(model, jets.x_test)
-    row = {
-        "accuracy": scored.pop("accuracy"),
+    return {  # accuracy and macro AUC keep their places at the front; the per-class columns follow
+        "accuracy": scored["accuracy"],
         "macro_auc": scored["macro_auc"],
         **weight_metrics(model),
         "neural_efficiency": efficiency,
-        "aiq": metrics.aiq(scored.pop("macro_auc"), efficiency),
+        "aiq": metrics.aiq(scored["macro_auc"], efficiency),
+        **scored,
     }
-    row.update(scored)
-    return row
 
 
 def score_columns(labels: np.ndarray, scores: np.ndarray) -> dict:
