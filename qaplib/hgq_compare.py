@@ -207,7 +207,7 @@ def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], convergen
     """The chapter's verdict: the factor at each accuracy target on the granular BOPs (:func:`factor_verdict`), the
     LUTs at each target where both methods have firmware that reaches it (``luts``: tolerance -> :func:`lut_comparison`,
     fold 0), how many HGQ runs stopped at their epoch cap (``convergence``: :func:`hgq_convergence`) and the compute
-    the HGQ runs took (``seconds``, summed over runs)."""
+    the HGQ runs took (``seconds``: each run's wall-clock time on one core, summed over runs)."""
     sentences = [factor_verdict(summary)]
     measured = [(tolerance, found) for tolerance, found in sorted(luts.items()) if found is not None]
     if measured:
@@ -218,5 +218,6 @@ def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], convergen
         sentences.append("No accuracy target is reached by firmware of both methods, so LUTs are not compared at equal "
                          "accuracy.")  # fmt: skip
     sentences.append(convergence_sentence(convergence))
-    sentences.append(f"HGQ's {int(convergence['runs'].sum())} runs took {seconds / 3600:.1f} CPU-hours in all.")
+    sentences.append(f"HGQ's {int(convergence['runs'].sum())} runs trained for {seconds / 3600:.1f} hours in all, each "
+                     f"on one core (the wall-clock time of each run, summed).")  # fmt: skip
     return " ".join(sentences)

@@ -66,7 +66,8 @@ def test_the_lut_comparison_takes_each_methods_cheapest_firmware_that_reaches_th
     assert "that reaches a target needs 1.3× HGQ's LUTs at float − 1 pp (12,000 for QAP's 6-bit, 80%-pruned model " \
         "against 9,000 for HGQ's β = 1e-06)." in verdict
     assert "3 of the 24 HGQ runs stopped at their epoch cap (3 of 12 at β = 1e-05)" in verdict
-    assert verdict.endswith("HGQ's 24 runs took 2.0 CPU-hours in all.")
+    assert verdict.endswith("HGQ's 24 runs trained for 2.0 hours in all, each on one core (the wall-clock time of "
+                           "each run, summed).")
     assert "are not compared at equal accuracy" in hgq_compare.hgq_verdict(summary, {0.01: None}, convergence, 60.0)
 
 
