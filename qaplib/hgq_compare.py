@@ -219,5 +219,5 @@ def hgq_verdict(summary: pd.DataFrame, luts: dict[float, dict | None], convergen
                          "accuracy.")  # fmt: skip
     sentences.append(convergence_sentence(convergence))
     sentences.append(f"HGQ's {int(convergence['runs'].sum())} runs trained for {seconds / 3600:.1f} hours in all, each "
-                     f"on one core (the wall-clock time of each run, summed).")  # fmt: skip
+                     "on one core (the wall-clock time of each run, summed).")  # fmt: skip
     return " ".join(sentences)
